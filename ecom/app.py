@@ -1,0 +1,188 @@
+"""create_app(config) -> web.Application: the gateway, the plugins, their databases and events."""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import socket
+from pathlib import Path
+
+import aiohttp_jinja2
+import asyncpg
+import jinja2
+from aiohttp import web
+
+from . import db
+from .config import Config
+from .events import EventBus
+from .gateway import install as install_gateway
+from .gateway.csrf import csrf_context
+from .gateway.flash import flash_context
+from .plugin import LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
+from .secret import load_secret
+from .templating import FILTERS
+
+log = logging.getLogger("ecom.app")
+
+CONFIG = web.AppKey("ecom.config", Config)
+PLUGINS = web.AppKey("ecom.plugins", LoadedPlugins)
+POOLS = web.AppKey("ecom.pools", dict)
+EVENT_BUS = web.AppKey("ecom.event_bus", EventBus)
+
+CORE_DIR = Path(__file__).parent
+
+
+def plugin_database_url(config: Config, plugin_name: str) -> str:
+    if plugin_name in config.database.urls:
+        return config.database.urls[plugin_name]
+    if not config.database.url:
+        raise RuntimeError("no database URL: run through run.py (embedded PostgreSQL) or set [database] url")
+    return db.database_url(config.database.url, f"{config.database.name_prefix}_{plugin_name}")
+
+
+def plugin_migrations(plugin: Plugin) -> list[db.Migration]:
+    return db.read_migrations(db.CORE_MIGRATIONS, "core") + db.read_migrations(plugin.folder("migrations"), plugin.name)
+
+
+async def migrate_plugin(config: Config, plugin: Plugin) -> list[str]:
+    url = plugin_database_url(config, plugin.name)
+    await db.ensure_database(url)
+    conn = await asyncpg.connect(url)
+    try:
+        return await db.migrate(conn, plugin_migrations(plugin))
+    except db.MigrationError as err:
+        raise db.MigrationError(f"plugin {plugin.name}: {err}") from None
+    finally:
+        await conn.close()
+
+
+async def migrate_all(config: Config, loaded: LoadedPlugins) -> dict[str, list[str]]:
+    return {p.name: await migrate_plugin(config, p) for p in loaded.plugins if p.database}
+
+
+def default_client_id(config: Config) -> str:
+    return config.broker.client_id or f"ecom-{socket.gethostname()}-{config.server.port}"
+
+
+def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: bytes | None = None) -> web.Application:
+    loaded = loaded or load_plugins(config)
+    secret = secret or load_secret(config)
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app[CONFIG] = config
+    app["ecom.config"] = config
+    app[PLUGINS] = loaded
+    install_gateway(app, config, secret)
+    _setup_templates(app, config, loaded)
+    _add_core_routes(app, loaded)
+    bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret)
+    app[EVENT_BUS] = bus
+    app.cleanup_ctx.append(_infrastructure)
+    for plugin in loaded.plugins:  # on the root app, in dependency order (shutdown in reverse)
+        app.cleanup_ctx.append(_plugin_context(plugin))
+    app.cleanup_ctx.append(_start_events)
+    return app
+
+
+def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins) -> None:
+    prefixed = {p.name: jinja2.FileSystemLoader(str(p.folder("templates"))) for p in loaded.plugins
+                if p.folder("templates")}
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(str(Path(config.root) / "templates")),  # the site's own files win
+        jinja2.PrefixLoader(prefixed),
+        jinja2.FileSystemLoader(str(CORE_DIR / "templates")),
+    ])
+    env = aiohttp_jinja2.setup(app, loader=loader, context_processors=[
+        aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context])
+    env.filters.update(FILTERS)
+    env.globals["shop_plugins"] = loaded.names
+
+
+async def _identity_context(request: web.Request) -> dict:
+    return {"identity": request.get("identity")}
+
+
+def bootstrap_dir() -> Path:
+    """Bootstrap's dist files, shipped by the bootstrap-wrapper wheel as the namespace package `bootstrap`."""
+    spec = importlib.util.find_spec("bootstrap")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
+    reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core")]
+    check_routes(loaded.plugins, reserved)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    for plugin in loaded.plugins:
+        app.router.add_routes(plugin.routes)
+        if plugin.folder("static"):
+            app.router.add_static(f"/static/{plugin.name}", plugin.folder("static"))
+    app.router.add_static("/static/vendor/bootstrap", bootstrap_dir())
+    app.router.add_static("/static/core", CORE_DIR / "static")
+
+
+async def _infrastructure(app: web.Application):
+    config, loaded = app[CONFIG], app[PLUGINS]
+    pools: dict[str, asyncpg.Pool] = {}
+    databases = sum(1 for p in loaded.plugins if p.database)
+    size = db.pool_size(config.database.max_connections, config.server.instances, databases, config.database.pool_max)
+    try:
+        for plugin in loaded.plugins:
+            if plugin.database:
+                await migrate_plugin(config, plugin)
+                pools[plugin.name] = await db.create_pool(
+                    plugin_database_url(config, plugin.name), max_size=size, min_size=config.database.pool_min,
+                    command_timeout=config.database.command_timeout)
+        app[POOLS] = pools
+        await app[EVENT_BUS].connect()
+        yield
+    finally:
+        await app[EVENT_BUS].close()
+        await asyncio.gather(*(pool.close() for pool in pools.values()), return_exceptions=True)
+
+
+def _plugin_context(plugin: Plugin):
+    async def lifespan(app: web.Application):
+        loaded, bus = app[PLUGINS], app[EVENT_BUS]
+        pool = app[POOLS].get(plugin.name)
+        events = bus.for_plugin(plugin.name, pool) if pool is not None else None
+        ctx = PluginContext(plugin, app, app[CONFIG], loaded.configs[plugin.name], pool, events)
+        if plugin.lifespan is None:
+            yield
+            return
+        steps = plugin.lifespan(ctx)
+        await steps.__anext__()  # start-up
+        yield
+        try:
+            await steps.__anext__()  # shutdown
+        except StopAsyncIteration:
+            pass
+        else:
+            raise RuntimeError(f"plugin {plugin.name}: lifespan must yield exactly once")
+    lifespan.__qualname__ = f"lifespan[{plugin.name}]"
+    return lifespan
+
+
+async def _start_events(app: web.Application):
+    bus = app[EVENT_BUS]
+    await bus.start()  # subscriptions and outbox relays, once every plugin has registered its handlers
+    yield
+    await bus.stop()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    for name, pool in request.app[POOLS].items():
+        try:
+            async with asyncio.timeout(2):
+                await pool.fetchval("SELECT 1")
+            checks[f"db:{name}"] = "ok"
+        except Exception as err:  # noqa: BLE001 - any failure means not ready
+            checks[f"db:{name}"] = f"error: {type(err).__name__}"
+    checks["broker"] = "ok" if request.app[EVENT_BUS].connected else "disconnected"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
+                             status=200 if ready else 503)

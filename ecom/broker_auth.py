@@ -1,0 +1,27 @@
+"""amqtt authentication plugin: a client is let in only with its own derived password.
+
+The password of client id ``c`` is ``HMAC(secret, "mqtt:" + c)`` (see :func:`ecom.embedded.client_password`),
+so every process has its own credential and no password file has to be written or shared.
+"""
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.session import Session
+
+
+class DerivedPasswordAuthPlugin(BaseAuthPlugin):
+    @dataclass
+    class Config:
+        secret: str = ""  # hex of the shop secret
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        from ecom.embedded import client_password
+
+        if not self.config.secret or not session.username or session.password is None:
+            return False
+        password = session.password.decode() if isinstance(session.password, bytes) else session.password
+        expected = client_password(bytes.fromhex(self.config.secret), session.username)
+        return hmac.compare_digest(password, expected)

@@ -1,0 +1,245 @@
+"""Load config.toml plus ``ECOM__SECTION__KEY`` environment overrides into frozen dataclasses.
+
+Every mistake (unknown key, wrong type, bad value) raises :class:`ConfigError` whose message is one
+line naming the key, so the CLI can print it and exit with status 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "ECOM__"
+
+
+class ConfigError(Exception):
+    """A configuration mistake; ``str(err)`` is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "var"
+    instances: int = 1
+    max_body_bytes: int = 10 * 1024 * 1024
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    shutdown_timeout: float = 10.0
+    log_level: str = "info"
+
+    def validate(self) -> None:
+        _check(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
+        _check(1 <= self.instances <= 64, "server.instances", "must be between 1 and 64")
+        _check(self.max_body_bytes >= 1024, "server.max_body_bytes", "must be at least 1024")
+        _check(self.log_level in ("debug", "info", "warning", "error"), "server.log_level",
+               "must be one of debug, info, warning, error")
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""
+    name_prefix: str = "ecom"
+    urls: Mapping[str, str] = field(default_factory=dict)
+    max_connections: int = 200
+    pool_max: int = 10
+    pool_min: int = 1
+    command_timeout: float = 30.0
+
+    def validate(self) -> None:
+        for key, url in {"database.url": self.url, **{f"database.urls.{k}": v for k, v in self.urls.items()}}.items():
+            _check(url == "" or url.startswith(("postgres://", "postgresql://")), key,
+                   "must be a postgresql:// URL or empty for the embedded server")
+        _check(self.name_prefix.replace("_", "").isalnum() and self.name_prefix[:1].isalpha(),
+               "database.name_prefix", "must be letters, digits and underscores, starting with a letter")
+        _check(self.max_connections >= 20, "database.max_connections", "must be at least 20")
+        _check(1 <= self.pool_min <= self.pool_max, "database.pool_min", "must be between 1 and pool_max")
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    url: str = ""
+    embedded_host: str = "127.0.0.1"
+    embedded_port: int = 18830
+    client_id: str = ""
+    shared_subscriptions: bool = False
+    keepalive: int = 30
+
+    def validate(self) -> None:
+        _check(self.url == "" or self.url.startswith(("mqtt://", "mqtts://")), "broker.url",
+               "must be an mqtt:// or mqtts:// URL, or empty for the embedded broker")
+        _check(1 <= self.embedded_port <= 65535, "broker.embedded_port", "must be between 1 and 65535")
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    secret_key: str = ""
+    session_max_age: int = 14 * 24 * 3600
+    secure_cookies: bool = False
+    cors_origins: tuple[str, ...] = ()
+    rate_limit_per_minute: int = 600
+    auth_rate_limit_per_minute: int = 20
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+
+    def validate(self) -> None:
+        _check(self.session_max_age >= 60, "security.session_max_age", "must be at least 60 seconds")
+        for origin in self.cors_origins:
+            _check(origin.startswith(("http://", "https://")) and not origin.endswith("/"),
+                   "security.cors_origins", f"{origin!r} must look like https://host[:port]")
+        _check(self.rate_limit_per_minute >= 0, "security.rate_limit_per_minute", "must be >= 0 (0 = off)")
+        _check(self.auth_rate_limit_per_minute >= 0, "security.auth_rate_limit_per_minute", "must be >= 0 (0 = off)")
+        _check(self.argon2_time_cost >= 1, "security.argon2_time_cost", "must be at least 1")
+        _check(self.argon2_memory_kib >= 8, "security.argon2_memory_kib", "must be at least 8")
+
+
+@dataclass(frozen=True)
+class PluginsConfig:
+    enabled: tuple[str, ...] = ("users", "products", "inventory", "orders", "payments")
+    paths: tuple[str, ...] = ("plugins",)
+    settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # raw [plugins.<name>] tables
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    root: str = "."  # folder that relative paths (data_dir, plugin paths) are resolved against
+
+    @property
+    def data_dir(self) -> Path:
+        return (Path(self.root) / self.server.data_dir).resolve()
+
+    def replace(self, **sections: Any) -> "Config":
+        """A copy with some section fields changed: ``cfg.replace(server={"port": 9000})``."""
+        changes = {name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()}
+        return dataclasses.replace(self, **changes)
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config: {key} {message}")
+
+
+def parse_section(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, naming the key in any error (used for plugin sections too)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config: {where} must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"config: unknown key {where}.{key} (known: {', '.join(sorted(known))})")
+    values = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in raw.items()}
+    try:
+        obj = cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"config: {where}: {err}") from None
+    if hasattr(obj, "validate"):
+        obj.validate()
+    return obj
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if arg is type(None) and value is None:
+                return None
+        hint = next(a for a in args if a is not type(None))
+        return _coerce(value, hint, key)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config: {key} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config: {key} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config: {key} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config: {key} must be a string, got {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config: {key} must be a list, got {value!r}")
+        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping, typing.Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config: {key} must be a table, got {value!r}")
+        inner = args[1] if len(args) == 2 else Any
+        return types.MappingProxyType({k: _coerce(v, inner, f"{key}.{k}") for k, v in value.items()})
+    return value
+
+
+def _env_value(text: str) -> Any:
+    """Environment values are read as TOML values when they parse (9000, true, ["a"]), else as strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if len(path) < 2 or not all(path):
+            raise ConfigError(f"config: environment variable {name} must look like ECOM__SECTION__KEY")
+        table = raw
+        for part in path[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"config: environment variable {name} does not name a table")
+        table[path[-1]] = _env_value(text)
+
+
+_SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "broker": BrokerConfig, "security": SecurityConfig}
+
+
+def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None, root: str | Path | None = None) -> Config:
+    """Read ``path`` (missing is fine only for the default name), then env overrides, then ``overrides``.
+
+    Relative paths in the config resolve against ``root`` (default: the config file's folder)."""
+    raw: dict[str, Any] = {}
+    root = Path(root) if root is not None else Path(".")
+    if path is not None:
+        p = Path(path)
+        root = Path(root) if root is not None else p.resolve().parent
+        if p.exists():
+            try:
+                raw = tomllib.loads(p.read_text())
+            except tomllib.TOMLDecodeError as err:
+                raise ConfigError(f"config: {p} is not valid TOML: {err}") from None
+        elif p.name != "config.toml" or p.parent != Path("."):
+            raise ConfigError(f"config: file {p} not found")
+    _apply_env(raw, os.environ if environ is None else environ)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+
+    for key in raw:
+        if key not in _SECTIONS and key != "plugins":
+            raise ConfigError(f"config: unknown section [{key}] (known: {', '.join([*_SECTIONS, 'plugins'])})")
+    sections = {name: parse_section(cls, raw.get(name, {}), name) for name, cls in _SECTIONS.items()}
+
+    plugins_raw = dict(raw.get("plugins", {}))
+    settings = {k: plugins_raw.pop(k) for k in list(plugins_raw) if isinstance(plugins_raw[k], Mapping)}
+    plugins = parse_section(PluginsConfig, plugins_raw, "plugins")
+    plugins = dataclasses.replace(plugins, settings=types.MappingProxyType(settings))
+    return Config(**sections, plugins=plugins, root=str(Path(root).resolve()))

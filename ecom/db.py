@@ -1,0 +1,132 @@
+"""Per-plugin databases: create if missing, migrate (numbered .sql files, checksums, advisory lock), pool.
+
+A migration folder holds ``NNNN_description.sql`` files. Each is applied once, in order, inside a
+transaction, and recorded in that database's ``schema_migrations`` with its SHA-256. Every process
+takes the same PostgreSQL advisory lock first, so N workers starting together migrate exactly once.
+Editing an applied migration is an error: add a new file instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+log = logging.getLogger("ecom.db")
+
+MIGRATION_LOCK_KEY = 0x65636F6D  # "ecom": same key in every database
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+CORE_MIGRATIONS = Path(__file__).parent / "migrations"  # outbox + inbox, applied to every plugin database
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    source: str      # "core" or the plugin name
+    version: str     # "0001"
+    name: str        # file name
+    sql: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.name}"
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def read_migrations(folder: Path | None, source: str) -> list[Migration]:
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        if not _NAME.match(path.name):
+            raise MigrationError(f"{source}: migration file {path.name} must be named NNNN_description.sql")
+        found.append(Migration(source, path.name[:4], path.name, path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"{source}: two migrations share a number in {folder}")
+    return found
+
+
+def database_url(base_url: str, database: str) -> str:
+    """The URL of ``database`` on the server of ``base_url`` (query string, e.g. a socket host, kept)."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` when it does not exist (connecting to ``postgres`` for that)."""
+    name = database_name(url)
+    try:
+        conn = await asyncpg.connect(url)
+        await conn.close()
+        return
+    except asyncpg.InvalidCatalogNameError:
+        pass
+    admin = await asyncpg.connect(database_url(url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        log.info("created database %s", name)
+    except asyncpg.DuplicateDatabaseError:
+        pass  # another worker won the race
+    finally:
+        await admin.close()
+
+
+async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
+    """Apply what is pending; return the keys applied. Raises MigrationError on an edited or bad file."""
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                key        text PRIMARY KEY,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())""")
+        done = {r["key"]: r["checksum"] for r in await conn.fetch("SELECT key, checksum FROM schema_migrations")}
+        for m in migrations:
+            if m.key in done:
+                if done[m.key] != m.checksum:
+                    raise MigrationError(f"{m.source}: migration {m.name} was edited after it was applied "
+                                         "(add a new migration instead)")
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(m.sql)
+                    await conn.execute("INSERT INTO schema_migrations (key, checksum) VALUES ($1, $2)",
+                                       m.key, m.checksum)
+            except asyncpg.PostgresError as err:
+                raise MigrationError(f"{m.source}: migration {m.name} failed: {err}") from None
+            log.info("applied migration %s", m.key)
+            applied_now.append(m.key)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    return applied_now
+
+
+def pool_size(max_connections: int, instances: int, databases: int, pool_max: int) -> int:
+    """Connections per pool so that instances x databases x (pool + 1 listener) fits the server, with headroom."""
+    budget = max(max_connections - 10, 1)
+    per_pool = budget // max(instances * databases, 1) - 1
+    return max(2, min(pool_max, per_pool))
+
+
+async def create_pool(url: str, *, max_size: int, min_size: int = 1, command_timeout: float = 30.0) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=min(min_size, max_size), max_size=max_size,
+                                     command_timeout=command_timeout)

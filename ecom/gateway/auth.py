@@ -1,0 +1,89 @@
+"""Who is calling: an Identity resolved once per request by the authenticator a plugin provides.
+
+The core knows no users table. The users plugin provides an ``Authenticator`` under
+:data:`AUTHENTICATOR`; this middleware asks it for the identity behind the session cookie or the
+``Authorization: Bearer`` token and stores it in ``request["identity"]`` (None for a guest).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ..errors import Forbidden, Unauthorized
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: int
+    email: str
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    via: str = "session"  # "session" or "token"
+
+    def has_role(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: web.Request) -> Identity | None: ...
+
+
+AUTHENTICATOR = web.AppKey("ecom.authenticator", object)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    authenticator = request.app.get(AUTHENTICATOR)
+    request["identity"] = await authenticator.authenticate(request) if authenticator else None
+    if request["identity"] is None and bearer_token(request) is not None:
+        raise Unauthorized("The bearer token is invalid, expired or revoked.")
+    return await handler(request)
+
+
+def identity(request: web.Request) -> Identity | None:
+    return request.get("identity")
+
+
+def _login_needed(request: web.Request) -> Exception:
+    if request.path.startswith("/api/"):
+        return Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+    return web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
+
+
+def login_required(handler):
+    """Guests get a 401 on the API and a redirect to /login on pages."""
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request):
+        if identity(request) is None:
+            raise _login_needed(request)
+        return await handler(request)
+    return wrapper
+
+
+def roles_required(*roles: str):
+    """Only identities with one of ``roles`` (admins always pass)."""
+    def decorate(handler):
+        @functools.wraps(handler)
+        async def wrapper(request: web.Request):
+            who = identity(request)
+            if who is None:
+                raise _login_needed(request)
+            if not who.has_role(*roles):
+                raise Forbidden(f"This needs the {' or '.join(roles)} role.")
+            return await handler(request)
+        return wrapper
+    return decorate

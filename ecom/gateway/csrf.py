@@ -1,0 +1,58 @@
+"""CSRF protection for every state-changing request that a browser could forge.
+
+A random token lives in the (encrypted) session; forms carry it in a hidden ``csrf_token`` field
+(``{{ csrf_input() }}`` in templates), scripts in an ``X-CSRF-Token`` header. Exempt: requests with a
+bearer token and JSON bodies (a cross-site form cannot send either without a CORS preflight).
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from aiohttp import web
+from aiohttp_session import get_session
+from markupsafe import Markup
+
+from .auth import bearer_token
+
+SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
+FIELD = "csrf_token"
+
+
+async def csrf_token(request: web.Request) -> str:
+    session = await get_session(request)
+    token = session.get(FIELD)
+    if not token:
+        token = session[FIELD] = secrets.token_urlsafe(32)
+    return token
+
+
+async def _sent_token(request: web.Request) -> str:
+    header = request.headers.get("X-CSRF-Token")
+    if header:
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()  # cached: the handler reads the same form again
+        value = form.get(FIELD, "")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler):
+    if request.method in SAFE or bearer_token(request) or request.content_type == "application/json":
+        return await handler(request)
+    session = await get_session(request)
+    expected = session.get(FIELD, "")
+    sent = await _sent_token(request)
+    if not expected or not sent or not hmac.compare_digest(expected, sent):
+        raise web.HTTPForbidden(text="The form expired or did not come from this site (missing or wrong CSRF "
+                                     "token). Reload the page and try again.")
+    return await handler(request)
+
+
+async def csrf_context(request: web.Request) -> dict:
+    """Template context: ``csrf_token`` and ``csrf_input()``."""
+    token = await csrf_token(request)
+    return {"csrf_token": token,
+            "csrf_input": lambda: Markup(f'<input type="hidden" name="{FIELD}" value="{token}">')}

@@ -1,0 +1,83 @@
+"""Every error becomes a clear response: problem+json for the API, a friendly page for HTML routes.
+
+A 500 is always a bug: it is logged with the request id and the client sees only that id.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from ..errors import DomainError
+
+log = logging.getLogger("ecom.gateway")
+
+TITLES = {400: "Bad request", 401: "Authentication required", 403: "Forbidden", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 413: "Request too large", 415: "Unsupported media type",
+          422: "Invalid input", 429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
+
+
+def wants_json(request: web.Request) -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def problem(status: int, detail: str = "", *, title: str | None = None, errors: dict | None = None,
+            headers: dict | None = None, request: web.Request | None = None) -> web.Response:
+    body = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
+            "detail": detail or title or TITLES.get(status, "Error")}
+    if errors:
+        body["errors"] = errors
+    if request is not None and "request_id" in request:
+        body["request_id"] = request["request_id"]
+    return web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
+                        headers=headers)
+
+
+def _page(request: web.Request, status: int, detail: str, headers: dict | None = None) -> web.Response:
+    context = {"status": status, "title": TITLES.get(status, "Error"), "detail": detail,
+               "request_id": request.get("request_id", "")}
+    try:
+        response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    except Exception:  # a broken template must not hide the original error
+        log.exception("error page failed to render")
+        response = web.Response(status=status, text=f"{status} {context['title']}: {detail}")
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def error_response(request: web.Request, status: int, detail: str, *, title: str | None = None,
+                   errors: dict | None = None, headers: dict | None = None) -> web.Response:
+    if wants_json(request):
+        return problem(status, detail, title=title, errors=errors, headers=headers, request=request)
+    return _page(request, status, detail, headers)
+
+
+_PASS_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except DomainError as err:
+        return error_response(request, err.status, err.detail, title=err.title, errors=err.errors or None)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.content_type in ("application/json", "application/problem+json"):
+            raise  # already a prepared JSON answer
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 413:
+            detail = "The request body is larger than this server accepts."
+        headers = {k: exc.headers[k] for k in _PASS_HEADERS if k in exc.headers}
+        return error_response(request, exc.status, detail, headers=headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(request, 500, "Something went wrong on our side. "
+                              f"Quote request id {request.get('request_id', '-')} if you report it.")

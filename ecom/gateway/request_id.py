@@ -1,0 +1,40 @@
+"""Every request gets an id (taken from a trusted proxy's X-Request-Id, else new), echoed in the response."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from aiohttp import web
+
+from ..logs import request_id_var
+
+_VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def client_ip(request: web.Request) -> str:
+    """The client's address: X-Forwarded-For's last hop only when the peer is a trusted proxy (nginx)."""
+    peer = request.remote or "-"
+    if peer in request.app["ecom.trusted_proxies"]:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    return peer
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler):
+    incoming = request.headers.get("X-Request-Id", "")
+    trusted = (request.remote or "") in request.app["ecom.trusted_proxies"]
+    rid = incoming if trusted and _VALID.match(incoming) else uuid.uuid4().hex
+    request["request_id"] = rid
+    token = request_id_var.set(rid)
+    try:
+        response = await handler(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        request_id_var.reset(token)
