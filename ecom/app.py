@@ -16,6 +16,7 @@ from . import db
 from .config import Config
 from .events import EventBus
 from .gateway import install as install_gateway
+from .gateway.keys import CONFIG, IDENTITY
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
 from .plugin import LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
@@ -24,7 +25,6 @@ from .templating import FILTERS
 
 log = logging.getLogger("ecom.app")
 
-CONFIG = web.AppKey("ecom.config", Config)
 PLUGINS = web.AppKey("ecom.plugins", LoadedPlugins)
 POOLS = web.AppKey("ecom.pools", dict)
 EVENT_BUS = web.AppKey("ecom.event_bus", EventBus)
@@ -68,8 +68,6 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     loaded = loaded or load_plugins(config)
     secret = secret or load_secret(config)
     app = web.Application(client_max_size=config.server.max_body_bytes)
-    app[CONFIG] = config
-    app["ecom.config"] = config
     app[PLUGINS] = loaded
     install_gateway(app, config, secret)
     _setup_templates(app, config, loaded)
@@ -98,7 +96,7 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
 
 
 async def _identity_context(request: web.Request) -> dict:
-    return {"identity": request.get("identity")}
+    return {"identity": request.get(IDENTITY)}
 
 
 def bootstrap_dir() -> Path:

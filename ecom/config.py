@@ -99,7 +99,7 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class PluginsConfig:
-    enabled: tuple[str, ...] = ("users", "products", "inventory", "orders", "payments")
+    enabled: tuple[str, ...] = ("users",)
     paths: tuple[str, ...] = ("plugins",)
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # raw [plugins.<name>] tables
 
@@ -218,10 +218,10 @@ def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, s
 
     Relative paths in the config resolve against ``root`` (default: the config file's folder)."""
     raw: dict[str, Any] = {}
-    root = Path(root) if root is not None else Path(".")
+    base = Path(root) if root is not None else Path(".")
     if path is not None:
         p = Path(path)
-        root = Path(root) if root is not None else p.resolve().parent
+        base = Path(root) if root is not None else p.resolve().parent
         if p.exists():
             try:
                 raw = tomllib.loads(p.read_text())
@@ -242,4 +242,4 @@ def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, s
     settings = {k: plugins_raw.pop(k) for k in list(plugins_raw) if isinstance(plugins_raw[k], Mapping)}
     plugins = parse_section(PluginsConfig, plugins_raw, "plugins")
     plugins = dataclasses.replace(plugins, settings=types.MappingProxyType(settings))
-    return Config(**sections, plugins=plugins, root=str(Path(root).resolve()))
+    return Config(**sections, plugins=plugins, root=str(base.resolve()))

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from .config import ConfigError
+
 log = logging.getLogger("ecom.db")
 
 MIGRATION_LOCK_KEY = 0x65636F6D  # "ecom": same key in every database
@@ -83,8 +85,8 @@ async def ensure_database(url: str) -> None:
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         log.info("created database %s", name)
-    except asyncpg.DuplicateDatabaseError:
-        pass  # another worker won the race
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        pass  # another process won the race
     finally:
         await admin.close()
 
@@ -122,9 +124,12 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list
 
 def pool_size(max_connections: int, instances: int, databases: int, pool_max: int) -> int:
     """Connections per pool so that instances x databases x (pool + 1 listener) fits the server, with headroom."""
-    budget = max(max_connections - 10, 1)
+    budget = max_connections - 10
     per_pool = budget // max(instances * databases, 1) - 1
-    return max(2, min(pool_max, per_pool))
+    if per_pool < 2:
+        raise ConfigError(f"config: database.max_connections = {max_connections} is too small for "
+                          f"{instances} instance(s) x {databases} plugin database(s); raise it")
+    return min(pool_max, per_pool)
 
 
 async def create_pool(url: str, *, max_size: int, min_size: int = 1, command_timeout: float = 30.0) -> asyncpg.Pool:

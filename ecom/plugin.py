@@ -104,18 +104,25 @@ class LoadedPlugins:
 
 
 def _folder_plugins(config: Config) -> dict[str, str]:
-    """name -> module path for every package in the plugin folders (nothing imported yet)."""
+    """name -> module path for every package in the plugin folders (nothing imported yet).
+
+    A folder inside the project root is imported by its dotted path from the root (``plugins.users``),
+    so that the loader and the plugin's own imports name the same modules."""
     found: dict[str, str] = {}
+    root = Path(config.root).resolve()
     for folder in config.plugins.paths:
-        path = (Path(config.root) / folder).resolve()
+        path = (root / folder).resolve()
         if not path.is_dir():
             raise PluginError(f"plugins: folder {path} (from [plugins] paths) does not exist")
-        parent = str(path.parent)
-        if parent not in sys.path:
-            sys.path.insert(0, parent)
+        if path.is_relative_to(root):
+            base, prefix = root, ".".join(path.relative_to(root).parts)
+        else:
+            base, prefix = path.parent, path.name
+        if str(base) not in sys.path:
+            sys.path.insert(0, str(base))
         for child in sorted(path.iterdir()):
             if (child / "__init__.py").exists() and not child.name.startswith(("_", ".")):
-                found.setdefault(child.name, f"{path.name}.{child.name}")
+                found.setdefault(child.name, f"{prefix}.{child.name}" if prefix else child.name)
     return found
 
 

@@ -14,11 +14,12 @@ from .cors import cors_middleware
 from .csrf import csrf_context, csrf_middleware, csrf_token
 from .errors import error_middleware, error_response, problem
 from .headers import add_security_headers
+from .keys import CONFIG, IDENTITY, RATE_LIMITER, REQUEST_ID, TRUSTED_PROXIES
 from .ratelimit import RateLimiter, rate_limit, rate_limit_middleware
 from .request_id import client_ip, request_id_middleware
 
 __all__ = ["AUTHENTICATOR", "Identity", "identity", "login_required", "roles_required", "rate_limit",
-           "csrf_token", "csrf_context", "error_response", "problem", "client_ip", "install"]
+           "csrf_token", "csrf_context", "CONFIG", "IDENTITY", "REQUEST_ID", "error_response", "problem", "client_ip", "install"]
 
 
 def install(app: web.Application, config: Config, secret: bytes) -> None:
@@ -27,8 +28,9 @@ def install(app: web.Application, config: Config, secret: bytes) -> None:
     storage = EncryptedCookieStorage(session_key, cookie_name="ecom_session",
                                      max_age=config.security.session_max_age, httponly=True,
                                      secure=config.security.secure_cookies, samesite="Lax")
-    app["ecom.trusted_proxies"] = frozenset(config.server.trusted_proxies)
-    app["ecom.rate_limiter"] = RateLimiter({"default": config.security.rate_limit_per_minute,
+    app[CONFIG] = config
+    app[TRUSTED_PROXIES] = frozenset(config.server.trusted_proxies)
+    app[RATE_LIMITER] = RateLimiter({"default": config.security.rate_limit_per_minute,
                                             "auth": config.security.auth_rate_limit_per_minute})
     app.middlewares.extend([
         request_id_middleware,

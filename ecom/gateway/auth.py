@@ -2,7 +2,7 @@
 
 The core knows no users table. The users plugin provides an ``Authenticator`` under
 :data:`AUTHENTICATOR`; this middleware asks it for the identity behind the session cookie or the
-``Authorization: Bearer`` token and stores it in ``request["identity"]`` (None for a guest).
+``Authorization: Bearer`` token and stores it under the IDENTITY request key (None for a guest); read it with ``identity(request)``.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..errors import Forbidden, Unauthorized
+from .keys import IDENTITY
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,14 @@ def bearer_token(request: web.Request) -> str | None:
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     authenticator = request.app.get(AUTHENTICATOR)
-    request["identity"] = await authenticator.authenticate(request) if authenticator else None
-    if request["identity"] is None and bearer_token(request) is not None:
+    request[IDENTITY] = await authenticator.authenticate(request) if authenticator else None
+    if request[IDENTITY] is None and bearer_token(request) is not None:
         raise Unauthorized("The bearer token is invalid, expired or revoked.")
     return await handler(request)
 
 
 def identity(request: web.Request) -> Identity | None:
-    return request.get("identity")
+    return request.get(IDENTITY)
 
 
 def _login_needed(request: web.Request) -> Exception:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .keys import CONFIG
+
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 
@@ -10,7 +12,7 @@ ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 @web.middleware
 async def cors_middleware(request: web.Request, handler):
     origin = request.headers.get("Origin")
-    allowed = request.app["ecom.config"].security.cors_origins
+    allowed = request.app[CONFIG].security.cors_origins
     if not request.path.startswith("/api/") or not origin:
         return await handler(request)
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:

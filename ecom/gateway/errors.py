@@ -11,6 +11,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from ..errors import DomainError
+from .keys import REQUEST_ID
 
 log = logging.getLogger("ecom.gateway")
 
@@ -32,15 +33,15 @@ def problem(status: int, detail: str = "", *, title: str | None = None, errors: 
             "detail": detail or title or TITLES.get(status, "Error")}
     if errors:
         body["errors"] = errors
-    if request is not None and "request_id" in request:
-        body["request_id"] = request["request_id"]
+    if request is not None and REQUEST_ID in request:
+        body["request_id"] = request[REQUEST_ID]
     return web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
                         headers=headers)
 
 
 def _page(request: web.Request, status: int, detail: str, headers: dict | None = None) -> web.Response:
     context = {"status": status, "title": TITLES.get(status, "Error"), "detail": detail,
-               "request_id": request.get("request_id", "")}
+               "request_id": request.get(REQUEST_ID, "")}
     try:
         response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
     except Exception:  # a broken template must not hide the original error
@@ -80,4 +81,4 @@ async def error_middleware(request: web.Request, handler):
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(request, 500, "Something went wrong on our side. "
-                              f"Quote request id {request.get('request_id', '-')} if you report it.")
+                              f"Quote request id {request.get(REQUEST_ID, '-')} if you report it.")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .keys import CONFIG
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -19,5 +21,5 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """An on_response_prepare hook, so that errors, redirects and static files get them too."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.app["ecom.config"].security.secure_cookies:
+    if request.app[CONFIG].security.secure_cookies:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

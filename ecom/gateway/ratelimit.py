@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .keys import RATE_LIMITER
 from .request_id import client_ip
 
 
@@ -62,7 +63,7 @@ def _bucket_of(request: web.Request) -> str:
 
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler):
-    limiter: RateLimiter = request.app["ecom.rate_limiter"]
+    limiter: RateLimiter = request.app[RATE_LIMITER]
     wait = limiter.allow(client_ip(request), _bucket_of(request))
     if wait:
         seconds = int(wait) + 1

@@ -7,6 +7,7 @@ import uuid
 from aiohttp import web
 
 from ..logs import request_id_var
+from .keys import REQUEST_ID, TRUSTED_PROXIES
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -14,7 +15,7 @@ _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 def client_ip(request: web.Request) -> str:
     """The client's address: X-Forwarded-For's last hop only when the peer is a trusted proxy (nginx)."""
     peer = request.remote or "-"
-    if peer in request.app["ecom.trusted_proxies"]:
+    if peer in request.app[TRUSTED_PROXIES]:
         forwarded = request.headers.get("X-Forwarded-For", "")
         hops = [h.strip() for h in forwarded.split(",") if h.strip()]
         if hops:
@@ -25,9 +26,9 @@ def client_ip(request: web.Request) -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler):
     incoming = request.headers.get("X-Request-Id", "")
-    trusted = (request.remote or "") in request.app["ecom.trusted_proxies"]
+    trusted = (request.remote or "") in request.app[TRUSTED_PROXIES]
     rid = incoming if trusted and _VALID.match(incoming) else uuid.uuid4().hex
-    request["request_id"] = rid
+    request[REQUEST_ID] = rid
     token = request_id_var.set(rid)
     try:
         response = await handler(request)

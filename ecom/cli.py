@@ -1,0 +1,174 @@
+"""The command line (``python run.py ...``), DESIGN §10.
+
+    run.py [run] [--instances N] [--port P] [--data-dir DIR] [--config FILE]
+    run.py worker        one app process, no embedded parts (its PostgreSQL and broker live elsewhere)
+    run.py migrate       apply every plugin's migrations, then exit
+    run.py create-admin EMAIL [--password-stdin]
+
+Mistakes in config or plugins print one line and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError, load_config
+from .datadir import AlreadyRunning, embedded_postgres
+from .db import MigrationError
+from .plugin import PluginError, load_plugins
+
+log = logging.getLogger("ecom")
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
+    common.add_argument("--data-dir", help="where PostgreSQL data, uploads and secrets live (default: var/)")
+    common.add_argument("--port", type=int, help="public HTTP port (default 8080)")
+    common.add_argument("--instances", type=int, help="app processes behind nginx (default 1: no nginx)")
+
+    parser = argparse.ArgumentParser(prog="run.py", parents=[common], description="Run the ecom shop.")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", parents=[common], help="start the whole shop (default)")
+    sub.add_parser("worker", parents=[common], help="one app process using external PostgreSQL and broker")
+    sub.add_parser("migrate", parents=[common], help="apply pending migrations and exit")
+    admin = sub.add_parser("create-admin", parents=[common], help="create an admin user (or promote one)")
+    admin.add_argument("email")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    overrides: dict[str, dict[str, Any]] = {"server": {}}
+    if args.port is not None:
+        overrides["server"]["port"] = args.port
+    if args.data_dir is not None:
+        overrides["server"]["data_dir"] = str(Path(args.data_dir).resolve())
+    if args.instances is not None:
+        overrides["server"]["instances"] = args.instances
+    config_path = Path(args.config)
+    if args.config != "config.toml" and not config_path.exists():
+        raise ConfigError(f"config: file {config_path} not found")
+    root = Path(__file__).resolve().parent.parent if not config_path.exists() else None
+    return load_config(config_path, overrides=overrides, root=root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        config = _load(args)
+        from .logs import setup_logging
+        setup_logging(config.server.log_level, json_format=not sys.stderr.isatty())
+        loaded = load_plugins(config)
+        if command == "run":
+            return _run(config, loaded)
+        if command == "worker":
+            return _worker(config, loaded)
+        if command == "migrate":
+            return _with_database(config, lambda cfg: _migrate(cfg, loaded))
+        if command == "create-admin":
+            password = _read_password(args)
+            return _with_database(config, lambda cfg: _create_admin(cfg, loaded, args.email, password))
+    except (ConfigError, PluginError, MigrationError) as err:
+        print(f"ecom: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AlreadyRunning as err:
+        print(f"ecom: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _with_embedded_urls(config: Config, pg_url: str | None, broker_url: str | None = None) -> Config:
+    changes: dict[str, dict[str, Any]] = {}
+    if pg_url and not config.database.url:
+        changes["database"] = {"url": pg_url}
+    if broker_url and not config.broker.url:
+        changes["broker"] = {"url": broker_url}
+    return config.replace(**changes) if changes else config
+
+
+def _uses_embedded_postgres(config: Config) -> bool:
+    return not config.database.url
+
+
+def _with_database(config: Config, action) -> int:
+    """Run ``action(config)`` against the configured PostgreSQL (the embedded one shared or started)."""
+    if not _uses_embedded_postgres(config):
+        return asyncio.run(action(config))
+    with embedded_postgres(config.data_dir, config.database.max_connections, serving=False) as pg:
+        return asyncio.run(action(_with_embedded_urls(config, pg.url("postgres"))))
+
+
+async def _migrate(config: Config, loaded) -> int:
+    from .app import migrate_all
+    applied = await migrate_all(config, loaded)
+    for plugin, keys in applied.items():
+        print(f"{plugin}: {len(keys)} migration(s) applied" + (f" ({', '.join(keys)})" if keys else ""))
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if os.environ.get("ECOM_ADMIN_PASSWORD"):
+        return os.environ["ECOM_ADMIN_PASSWORD"]
+    first = getpass.getpass("Password for the admin: ")
+    if first != getpass.getpass("Again: "):
+        raise ConfigError("create-admin: the two passwords differ")
+    return first
+
+
+async def _create_admin(config: Config, loaded, email: str, password: str) -> int:
+    from .app import migrate_plugin, plugin_database_url
+    from plugins.users.admin import create_admin
+    import asyncpg
+
+    users = next((p for p in loaded.plugins if p.name == "users"), None)
+    if users is None:
+        raise PluginError("create-admin: the users plugin is not enabled")
+    await migrate_plugin(config, users)
+    pool = await asyncpg.create_pool(plugin_database_url(config, "users"), min_size=1, max_size=2)
+    try:
+        user_id = await create_admin(pool, email, password, time_cost=config.security.argon2_time_cost,
+                                     memory_kib=config.security.argon2_memory_kib)
+    except ValueError as err:
+        print(f"ecom: create-admin: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        await pool.close()
+    print(f"admin {email} ready (user id {user_id})")
+    return 0
+
+
+def _run(config: Config, loaded) -> int:
+    if config.server.instances > 1:
+        raise ConfigError("config: server.instances > 1 needs the supervisor, which is not built yet")
+    from .server import serve
+    started = time.monotonic()
+    if not _uses_embedded_postgres(config):
+        return asyncio.run(serve(config, loaded, embedded_broker=not config.broker.url, started=started))
+    with embedded_postgres(config.data_dir, config.database.max_connections, serving=True) as pg:
+        config = _with_embedded_urls(config, pg.url("postgres"))
+        return asyncio.run(serve(config, loaded, embedded_broker=not config.broker.url, started=started))
+
+
+def _worker(config: Config, loaded) -> int:
+    from .server import serve
+    if not config.database.url and not config.database.urls:
+        raise ConfigError("config: database.url must be set for a worker (its PostgreSQL lives elsewhere)")
+    if not config.broker.url:
+        raise ConfigError("config: broker.url must be set for a worker (its broker lives elsewhere)")
+    return asyncio.run(serve(config, loaded, embedded_broker=False, started=time.monotonic()))

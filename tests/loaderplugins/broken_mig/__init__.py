@@ -1,0 +1,2 @@
+from ecom.plugin import Plugin
+PLUGIN = Plugin(name="broken_mig")

@@ -1,0 +1,1 @@
+CREATE TABLE oops (id int,);
