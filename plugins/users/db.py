@@ -1,0 +1,58 @@
+"""The users plugin's SQL. ``db`` is an asyncpg pool or connection."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+USER_COLUMNS = "u.id, u.email, u.name, u.is_seller, u.is_admin, u.created_at"
+
+
+async def insert_user(db, email: str, name: str, password_hash: str, is_seller: bool) -> asyncpg.Record | None:
+    """The new user, or None when the email is taken."""
+    return await db.fetchrow(f"""
+        INSERT INTO users AS u (email, name, password_hash, is_seller) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}""", email, name, password_hash, is_seller)
+
+
+async def upsert_admin(db, email: str, name: str, password_hash: str) -> int:
+    """Create an admin, or give an existing user (password and name unchanged) the admin role."""
+    return await db.fetchval("""
+        INSERT INTO users AS u (email, name, password_hash, is_admin) VALUES ($1, $2, $3, true)
+        ON CONFLICT (email) DO UPDATE SET is_admin = true RETURNING u.id""", email, name, password_hash)
+
+
+async def user_by_id(db, user_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow(f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1", user_id)
+
+
+async def user_with_hash(db, email: str) -> asyncpg.Record | None:
+    return await db.fetchrow(f"SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1", email)
+
+
+async def set_password_hash(db, user_id: int, password_hash: str) -> None:
+    await db.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+
+async def list_users(db, limit: int, offset: int) -> list[asyncpg.Record]:
+    return await db.fetch(f"SELECT {USER_COLUMNS} FROM users u ORDER BY u.id LIMIT $1 OFFSET $2", limit, offset)
+
+
+async def insert_secret(db, secret_hash: bytes, kind: str, user_id: int, expires_at: datetime) -> None:
+    await db.execute("""
+        INSERT INTO user_sessions (secret_hash, kind, user_id, expires_at) VALUES ($1, $2, $3, $4)""",
+                     secret_hash, kind, user_id, expires_at)
+
+
+async def user_by_secret(db, secret_hash: bytes, kind: str) -> asyncpg.Record | None:
+    """The owner of a live (not revoked, not expired) session or token."""
+    return await db.fetchrow(f"""
+        SELECT {USER_COLUMNS} FROM user_sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.secret_hash = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > now()""",
+                             secret_hash, kind)
+
+
+async def revoke_secret(db, secret_hash: bytes, kind: str) -> None:
+    await db.execute("""
+        UPDATE user_sessions SET revoked_at = now()
+        WHERE secret_hash = $1 AND kind = $2 AND revoked_at IS NULL""", secret_hash, kind)

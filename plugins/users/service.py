@@ -1,0 +1,204 @@
+"""Accounts, passwords, sessions and API tokens. No aiohttp here: routes.py translates HTTP to these calls."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ecom.config import ConfigError, SecurityConfig
+from ecom.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+
+from . import db
+
+MAX_NAME, MAX_EMAIL, MAX_PASSWORD = 100, 254, 256
+EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+WRONG_LOGIN = "Wrong email or password."  # the same for an unknown email: no user enumeration
+
+
+@dataclass(frozen=True)
+class UsersConfig:
+    """[plugins.users] in config.toml."""
+    token_ttl_hours: int = 720
+    min_password_length: int = 8
+
+    def validate(self) -> None:
+        if self.token_ttl_hours < 1:
+            raise ConfigError("config: plugins.users.token_ttl_hours must be at least 1")
+        if not 1 <= self.min_password_length <= MAX_PASSWORD:
+            raise ConfigError(f"config: plugins.users.min_password_length must be between 1 and {MAX_PASSWORD}")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    name: str
+    roles: frozenset[str]  # "customer" always, plus "seller" and/or "admin"
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "User":
+        roles = frozenset(role for role, held in (("customer", True), ("seller", row["is_seller"]),
+                                                  ("admin", row["is_admin"])) if held)
+        return cls(row["id"], row["email"], row["name"], roles, row["created_at"])
+
+
+class Passwords:
+    """argon2id hashing in a worker thread, so the event loop keeps serving while a hash is computed."""
+
+    def __init__(self, time_cost: int, memory_kib: int):
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+        self._decoy: str | None = None
+
+    async def _run(self, func, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """An unknown user (``password_hash`` None) costs a hash too, so timing does not reveal who exists."""
+        if password_hash is None:
+            self._decoy = self._decoy or await self.hash(secrets.token_hex(16))
+        return await self._run(self._check, password_hash or self._decoy, password) and password_hash is not None
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL, and a lone surrogate (possible in JSON) has no UTF-8 form."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _text(value: Any, field: str, errors: dict[str, str]) -> str:
+    """``value`` when it is a non-blank string PostgreSQL can store, else "" with an entry in ``errors``."""
+    if not isinstance(value, str) or not value.strip():
+        errors[field] = "This field is required." if value is None or isinstance(value, str) else "Must be a string."
+    elif not _storable(value):
+        errors[field] = "Contains characters that are not allowed."
+    else:
+        return value
+    return ""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_new_user(email: Any, name: Any, password: Any, is_seller: Any = False, *,
+                   min_password_length: int = UsersConfig.min_password_length) -> tuple[str, str]:
+    """Raise ValidationFailed naming every bad field; return the normalized (email, name)."""
+    errors: dict[str, str] = {}
+    email, name, password = (_text(email, "email", errors), _text(name, "name", errors),
+                             _text(password, "password", errors))
+    email, name = normalize_email(email), name.strip()
+    if email and (len(email) > MAX_EMAIL or not EMAIL_SHAPE.fullmatch(email)):
+        errors["email"] = "Enter a valid email address, like ana@example.com."
+    if len(name) > MAX_NAME:
+        errors["name"] = f"Use at most {MAX_NAME} characters."
+    elif name and not name.isprintable():
+        errors["name"] = "Use letters, digits, spaces and punctuation only."
+    if password and not min_password_length <= len(password) <= MAX_PASSWORD:
+        errors["password"] = f"Use {min_password_length} to {MAX_PASSWORD} characters."
+    if not isinstance(is_seller, bool):
+        errors["is_seller"] = "Must be true or false."
+    if errors:
+        raise ValidationFailed("Some fields need attention.", errors=errors)
+    return email, name
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class UsersService:
+    def __init__(self, pool: asyncpg.Pool, passwords: Passwords, *,
+                 token_ttl: timedelta = timedelta(hours=UsersConfig.token_ttl_hours),
+                 session_ttl: timedelta = timedelta(seconds=SecurityConfig.session_max_age),
+                 min_password_length: int = UsersConfig.min_password_length):
+        self.pool = pool
+        self.passwords = passwords
+        self.token_ttl = token_ttl
+        self.session_ttl = session_ttl
+        self.min_password_length = min_password_length
+
+    async def register(self, email: Any, name: Any, password: Any, is_seller: Any = False) -> User:
+        """A new customer (and seller when ``is_seller``); Conflict when the email is taken."""
+        email, name = check_new_user(email, name, password, is_seller, min_password_length=self.min_password_length)
+        row = await db.insert_user(self.pool, email, name, await self.passwords.hash(password), is_seller)
+        if row is None:
+            raise Conflict("An account with this email already exists.", errors={"email": "Already registered."})
+        return User.from_row(row)
+
+    async def create_admin(self, email: str, password: str) -> int:
+        """Create an admin, or promote the existing user with this email (keeping their password). Idempotent."""
+        email, name = check_new_user(email, email.partition("@")[0][:MAX_NAME], password,
+                                     min_password_length=self.min_password_length)
+        return await db.upsert_admin(self.pool, email, name, await self.passwords.hash(password))
+
+    async def check_password(self, email: Any, password: Any) -> User:
+        """The user with this email and password; Unauthorized (one message for every miss) otherwise."""
+        errors: dict[str, str] = {}
+        email, password = _text(email, "email", errors), _text(password, "password", errors)
+        if errors:
+            raise ValidationFailed("Enter your email and password.", errors=errors)
+        row = await db.user_with_hash(self.pool, normalize_email(email))
+        if not await self.passwords.verify(row and row["password_hash"], password):
+            raise Unauthorized(WRONG_LOGIN)
+        if self.passwords.needs_rehash(row["password_hash"]):  # the cost settings changed since it was hashed
+            await db.set_password_hash(self.pool, row["id"], await self.passwords.hash(password))
+        return User.from_row(row)
+
+    async def get(self, user_id: int) -> User:
+        row = await db.user_by_id(self.pool, user_id)
+        if row is None:
+            raise NotFound(f"No user {user_id}.")
+        return User.from_row(row)
+
+    async def list_users(self, limit: int, offset: int = 0) -> list[User]:
+        return [User.from_row(r) for r in await db.list_users(self.pool, limit, offset)]
+
+    async def start_session(self, user_id: int) -> str:
+        """A new session id for the cookie; only its SHA-256 is stored."""
+        return (await self._issue("session", user_id, self.session_ttl))[0]
+
+    async def issue_token(self, user_id: int) -> tuple[str, datetime]:
+        """A new API bearer token and its expiry; only its SHA-256 is stored."""
+        return await self._issue("token", user_id, self.token_ttl)
+
+    async def _issue(self, kind: str, user_id: int, ttl: timedelta) -> tuple[str, datetime]:
+        secret = secrets.token_urlsafe(32)
+        expires_at = datetime.now(timezone.utc) + ttl
+        await db.insert_secret(self.pool, _digest(secret), kind, user_id, expires_at)
+        return secret, expires_at
+
+    async def user_for(self, kind: str, secret: str) -> User | None:
+        """The owner of a live session id (kind "session") or API token (kind "token")."""
+        if not secret.isascii():  # we only issue ASCII secrets
+            return None
+        row = await db.user_by_secret(self.pool, _digest(secret), kind)
+        return User.from_row(row) if row else None
+
+    async def revoke(self, kind: str, secret: str) -> None:
+        if secret.isascii():
+            await db.revoke_secret(self.pool, _digest(secret), kind)
+
