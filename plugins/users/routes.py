@@ -1,0 +1,177 @@
+"""HTTP <-> UsersService: the JSON API under /api/v1 and the pages (home, register, log in/out, account)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp_jinja2 import render_template
+
+from ecom.errors import Conflict, Unauthorized, ValidationFailed
+from ecom.gateway import identity, login_required, rate_limit, roles_required
+from ecom.gateway.auth import bearer_token
+from ecom.gateway.flash import flash
+
+from .auth import log_in, log_out
+from .keys import USERS
+from .service import User, UsersService
+
+routes = web.RouteTableDef()
+ADMIN_PAGE_SIZE = 50
+
+
+def _users(request: web.Request) -> UsersService:
+    return request.app[USERS]
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name, "roles": sorted(user.roles),
+            "created_at": user.created_at.isoformat()}
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body; 415, 400 or 422 (never a 500) for anything else."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="Send a JSON object with 'Content-Type: application/json'.")
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
+        raise web.HTTPBadRequest(text="The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.")
+    return body
+
+
+def local_path(target: str | None, default: str = "/account") -> str:
+    """``target`` when it is a path on this site (no open redirects), else ``default``."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and target.isprintable():
+        return target
+    return default
+
+
+async def form_data(request: web.Request):
+    try:
+        return await request.post()
+    except ValueError:  # undecodable or malformed form data
+        raise web.HTTPBadRequest(text="The form data could not be read.") from None
+
+
+def _field(form, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+# --- API ---
+
+@routes.post("/api/v1/users")
+@rate_limit("auth")
+async def api_register(request: web.Request) -> web.Response:
+    body = await json_object(request)
+    user = await _users(request).register(body.get("email"), body.get("name"), body.get("password"),
+                                          body.get("is_seller", False))
+    return web.json_response(user_json(user), status=201)
+
+
+@routes.post("/api/v1/auth/token")
+@rate_limit("auth")
+async def api_issue_token(request: web.Request) -> web.Response:
+    body = await json_object(request)
+    user = await _users(request).check_password(body.get("email"), body.get("password"))
+    token, expires_at = await _users(request).issue_token(user.id)
+    return web.json_response({"token": token, "token_type": "bearer", "expires_at": expires_at.isoformat()},
+                             headers={"Cache-Control": "no-store"})
+
+
+@routes.delete("/api/v1/auth/token")
+async def api_revoke_token(request: web.Request) -> web.Response:
+    token = bearer_token(request)  # the gateway has already answered 401 for a dead one
+    if token is None:
+        raise Unauthorized("Send the token to revoke as 'Authorization: Bearer <token>'.")
+    await _users(request).revoke("token", token)
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/users/me")
+@login_required
+async def api_me(request: web.Request) -> web.Response:
+    return web.json_response(user_json(await _users(request).get(identity(request).user_id)))
+
+
+# --- pages ---
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    return render_template("home.html", request, {})
+
+
+def _register_page(request: web.Request, values: dict, errors: dict | None = None, status: int = 200):
+    context = {"values": values, "errors": errors or {}, "min_password_length": _users(request).min_password_length}
+    return render_template("users/register.html", request, context, status=status)
+
+
+@routes.get("/register")
+async def register_form(request: web.Request) -> web.Response:
+    return _register_page(request, {})
+
+
+@routes.post("/register")
+@rate_limit("auth")
+async def register(request: web.Request) -> web.Response:
+    form = await form_data(request)
+    values = {"email": _field(form, "email"), "name": _field(form, "name"), "is_seller": "is_seller" in form}
+    try:
+        user = await _users(request).register(values["email"], values["name"], _field(form, "password"),
+                                              values["is_seller"])
+    except (ValidationFailed, Conflict) as err:
+        return _register_page(request, values, err.errors, err.status)
+    await log_in(request, _users(request), user.id)
+    await flash(request, f"Welcome, {user.name}! Your account is ready.", "success")
+    raise web.HTTPSeeOther("/account")
+
+
+def _login_page(request: web.Request, values: dict, error: str = "", errors: dict | None = None, status: int = 200):
+    context = {"values": values, "error": error, "errors": errors or {}}
+    return render_template("users/login.html", request, context, status=status)
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request, {"email": "", "next": local_path(request.query.get("next"))})
+
+
+@routes.post("/login")
+@rate_limit("auth")
+async def login(request: web.Request) -> web.Response:
+    form = await form_data(request)
+    values = {"email": _field(form, "email"), "next": local_path(_field(form, "next"))}
+    try:
+        user = await _users(request).check_password(values["email"], _field(form, "password"))
+    except (ValidationFailed, Unauthorized) as err:
+        return _login_page(request, values, err.detail, err.errors, status=422)
+    await log_in(request, _users(request), user.id)
+    await flash(request, f"Welcome back, {user.name}.", "success")
+    raise web.HTTPSeeOther(values["next"])
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    await log_out(request, _users(request))
+    await flash(request, "You are logged out.", "info")
+    raise web.HTTPSeeOther("/")
+
+
+@routes.get("/account")
+@login_required
+async def account(request: web.Request) -> web.Response:
+    user = await _users(request).get(identity(request).user_id)
+    return render_template("users/account.html", request, {"user": user})
+
+
+@routes.get("/admin/users")
+@roles_required("admin")
+async def admin_users(request: web.Request) -> web.Response:
+    raw = request.query.get("page", "1")
+    page = int(raw) if raw.isdecimal() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+    users = await _users(request).list_users(ADMIN_PAGE_SIZE + 1, (page - 1) * ADMIN_PAGE_SIZE)
+    return render_template("users/admin_users.html", request, {
+        "users": users[:ADMIN_PAGE_SIZE], "page": page, "has_next": len(users) > ADMIN_PAGE_SIZE})
