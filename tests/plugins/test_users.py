@@ -240,7 +240,7 @@ async def test_form_post_without_csrf_token_is_403(client):
         assert resp.status == 403, path
 
 
-async def test_layout_for_guests_and_users(client):
+async def test_layout_home_static_files_and_error_page(client):
     resp = await client.get("/")
     page = await resp.text()
     assert resp.status == 200 and '<html lang="en">' in page and "/static/vendor/bootstrap/css/bootstrap.min.css" in page
