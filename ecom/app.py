@@ -86,6 +86,7 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
                 if p.folder("templates")}
     loader = jinja2.ChoiceLoader([
         jinja2.FileSystemLoader(str(Path(config.root) / "templates")),  # the site's own files win
+        jinja2.FileSystemLoader(str(CORE_DIR.parent / "templates")),    # the project's site layout
         jinja2.PrefixLoader(prefixed),
         jinja2.FileSystemLoader(str(CORE_DIR / "templates")),
     ])

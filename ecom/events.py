@@ -24,8 +24,10 @@ Wire format: topic ``ecom/<plugin>/<event>``, payload a JSON envelope
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
+import functools
 import json
 import logging
 import uuid
@@ -92,8 +94,10 @@ class Envelope:
     def from_json(cls, payload: bytes | str) -> "Envelope":
         try:
             raw = json.loads(payload)
+            if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
+                raise TypeError("an envelope is a JSON object whose data is an object")
             return cls(uuid.UUID(raw["id"]), str(raw["type"]), int(raw["version"]),
-                       datetime.fromisoformat(raw["occurred_at"]), dict(raw["data"]))
+                       datetime.fromisoformat(raw["occurred_at"]), raw["data"])
         except (ValueError, KeyError, TypeError) as err:
             raise EventError(f"malformed event envelope: {err}") from None
 
@@ -133,8 +137,11 @@ class PluginEvents:
         await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # delivered at commit, wakes the relay
         return env.id
 
-    def subscribe(self, cls: type[E], handler: Callable[[asyncpg.Connection, E], Awaitable[None]]) -> None:
-        consumer = f"{self.plugin}:{getattr(handler, '__qualname__', repr(handler))}"
+    def subscribe(self, cls: type[E], handler: Callable[[asyncpg.Connection, E], Awaitable[None]], *,
+                  name: str | None = None) -> None:
+        """Run ``handler`` once per event id. Its inbox rows are keyed ``<plugin>:<name>`` (default: the
+        handler's qualified name), which must be the same in every worker and across releases."""
+        consumer = f"{self.plugin}:{name or _handler_name(handler)}"
         self.bus.add(_Subscription(cls, consumer, self.pool, handler))
 
     def listen(self, cls: type[E], callback: Callable[[E], Awaitable[None] | None]) -> Callable[[], None]:
@@ -144,19 +151,32 @@ class PluginEvents:
         return lambda: self.bus.remove(sub)
 
 
+def _handler_name(handler: Callable) -> str:
+    """A name that is the same in every process: never a repr with a memory address in it."""
+    target = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    return getattr(target, "__qualname__", None) or type(target).__qualname__
+
+
 class EventBus:
     """One MQTT connection per process (reconnecting), the outbox relays and the dispatch to handlers."""
 
     RETRIES = 5
-    POLL_SECONDS = 2.0
+    POLL_SECONDS = 2.0          # a relay looks at its outbox at least this often, NOTIFY or not
+    MAX_BACKOFF = 3.0           # reconnect / relay retry backoff ceiling
+    STABLE_SECONDS = 2.0        # a broker connection that lasted less does not reset the backoff
 
     def __init__(self, config: BrokerConfig, *, client_id: str, secret: bytes):
         self.config, self.client_id, self.secret = config, client_id, secret
         self._subs: dict[str, list[_Subscription]] = {}
         self._client: aiomqtt.Client | None = None
+        self._subscribed: set[str] = set()  # topics subscribed on the current connection
         self._connected = asyncio.Event()
+        self._started_event = asyncio.Event()
         self._relay_wakes: list[asyncio.Event] = []
         self._tasks: list[asyncio.Task] = []
+        self._side_tasks: set[asyncio.Task] = set()
         self._conn_task: asyncio.Task | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
         self._started = False
@@ -172,10 +192,14 @@ class EventBus:
 
     def add(self, sub: _Subscription) -> None:
         topic = sub.cls.TOPIC
-        new_topic = topic not in self._subs
+        if sub.pool is not None and any(s.pool is not None and s.consumer == sub.consumer
+                                        for s in self._subs.get(topic, ())):
+            raise EventError(f"{sub.consumer} already handles {topic}: two handlers would share one inbox "
+                             "(pass subscribe(..., name=...))")
         self._subs.setdefault(topic, []).append(sub)
-        if new_topic and self._client is not None and self.connected:
-            asyncio.get_running_loop().create_task(self._subscribe(self._client, [topic]))
+        client = self._client
+        if self._started and client is not None and self.connected and topic not in self._subscribed:
+            self._spawn(self._sync_subscriptions(client, self._subscribed))
 
     def remove(self, sub: _Subscription) -> None:
         subs = self._subs.get(sub.cls.TOPIC, [])
@@ -201,14 +225,20 @@ class EventBus:
             log.warning("MQTT broker not reachable yet; events wait in the outbox until it is")
 
     async def start(self) -> None:
-        """Begin relaying outboxes (after every plugin has subscribed)."""
+        """Subscribe, dispatch and relay outboxes (after every plugin has subscribed its handlers)."""
         self._started = True
-        if self._client is not None and self.connected:
-            await self._subscribe(self._client, list(self._subs))
+        client = self._client
+        if client is not None and self.connected:
+            try:
+                await self._sync_subscriptions(client, self._subscribed)
+            except aiomqtt.MqttError as err:  # the reconnecting client subscribes when it is back
+                log.warning("subscribing failed (%s); retried on reconnect", err)
+        self._started_event.set()  # from now on received messages are dispatched
         for plugin, pool in self._pools.items():
             self._tasks.append(asyncio.get_running_loop().create_task(self._relay(plugin, pool)))
 
     async def stop(self) -> None:
+        """Stop the relays (the connection keeps dispatching until close())."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -216,42 +246,71 @@ class EventBus:
 
     async def close(self) -> None:
         await self.stop()
-        if self._conn_task is not None:
-            self._conn_task.cancel()
-            await asyncio.gather(self._conn_task, return_exceptions=True)
-            self._conn_task = None
+        tasks = [*self._side_tasks, *([self._conn_task] if self._conn_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._side_tasks.clear()
+        self._conn_task = None
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)  # a strong reference until it is done
+        task.add_done_callback(self._side_task_done)
+
+    def _side_task_done(self, task: asyncio.Task) -> None:
+        self._side_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("MQTT subscription failed: %s (retried on reconnect)", task.exception())
 
     # ------------------------------------------------------------------ connection and dispatch
     def _filter(self, topic: str) -> str:
         return f"$share/ecom/{topic}" if self.config.shared_subscriptions else topic
 
-    async def _subscribe(self, client: aiomqtt.Client, topics: list[str]) -> None:
-        for topic in topics:
-            await client.subscribe(self._filter(topic), qos=1)
+    async def _sync_subscriptions(self, client: aiomqtt.Client, subscribed: set[str]) -> None:
+        """Subscribe ``client`` to every topic that has a subscriber and is not in ``subscribed`` yet
+        (looping, so that a topic added while a SUBSCRIBE was in flight is not missed)."""
+        while missing := [topic for topic in list(self._subs) if topic not in subscribed]:
+            for topic in missing:
+                granted = await client.subscribe(self._filter(topic), qos=1)
+                if any(getattr(code, "value", code) >= 0x80 for code in granted):
+                    raise aiomqtt.MqttError(f"the broker refused the subscription to {topic}")
+                subscribed.add(topic)
 
     async def _connection_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = 0.1
         while True:
+            connected_at = None
             try:
                 async with aiomqtt.Client(**self._connection_args()) as client:
-                    self._client = client
-                    if self._started:
-                        await self._subscribe(client, list(self._subs))
+                    self._client, self._subscribed = client, set()
+                    if self._started:  # a new connection (or a restarted broker) knows none of them
+                        await self._sync_subscriptions(client, self._subscribed)
                     self._connected.set()
+                    connected_at = loop.time()
                     for wake in self._relay_wakes:  # publish what waited while we were away
                         wake.set()
-                    backoff = 0.1
                     log.info("connected to MQTT broker as %s", self.client_id)
+                    # Messages of our persistent session may arrive right after CONNACK, before the
+                    # plugins have subscribed their handlers: they wait in the queue until start().
+                    await self._started_event.wait()
                     async for message in client.messages:
                         await self._dispatch(str(message.topic), message.payload)
             except aiomqtt.MqttError as err:
-                if self.connected:
+                if connected_at is not None:
                     log.warning("MQTT connection lost (%s); reconnecting", err)
+                else:
+                    log.debug("MQTT broker not reachable (%s); retrying in %.1fs", err, backoff)
+            except Exception:  # noqa: BLE001 - whatever broke, this task must keep reconnecting
+                log.exception("MQTT client failed; reconnecting")
             finally:
                 self._client = None
                 self._connected.clear()
+            if connected_at is not None and loop.time() - connected_at >= self.STABLE_SECONDS:
+                backoff = 0.1  # a connection that is dropped at once (a client id taken over?) backs off
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 3.0)
+            backoff = min(backoff * 2, self.MAX_BACKOFF)
 
     async def _dispatch(self, topic: str, payload: bytes) -> None:
         subs = list(self._subs.get(topic, ()))
@@ -261,6 +320,9 @@ class EventBus:
             env = Envelope.from_json(payload)
         except EventError as err:
             log.error("dropping message on %s: %s", topic, err)
+            return
+        if env.type != topic:
+            log.error("dropping %s on %s: its envelope says it is a %s", env.id, topic, env.type)
             return
         for sub in subs:
             try:
@@ -293,7 +355,8 @@ class EventBus:
                         await sub.handler(conn, obj)
                 return
             except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.InterfaceError,
-                    OSError, asyncio.TimeoutError) as err:
+                    asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+                    asyncpg.CannotConnectNowError, OSError, asyncio.TimeoutError) as err:
                 if attempt == self.RETRIES:
                     raise
                 log.warning("retrying event %s in %s after %s", env.id, sub.consumer, err)
@@ -301,36 +364,69 @@ class EventBus:
 
     # ------------------------------------------------------------------ outbox relay
     async def _relay(self, plugin: str, pool: asyncpg.Pool) -> None:
-        wake = asyncio.Event()
+        """Publish ``plugin``'s pending outbox rows, whenever woken, until cancelled. Never dies of an
+        error: a lost LISTEN connection is replaced, anything else is retried with backoff."""
+        wake, listener_lost = asyncio.Event(), asyncio.Event()
         self._relay_wakes.append(wake)
 
         def on_notify(*_: Any) -> None:
             wake.set()
 
-        listener = await pool.acquire()
+        def on_listener_closed(*_: Any) -> None:  # NOTIFYs would no longer reach us
+            listener_lost.set()
+            wake.set()
+
+        listener: Any = None
+        backoff = 0.1
         try:
-            await listener.add_listener(NOTIFY_CHANNEL, on_notify)
             while True:
                 wake.clear()
-                client = self._client
-                if self.connected and client is not None:
-                    try:
+                timeout = self.POLL_SECONDS
+                try:
+                    if listener is None or listener_lost.is_set():
+                        if listener is not None:
+                            log.warning("outbox relay of %s lost its LISTEN connection; listening again", plugin)
+                            old, listener = listener, None
+                            await pool.release(old)  # already closed: just hands the slot back
+                        listener_lost.clear()
+                        listener = await self._listen(pool, on_notify, on_listener_closed)
+                    # LISTEN first, then look: a row committed in between is seen now or NOTIFYed later
+                    client = self._client
+                    if self.connected and client is not None:
                         while await self._publish_batch(pool, client):
                             pass
-                    except (aiomqtt.MqttError, asyncio.TimeoutError) as err:
-                        log.warning("outbox relay of %s paused: %s", plugin, err)
-                    except (asyncpg.PostgresError, OSError) as err:
-                        log.warning("outbox relay of %s: database error %s", plugin, err)
-                try:  # a NOTIFY, a reconnect, or the poll interval (covers anything missed)
-                    await asyncio.wait_for(wake.wait(), self.POLL_SECONDS)
+                    backoff = 0.1
+                except aiomqtt.MqttError as err:  # the reconnect wakes us
+                    log.warning("outbox relay of %s paused: %s", plugin, err)
+                except Exception as err:  # noqa: BLE001 - a relay that dies strands every later event
+                    log.warning("outbox relay of %s: %s: %s; retrying in %.1fs", plugin,
+                                type(err).__name__, err, backoff)
+                    timeout, backoff = backoff, min(backoff * 2, self.MAX_BACKOFF)
+                try:  # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
+                    await asyncio.wait_for(wake.wait(), timeout)
                 except asyncio.TimeoutError:
                     pass
         finally:
             self._relay_wakes.remove(wake)
-            try:
-                await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
-            finally:
+            if listener is not None:
+                if not listener_lost.is_set():
+                    with contextlib.suppress(Exception):
+                        listener.remove_termination_listener(on_listener_closed)
+                        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
                 await pool.release(listener)
+
+    @staticmethod
+    async def _listen(pool: asyncpg.Pool, on_notify: Callable, on_closed: Callable) -> Any:
+        conn = await pool.acquire()
+        try:
+            conn.add_termination_listener(on_closed)
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.remove_termination_listener(on_closed)
+            await pool.release(conn)
+            raise
+        return conn
 
     async def _publish_batch(self, pool: asyncpg.Pool, client: aiomqtt.Client, limit: int = 200) -> int:
         async with pool.acquire() as conn, conn.transaction():

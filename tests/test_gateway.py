@@ -111,3 +111,26 @@ async def test_auth_endpoints_are_rate_limited(gw):
     resp = await gw.post("/api/v1/gw/login", json={})
     assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
     assert (await resp.json())["status"] == 429
+
+
+async def test_plain_requests_set_no_cookie(gw):
+    resp = await gw.get("/healthz")
+    assert "Set-Cookie" not in resp.headers
+
+
+async def test_malformed_form_is_400_not_500(gw):
+    resp = await gw.post("/gw/form", data=b"thing=\xff\xfe", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status in (400, 403) and resp.status != 500
+    resp = await gw.post("/gw/form", data=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert resp.status == 400
+
+
+async def test_api_without_json_or_token_is_415(gw):
+    resp = await gw.post("/api/v1/gw/echo", data="a=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 415 and "application/json" in (await resp.json())["detail"]
+
+
+async def test_bad_bearer_token_is_401_with_www_authenticate(aiohttp_client, make_config):
+    client = await aiohttp_client(create_app(make_config()))  # with the users plugin's authenticator
+    resp = await client.get("/api/v1/users/me", headers={"Authorization": "Bearer nope"})
+    assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")

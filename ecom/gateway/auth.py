@@ -49,7 +49,10 @@ def bearer_token(request: web.Request) -> str | None:
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     authenticator = request.app.get(AUTHENTICATOR)
-    request[IDENTITY] = await authenticator.authenticate(request) if authenticator else None
+    if authenticator is None or request.path.startswith("/static/"):  # static files need no database
+        request[IDENTITY] = None
+        return await handler(request)
+    request[IDENTITY] = await authenticator.authenticate(request)
     if request[IDENTITY] is None and bearer_token(request) is not None:
         raise Unauthorized("The bearer token is invalid, expired or revoked.")
     return await handler(request)

@@ -10,8 +10,9 @@ import hmac
 import secrets
 
 from aiohttp import web
-from aiohttp_session import get_session
-from markupsafe import Markup
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp_session import SESSION_KEY, get_session
+from markupsafe import Markup, escape
 
 from .auth import bearer_token
 
@@ -19,12 +20,15 @@ SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
 FIELD = "csrf_token"
 
 
-async def csrf_token(request: web.Request) -> str:
-    session = await get_session(request)
+def _token_of(session) -> str:
     token = session.get(FIELD)
     if not token:
         token = session[FIELD] = secrets.token_urlsafe(32)
     return token
+
+
+async def csrf_token(request: web.Request) -> str:
+    return _token_of(await get_session(request))
 
 
 async def _sent_token(request: web.Request) -> str:
@@ -32,7 +36,10 @@ async def _sent_token(request: web.Request) -> str:
     if header:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()  # cached: the handler reads the same form again
+        try:
+            form = await request.post()  # cached: the handler reads the same form again
+        except (ValueError, HttpProcessingError):
+            raise web.HTTPBadRequest(text="The form data could not be read.") from None
         value = form.get(FIELD, "")
         return value if isinstance(value, str) else ""
     return ""
@@ -45,14 +52,31 @@ async def csrf_middleware(request: web.Request, handler):
     session = await get_session(request)
     expected = session.get(FIELD, "")
     sent = await _sent_token(request)
+    if not sent and request.path.startswith("/api/"):
+        raise web.HTTPUnsupportedMediaType(text="Send JSON with 'Content-Type: application/json', or "
+                                                "authenticate with 'Authorization: Bearer <token>'.")
     if not expected or not sent or not hmac.compare_digest(expected, sent):
         raise web.HTTPForbidden(text="The form expired or did not come from this site (missing or wrong CSRF "
                                      "token). Reload the page and try again.")
     return await handler(request)
 
 
+class _LazyToken:
+    """Made (and stored in the session) only when a page prints it, from the session current at that time."""
+
+    def __init__(self, request: web.Request):
+        self.request = request
+
+    def __str__(self) -> str:
+        return _token_of(self.request[SESSION_KEY])
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
 async def csrf_context(request: web.Request) -> dict:
     """Template context: ``csrf_token`` and ``csrf_input()``."""
-    token = await csrf_token(request)
+    await get_session(request)
+    token = _LazyToken(request)
     return {"csrf_token": token,
-            "csrf_input": lambda: Markup(f'<input type="hidden" name="{FIELD}" value="{token}">')}
+            "csrf_input": lambda: Markup(f'<input type="hidden" name="{FIELD}" value="{escape(str(token))}">')}

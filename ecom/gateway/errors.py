@@ -33,6 +33,8 @@ def problem(status: int, detail: str = "", *, title: str | None = None, errors: 
             "detail": detail or title or TITLES.get(status, "Error")}
     if errors:
         body["errors"] = errors
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="ecom"', **(headers or {})}
     if request is not None and REQUEST_ID in request:
         body["request_id"] = request[REQUEST_ID]
     return web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
@@ -40,7 +42,7 @@ def problem(status: int, detail: str = "", *, title: str | None = None, errors: 
 
 
 def _page(request: web.Request, status: int, detail: str, headers: dict | None = None) -> web.Response:
-    context = {"status": status, "title": TITLES.get(status, "Error"), "detail": detail,
+    context = {"request": request, "status": status, "title": TITLES.get(status, "Error"), "detail": detail,
                "request_id": request.get(REQUEST_ID, "")}
     try:
         response = aiohttp_jinja2.render_template("error.html", request, context, status=status)

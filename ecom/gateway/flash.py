@@ -1,8 +1,8 @@
-"""One-time messages shown on the next page ("Product saved", "Wrong password")."""
+"""One-time messages shown on the next page that is rendered ("Product saved", "Wrong password")."""
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp_session import get_session
+from aiohttp_session import SESSION_KEY, get_session
 
 KEY = "flash"
 
@@ -13,7 +13,17 @@ async def flash(request: web.Request, message: str, category: str = "info") -> N
     session[KEY] = [*session.get(KEY, []), [category, message]]
 
 
+class _Flashes:
+    """Popped from the session only when a page actually shows them (not by redirects or API calls)."""
+
+    def __init__(self, request: web.Request):
+        self.request = request
+
+    def __iter__(self):
+        session = self.request.get(SESSION_KEY)
+        return iter(session.pop(KEY, []) if session is not None and KEY in session else [])
+
+
 async def flash_context(request: web.Request) -> dict:
-    session = await get_session(request)
-    messages = session.pop(KEY, []) if KEY in session else []
-    return {"flashes": messages}
+    await get_session(request)  # loaded now; read lazily at render time
+    return {"flashes": _Flashes(request)}
