@@ -1,7 +1,6 @@
 """HTTP <-> UsersService: the JSON API under /api/v1 and the pages (home, register, log in/out, account)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +10,7 @@ from ecom.errors import Conflict, Unauthorized, ValidationFailed
 from ecom.gateway import identity, login_required, rate_limit, roles_required
 from ecom.gateway.auth import bearer_token
 from ecom.gateway.flash import flash
+from ecom.inputs import form_data, form_field, json_object, local_path
 
 from .auth import log_in, log_out
 from .keys import USERS
@@ -27,38 +27,6 @@ def _users(request: web.Request) -> UsersService:
 def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "roles": sorted(user.roles),
             "created_at": user.created_at.isoformat()}
-
-
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body; 415, 400 or 422 (never a 500) for anything else."""
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(text="Send a JSON object with 'Content-Type: application/json'.")
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
-        raise web.HTTPBadRequest(text="The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed("The request body must be a JSON object.")
-    return body
-
-
-def local_path(target: str | None, default: str = "/account") -> str:
-    """``target`` when it is a path on this site (no open redirects), else ``default``."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) and target.isprintable():
-        return target
-    return default
-
-
-async def form_data(request: web.Request):
-    try:
-        return await request.post()
-    except ValueError:  # undecodable or malformed form data
-        raise web.HTTPBadRequest(text="The form data could not be read.") from None
-
-
-def _field(form, name: str) -> str:
-    value = form.get(name, "")
-    return value if isinstance(value, str) else ""
 
 
 # --- API ---
@@ -118,9 +86,9 @@ async def register_form(request: web.Request) -> web.Response:
 @rate_limit("auth")
 async def register(request: web.Request) -> web.Response:
     form = await form_data(request)
-    values = {"email": _field(form, "email"), "name": _field(form, "name"), "is_seller": "is_seller" in form}
+    values = {"email": form_field(form, "email"), "name": form_field(form, "name"), "is_seller": "is_seller" in form}
     try:
-        user = await _users(request).register(values["email"], values["name"], _field(form, "password"),
+        user = await _users(request).register(values["email"], values["name"], form_field(form, "password"),
                                               values["is_seller"])
     except (ValidationFailed, Conflict) as err:
         return _register_page(request, values, err.errors, err.status)
@@ -136,16 +104,16 @@ def _login_page(request: web.Request, values: dict, error: str = "", errors: dic
 
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request, {"email": "", "next": local_path(request.query.get("next"))})
+    return _login_page(request, {"email": "", "next": local_path(request.query.get("next"), "/account")})
 
 
 @routes.post("/login")
 @rate_limit("auth")
 async def login(request: web.Request) -> web.Response:
     form = await form_data(request)
-    values = {"email": _field(form, "email"), "next": local_path(_field(form, "next"))}
+    values = {"email": form_field(form, "email"), "next": local_path(form_field(form, "next"), "/account")}
     try:
-        user = await _users(request).check_password(values["email"], _field(form, "password"))
+        user = await _users(request).check_password(values["email"], form_field(form, "password"))
     except (ValidationFailed, Unauthorized) as err:
         return _login_page(request, values, err.detail, err.errors, status=422)
     await log_in(request, _users(request), user.id)
