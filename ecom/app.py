@@ -28,6 +28,7 @@ log = logging.getLogger("ecom.app")
 PLUGINS = web.AppKey("ecom.plugins", LoadedPlugins)
 POOLS = web.AppKey("ecom.pools", dict)
 EVENT_BUS = web.AppKey("ecom.event_bus", EventBus)
+BROKER_WAIT = web.AppKey("ecom.broker_wait", float)
 
 CORE_DIR = Path(__file__).parent
 
@@ -64,7 +65,8 @@ def default_client_id(config: Config) -> str:
     return config.broker.client_id or f"ecom-{socket.gethostname()}-{config.server.port}"
 
 
-def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: bytes | None = None) -> web.Application:
+def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: bytes | None = None,
+               broker_wait: float = 5.0) -> web.Application:
     loaded = loaded or load_plugins(config)
     secret = secret or load_secret(config)
     app = web.Application(client_max_size=config.server.max_body_bytes)
@@ -74,6 +76,7 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     _add_core_routes(app, loaded)
     bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret)
     app[EVENT_BUS] = bus
+    app[BROKER_WAIT] = broker_wait
     app.cleanup_ctx.append(_infrastructure)
     for plugin in loaded.plugins:  # on the root app, in dependency order (shutdown in reverse)
         app.cleanup_ctx.append(_plugin_context(plugin))
@@ -132,7 +135,7 @@ async def _infrastructure(app: web.Application):
                     plugin_database_url(config, plugin.name), max_size=size, min_size=config.database.pool_min,
                     command_timeout=config.database.command_timeout)
         app[POOLS] = pools
-        await app[EVENT_BUS].connect()
+        await app[EVENT_BUS].connect(wait=app[BROKER_WAIT])
         yield
     finally:
         await app[EVENT_BUS].close()

@@ -4,6 +4,7 @@
     run.py worker        one app process, no embedded parts (its PostgreSQL and broker live elsewhere)
     run.py migrate       apply every plugin's migrations, then exit
     run.py create-admin EMAIL [--password-stdin]
+    run.py seed --products N   a demo catalog (sellers, categories, prices, stock in several regions)
 
 Mistakes in config or plugins print one line and exit with status 2.
 """
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("create-admin", parents=[common], help="create an admin user (or promote one)")
     admin.add_argument("email")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    seed = sub.add_parser("seed", parents=[common], help="fill the shop with a demo catalog")
+    seed.add_argument("--products", type=int, default=1000, help="how many products (default 1000)")
+    seed.add_argument("--random-seed", type=int, default=7, help="same number, same shop")
     return parser
 
 
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             return _worker(config, loaded)
         if command == "migrate":
             return _with_database(config, lambda cfg: _migrate(cfg, loaded))
+        if command == "seed":
+            if not 1 <= args.products <= 1_000_000:
+                raise ConfigError("seed: --products must be between 1 and 1000000")
+            return _with_database(config, lambda cfg: _seed(cfg, loaded, args.products, args.random_seed))
         if command == "create-admin":
             password = _read_password(args)
             return _with_database(config, lambda cfg: _create_admin(cfg, loaded, args.email, password))
@@ -117,6 +125,14 @@ async def _migrate(config: Config, loaded) -> int:
     applied = await migrate_all(config, loaded)
     for plugin, keys in applied.items():
         print(f"{plugin}: {len(keys)} migration(s) applied" + (f" ({', '.join(keys)})" if keys else ""))
+    return 0
+
+
+async def _seed(config: Config, loaded, products: int, random_seed: int) -> int:
+    from .seed import SeedOptions, run_seed
+    started = time.monotonic()
+    await run_seed(config, loaded, SeedOptions(products=products, random_seed=random_seed))
+    print(f"seeded {products} products in {time.monotonic() - started:.1f} s")
     return 0
 
 

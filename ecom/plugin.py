@@ -15,7 +15,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 from aiohttp import web
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "ecom.plugins"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class PluginError(Exception):
@@ -47,6 +48,7 @@ class Plugin:
     static: str | None = "static"              # folder served at /static/<name>/
     config: type | None = None                 # dataclass parsed from [plugins.<name>]
     database: bool = True                      # owns a database (needed for migrations and events)
+    seed: Callable[[Any], Awaitable[None]] | None = None  # `run.py seed`: async seed(seeder: ecom.seed.Seeder)
     package_dir: Path | None = None            # filled in by the loader
 
     def folder(self, attr: str) -> Path | None:
@@ -106,12 +108,15 @@ class LoadedPlugins:
 def _folder_plugins(config: Config) -> dict[str, str]:
     """name -> module path for every package in the plugin folders (nothing imported yet).
 
-    A folder inside the project root is imported by its dotted path from the root (``plugins.users``),
+    Relative folders are looked up next to the config file, then in the project. A folder inside the
+    root is imported by its dotted path from the root (``plugins.users``),
     so that the loader and the plugin's own imports name the same modules."""
     found: dict[str, str] = {}
-    root = Path(config.root).resolve()
+    config_root = Path(config.root).resolve()
     for folder in config.plugins.paths:
-        path = (root / folder).resolve()
+        root, path = config_root, (config_root / folder).resolve()
+        if not path.is_dir() and (PROJECT_ROOT / folder).is_dir():  # a config kept elsewhere (/etc/ecom)
+            root, path = PROJECT_ROOT, (PROJECT_ROOT / folder).resolve()
         if not path.is_dir():
             raise PluginError(f"plugins: folder {path} (from [plugins] paths) does not exist")
         if path.is_relative_to(root):

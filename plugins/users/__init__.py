@@ -12,6 +12,7 @@ from ecom.plugin import Plugin, PluginContext
 from . import routes
 from .auth import UsersAuthenticator
 from .keys import USERS
+from .seed import seed
 from .service import Passwords, UsersConfig, UsersService
 
 
@@ -26,4 +27,5 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="users", lifespan=lifespan, routes=routes.routes, config=UsersConfig, static=None)
+PLUGIN = Plugin(name="users", lifespan=lifespan, routes=routes.routes, config=UsersConfig, static=None,
+                seed=seed)

@@ -38,6 +38,10 @@ async def list_users(db, limit: int, offset: int) -> list[asyncpg.Record]:
     return await db.fetch(f"SELECT {USER_COLUMNS} FROM users u ORDER BY u.id LIMIT $1 OFFSET $2", limit, offset)
 
 
+async def seller_ids(db) -> list[int]:
+    return [r["id"] for r in await db.fetch("SELECT id FROM users WHERE is_seller ORDER BY id")]
+
+
 async def insert_secret(db, secret_hash: bytes, kind: str, user_id: int, expires_at: datetime) -> None:
     await db.execute("""
         INSERT INTO user_sessions (secret_hash, kind, user_id, expires_at) VALUES ($1, $2, $3, $4)""",

@@ -177,6 +177,9 @@ class UsersService:
     async def list_users(self, limit: int, offset: int = 0) -> list[User]:
         return [User.from_row(r) for r in await db.list_users(self.pool, limit, offset)]
 
+    async def seller_ids(self) -> list[int]:
+        return await db.seller_ids(self.pool)
+
     async def start_session(self, user_id: int) -> str:
         """A new session id for the cookie; only its SHA-256 is stored."""
         return (await self._issue("session", user_id, self.session_ttl))[0]
