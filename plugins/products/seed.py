@@ -1,0 +1,5 @@
+"""`run.py seed`: the demo catalog (filled in next)."""
+
+
+async def seed(seeder) -> None:
+    return None

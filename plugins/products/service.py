@@ -1,0 +1,267 @@
+"""The catalog: products, their images and search. No aiohttp here: routes.py and pages.py translate HTTP.
+
+Who may change what: a seller changes only their own products, an admin any. A seller who names another
+seller's product gets NotFound (404), exactly as for a product that does not exist, so ids of other
+sellers' products are not revealed; a customer without the seller role gets Forbidden (403).
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import asyncpg
+
+from ecom.config import ConfigError
+from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+from . import cursor as cursors, db, images
+from .validation import MAX_PRICE, MAX_TYPE, SKU_SHAPE, check_fields, storable
+
+if TYPE_CHECKING:
+    from ecom.gateway.auth import Identity
+
+MAX_ID = 2**63 - 1
+MAX_QUERY = 200
+SORT_NAMES = tuple(db.SORTS)
+SKU_QUERY = re.compile(r"[A-Za-z0-9._-]{2,64}")
+
+
+@dataclass(frozen=True)
+class ProductsConfig:
+    """[plugins.products] in config.toml."""
+    catalog_cache_seconds: int = 30   # Cache-Control max-age of catalog pages and API reads for guests
+    max_image_bytes: int = 2 * 1024 * 1024
+    page_size: int = 24               # catalog page size when the request names none (1..100)
+
+    def validate(self) -> None:
+        if not 0 <= self.catalog_cache_seconds <= 86400:
+            raise ConfigError("config: plugins.products.catalog_cache_seconds must be between 0 and 86400")
+        if not 1024 <= self.max_image_bytes <= 64 * 1024 * 1024:
+            raise ConfigError("config: plugins.products.max_image_bytes must be between 1024 and 67108864")
+        if not 1 <= self.page_size <= 100:
+            raise ConfigError("config: plugins.products.page_size must be between 1 and 100")
+
+
+@dataclass(frozen=True)
+class Product:
+    id: int
+    seller_id: int
+    name: str
+    description: str
+    price_cents: int
+    currency: str
+    type: str
+    sku: str
+    active: bool
+    image_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Product":
+        return cls(row["id"], row["seller_id"], row["name"], row["description"], row["price_cents"],
+                   row["currency"], row["type"], row["sku"], row["active"], images.url(row["image"]),
+                   row["created_at"], row["updated_at"])
+
+
+def _owner_filter(actor: "Identity") -> int | None:
+    """The seller id a change is limited to (None: an admin, any seller's product)."""
+    if not actor.has_role("seller"):
+        raise Forbidden("Only sellers can manage products.")
+    return None if actor.is_admin else actor.user_id
+
+
+def _no_such(product_id: int) -> NotFound:
+    return NotFound(f"No product {product_id}.")
+
+
+def _valid_id(product_id: Any) -> int:
+    if isinstance(product_id, bool) or not isinstance(product_id, int) or not 0 < product_id <= MAX_ID:
+        raise NotFound(f"No product {product_id!r}.")
+    return product_id
+
+
+class ProductsService:
+    def __init__(self, pool: asyncpg.Pool, config: ProductsConfig | None = None, media_dir: Path | None = None):
+        self.pool = pool
+        self.config = config or ProductsConfig()
+        self.media_dir = Path(media_dir) if media_dir else None
+
+    # --- reading (for other plugins too) ---
+
+    async def get(self, product_id: int) -> Product:
+        """A live product (active or not); NotFound when missing or deleted."""
+        row = await db.by_id(self.pool, _valid_id(product_id))
+        if row is None:
+            raise _no_such(product_id)
+        return Product.from_row(row)
+
+    async def get_many(self, ids: Iterable[int], *, include_deleted: bool = False) -> dict[int, Product]:
+        """id -> product for the ids that exist (deleted ones only with ``include_deleted``)."""
+        wanted = sorted({i for i in ids if isinstance(i, int) and 0 < i <= MAX_ID})
+        rows = await db.by_ids(self.pool, wanted, include_deleted) if wanted else []
+        return {r["id"]: Product.from_row(r) for r in rows}
+
+    async def find_by_skus(self, seller_id: int, skus: Iterable[str]) -> dict[str, Product]:
+        """sku -> live product of this seller, for the SKUs that exist (exact, case-sensitive match)."""
+        wanted = sorted({s for s in skus if isinstance(s, str) and SKU_SHAPE.fullmatch(s)})
+        rows = await db.by_skus(self.pool, seller_id, wanted) if wanted else []
+        return {r["sku"]: Product.from_row(r) for r in rows}
+
+    async def all_ids(self) -> list[int]:
+        """Every live product id, ascending (for seeding)."""
+        return await db.all_ids(self.pool)
+
+    async def visible(self, product_id: int, viewer: "Identity | None") -> Product:
+        """A product as a page or API read shows it: inactive ones only to their seller and admins."""
+        product = await self.get(product_id)
+        if not product.active and not (viewer and (viewer.is_admin or viewer.user_id == product.seller_id)):
+            raise _no_such(product_id)
+        return product
+
+    async def types(self) -> list[tuple[str, int]]:
+        """(category, number of catalog products), by name."""
+        return [(r["type"], r["count"]) for r in await db.types(self.pool)]
+
+    async def seller_products(self, actor: "Identity", before_id: int | None = None,
+                              limit: int = 50) -> list[Product]:
+        """The actor's products (an admin: everyone's), newest first, ``limit`` after ``before_id``."""
+        rows = await db.seller_products(self.pool, _owner_filter(actor), before_id, limit)
+        return [Product.from_row(r) for r in rows]
+
+    # --- changing ---
+
+    async def create(self, actor: "Identity", values: Mapping[str, Any]) -> Product:
+        _owner_filter(actor)
+        fields = check_fields(values, partial=False)
+        row = await db.insert(self.pool, actor.user_id, fields)
+        if row is None:
+            raise self._duplicate_sku(fields["sku"])
+        return Product.from_row(row)
+
+    async def update(self, actor: "Identity", product_id: int, changes: Mapping[str, Any]) -> Product:
+        """A partial change with the same checks as create; NotFound for another seller's product."""
+        owner = _owner_filter(actor)
+        _valid_id(product_id)
+        fields = check_fields(changes, partial=True)
+        try:
+            row = (await db.update(self.pool, product_id, owner, fields) if fields
+                   else await db.by_id(self.pool, product_id))
+        except asyncpg.UniqueViolationError:
+            raise self._duplicate_sku(fields["sku"]) from None
+        if row is None or (owner is not None and row["seller_id"] != owner):
+            raise _no_such(product_id)
+        return Product.from_row(row)
+
+    async def delete(self, actor: "Identity", product_id: int) -> None:
+        """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
+        if not await db.soft_delete(self.pool, _valid_id(product_id), _owner_filter(actor)):
+            raise _no_such(product_id)
+
+    async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
+        """Store ``data`` (checked by its magic bytes and size) as the product's image."""
+        owner = _owner_filter(actor)
+        ext = self.check_image(data)
+        current = await self.get(product_id)
+        if owner is not None and current.seller_id != owner:
+            raise _no_such(product_id)
+        name = images.file_name(product_id, data, ext)
+        folder = self._media()
+        await asyncio.to_thread(images.write, folder, name, data)
+        result = await db.set_image(self.pool, product_id, owner, name)
+        if result is None:  # deleted meanwhile
+            await asyncio.to_thread(images.remove, folder, name)
+            raise _no_such(product_id)
+        row, old = result
+        if old and old != name:
+            await asyncio.to_thread(images.remove, folder, old)
+        return Product.from_row(row)
+
+    def check_image(self, data: bytes) -> str:
+        """The image's extension; ImageTooLarge (413) or ValidationFailed (422) for a bad upload."""
+        return images.check(data, self.config.max_image_bytes)
+
+    def image_path(self, name: str) -> Path | None:
+        """The file behind /media/products/<name>, or None (bad name or no such file)."""
+        return images.path_of(self._media(), name) if self.media_dir else None
+
+    def _media(self) -> Path:
+        if self.media_dir is None:
+            raise RuntimeError("ProductsService was created without a media_dir")
+        return self.media_dir
+
+    @staticmethod
+    def _duplicate_sku(sku: str) -> Conflict:
+        return Conflict(f"You already have a product with SKU {sku}.", errors={"sku": "You already use this SKU."})
+
+    # --- the catalog ---
+
+    async def search(self, q: str | None = None, type: str | None = None, min_price: int | None = None,
+                     max_price: int | None = None, sort: str | None = None, cursor: str | None = None,
+                     limit: int | None = None) -> tuple[list[Product], str | None]:
+        """One page of active products and the cursor of the next page (None on the last one).
+
+        ``q`` matches words (full text), misspelled names (trigram word similarity) and SKU prefixes.
+        ``sort``: relevance (default with ``q``), newest (default without), price_asc, price_desc, name."""
+        q = _query_text(q, "q", MAX_QUERY)
+        type = _query_text(type, "type", MAX_TYPE)
+        sort = sort or ("relevance" if q else "newest")
+        limit = self.config.page_size if limit is None else limit
+        _check_search(sort, q, min_price, max_price, limit)
+        after = cursors.decode(cursor, sort) if cursor else None
+        sku_range = _sku_range(q) if q else None
+        sql, args = db.search_query(q, sku_range, type, min_price, max_price, sort, after, limit + 1)
+        rows = await db.search(self.pool, sql, args)
+        items = [Product.from_row(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = cursors.encode(sort, db.sort_key(last, sort), last["id"])
+        return items, next_cursor
+
+    async def bulk_insert(self, rows: list[tuple]) -> None:
+        """Seeding: rows in db.COPY_COLUMNS order, already valid; one COPY in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await db.copy_rows(conn, rows)
+
+    async def analyze(self) -> None:
+        await self.pool.execute("ANALYZE products")
+
+    async def max_id(self) -> int:
+        return await db.max_id(self.pool)
+
+
+def _query_text(value: str | None, field: str, max_len: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not storable(value) or len(value) > max_len:
+        raise ValidationFailed(f"{field} is too long or has characters that are not allowed.",
+                               errors={field: f"Use at most {max_len} ordinary characters."})
+    return value.strip()
+
+
+def _check_search(sort: str, q: str | None, min_price: int | None, max_price: int | None, limit: int) -> None:
+    errors = {}
+    if sort not in db.SORTS or (sort == "relevance" and not q):
+        errors["sort"] = f"Use one of {', '.join(SORT_NAMES)} (relevance needs q)."
+    for name, value in (("min_price", min_price), ("max_price", max_price)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRICE):
+            errors[name] = f"Must be a whole number of cents between 0 and {MAX_PRICE}."
+    if not errors and min_price is not None and max_price is not None and min_price > max_price:
+        errors["max_price"] = "Must not be below min_price."
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+        errors["limit"] = "Must be between 1 and 100."
+    if errors:
+        raise ValidationFailed("Some search parameters need attention.", errors=errors)
+
+
+def _sku_range(q: str) -> tuple[str, str] | None:
+    """[prefix, next prefix) of lower-cased SKUs starting with ``q``, when ``q`` could start a SKU."""
+    if not SKU_QUERY.fullmatch(q):
+        return None
+    low = q.lower()
+    return low, low[:-1] + chr(ord(low[-1]) + 1)

@@ -1,0 +1,129 @@
+"""Checking product fields at the edge: every bad value is a ValidationFailed naming its field."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+from ecom.errors import ValidationFailed
+
+MAX_NAME, MAX_DESCRIPTION, MAX_TYPE, MAX_SKU = 200, 5000, 60, 64
+MAX_PRICE = 10**10
+SKU_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# ISO-4217 codes we take; the number is the count of minor-unit digits (JPY has none: price_cents is yen).
+CURRENCIES = {
+    "USD": 2, "EUR": 2, "GBP": 2, "JPY": 0, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2,
+    "HUF": 2, "RON": 2, "BGN": 2, "ISK": 0, "CAD": 2, "AUD": 2, "NZD": 2, "CNY": 2, "HKD": 2, "SGD": 2,
+    "KRW": 0, "INR": 2, "BRL": 2, "MXN": 2, "ZAR": 2, "TRY": 2, "ILS": 2, "AED": 2, "SAR": 2, "THB": 2,
+    "MYR": 2, "IDR": 2, "PHP": 2, "TWD": 2, "CLP": 0, "COP": 2, "ARS": 2,
+}
+FIELDS = ("name", "description", "price_cents", "currency", "type", "sku", "active")
+REQUIRED = ("name", "price_cents", "currency", "type", "sku")
+
+
+def storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL, and a lone surrogate (possible in JSON) has no UTF-8 form."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _text(value: Any, max_len: int, *, required: bool = True, one_line: bool = True) -> tuple[str, str | None]:
+    """(cleaned value, error or None)."""
+    if value is None:
+        return "", "This field is required." if required else None
+    if not isinstance(value, str):
+        return "", "Must be a string."
+    if not storable(value):
+        return "", "Contains characters that are not allowed."
+    value = value.strip()
+    if required and not value:
+        return "", "This field is required."
+    if len(value) > max_len:
+        return "", f"Use at most {max_len} characters."
+    if one_line and not value.isprintable():
+        return "", "Use letters, digits, spaces and punctuation only (no line breaks or control characters)."
+    return value, None
+
+
+def _price(value: Any) -> tuple[int, str | None]:
+    if value is None:
+        return 0, "This field is required."
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0, "Must be a whole number of cents (minor units), like 1999."
+    if not 0 <= value <= MAX_PRICE:
+        return 0, f"Must be between 0 and {MAX_PRICE}."
+    return value, None
+
+
+def _currency(value: Any) -> tuple[str, str | None]:
+    if isinstance(value, str) and value.strip().upper() in CURRENCIES:
+        return value.strip().upper(), None
+    return "", "Use a known ISO-4217 code, like USD or EUR." if value is not None else "This field is required."
+
+
+def _sku(value: Any) -> tuple[str, str | None]:
+    text, error = _text(value, MAX_SKU)
+    if error is None and not SKU_SHAPE.fullmatch(text):
+        return "", "Use 1 to 64 letters, digits, dots, dashes or underscores."
+    return text, error
+
+
+CHECKS = {
+    "name": lambda v: _text(v, MAX_NAME),
+    "description": lambda v: _text("" if v is None else v, MAX_DESCRIPTION, required=False, one_line=False),
+    "price_cents": _price,
+    "currency": _currency,
+    "type": lambda v: _text(v, MAX_TYPE),
+    "sku": _sku,
+    "active": lambda v: (v, None) if isinstance(v, bool) else (True, "Must be true or false."),
+}
+
+
+def check_fields(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """The cleaned fields; ValidationFailed naming every bad, missing (unless ``partial``) or unknown one."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    for key in values:
+        if key not in CHECKS:
+            errors[str(key)[:64]] = f"Unknown field (known: {', '.join(FIELDS)})."
+    for key, check in CHECKS.items():
+        if key not in values and (partial or key not in REQUIRED):
+            continue
+        value, error = check(values.get(key))
+        if error:
+            errors[key] = error
+        else:
+            cleaned[key] = value
+    if errors:
+        raise ValidationFailed("Some fields need attention.", errors=errors)
+    if not partial:
+        cleaned.setdefault("description", "")
+        cleaned.setdefault("active", True)
+    return cleaned
+
+
+def parse_price(text: str, currency: str) -> int:
+    """A price typed in major units ("12.50") -> minor units (1250), exactly (no floats)."""
+    digits = CURRENCIES.get(currency.strip().upper(), 2)
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValidationFailed("Enter a price like 12.50.", errors={"price": "Enter a price like 12.50."}) from None
+    if not amount.is_finite() or amount < 0:
+        raise ValidationFailed("Enter a price of 0 or more.", errors={"price": "Enter a price of 0 or more."})
+    minor = amount.scaleb(digits)
+    if minor != minor.to_integral_value():
+        message = f"Use at most {digits} decimal places." if digits else "This currency has no decimal places."
+        raise ValidationFailed(message, errors={"price": message})
+    if minor > MAX_PRICE:
+        raise ValidationFailed("That price is too large.", errors={"price": "That price is too large."})
+    return int(minor)
+
+
+def format_price(cents: int, currency: str) -> str:
+    """Minor units -> the plain decimal text a form shows ("12.50")."""
+    digits = CURRENCIES.get(currency, 2)
+    return str(Decimal(cents).scaleb(-digits)) if digits else str(cents)
