@@ -199,7 +199,7 @@ class EventBus:
         self._subs.setdefault(topic, []).append(sub)
         client = self._client
         if self._started and client is not None and self.connected and topic not in self._subscribed:
-            self._spawn(self._sync_subscriptions(client, self._subscribed))
+            self._spawn(self._keep_subscribed(client, self._subscribed))
 
     def remove(self, sub: _Subscription) -> None:
         subs = self._subs.get(sub.cls.TOPIC, [])
@@ -231,8 +231,9 @@ class EventBus:
         if client is not None and self.connected:
             try:
                 await self._sync_subscriptions(client, self._subscribed)
-            except aiomqtt.MqttError as err:  # the reconnecting client subscribes when it is back
-                log.warning("subscribing failed (%s); retried on reconnect", err)
+            except aiomqtt.MqttError as err:
+                log.warning("MQTT subscription failed (%s); retrying", err)
+                self._spawn(self._keep_subscribed(client, self._subscribed))
         self._started_event.set()  # from now on received messages are dispatched
         for plugin, pool in self._pools.items():
             self._tasks.append(asyncio.get_running_loop().create_task(self._relay(plugin, pool)))
@@ -261,7 +262,7 @@ class EventBus:
     def _side_task_done(self, task: asyncio.Task) -> None:
         self._side_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("MQTT subscription failed: %s (retried on reconnect)", task.exception())
+            log.error("events background task failed: %r", task.exception())
 
     # ------------------------------------------------------------------ connection and dispatch
     def _filter(self, topic: str) -> str:
@@ -276,6 +277,18 @@ class EventBus:
                 if any(getattr(code, "value", code) >= 0x80 for code in granted):
                     raise aiomqtt.MqttError(f"the broker refused the subscription to {topic}")
                 subscribed.add(topic)
+
+    async def _keep_subscribed(self, client: aiomqtt.Client, subscribed: set[str]) -> None:
+        """_sync_subscriptions until it succeeds or the connection is gone (a new one subscribes anew)."""
+        delay = 0.1
+        while client is self._client:
+            try:
+                await self._sync_subscriptions(client, subscribed)
+                return
+            except aiomqtt.MqttError as err:
+                log.warning("MQTT subscription failed (%s); retrying in %.1fs", err, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.MAX_BACKOFF)
 
     async def _connection_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -356,7 +369,7 @@ class EventBus:
                 return
             except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.InterfaceError,
                     asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
-                    asyncpg.CannotConnectNowError, OSError, asyncio.TimeoutError) as err:
+                    asyncpg.InternalClientError, OSError, asyncio.TimeoutError) as err:
                 if attempt == self.RETRIES:
                     raise
                 log.warning("retrying event %s in %s after %s", env.id, sub.consumer, err)
