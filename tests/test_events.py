@@ -18,6 +18,7 @@ import signal
 import sys
 import uuid
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
@@ -29,7 +30,7 @@ import pytest
 from ecom.app import EVENT_BUS, POOLS, create_app, plugin_database_url
 from ecom.config import Config
 from ecom.embedded import EmbeddedBroker, client_password
-from ecom.events import Envelope, EventError, pending_outbox
+from ecom.events import Envelope, EventError, event, pending_outbox
 from tests.conftest import ROOT, TEST_SECRET_KEY, free_port
 from tests.eventplugins.consumer import CONSUMER  # the loader imports these same modules
 from tests.eventplugins.producer import PRODUCER, Rollback, ThingHappened
@@ -212,7 +213,8 @@ async def test_duplicates_and_fan_out_have_one_effect(aiohttp_client, make_confi
     """The same envelope published 3 times, received by 2 workers (6 deliveries): one effect, one inbox
     row. An event emitted by one worker (both relays race for it) reaches both: one effect.
 
-    Without the inbox every delivery runs the handler: 6 effect rows, then 2, instead of 1."""
+    Without the inbox every delivery runs the handler: 6 effect rows, then 2, instead of 1. Without the
+    outbox there is no sent outbox row for the emitted event."""
     config = make_config(plugins=PLUGINS, fresh=True)
     a = (await start(aiohttp_client, config)).app
     b = (await start(aiohttp_client, worker(config, "b"))).app
@@ -238,7 +240,10 @@ async def test_duplicates_and_fan_out_have_one_effect(aiohttp_client, make_confi
 
     _, emitted = await a[PRODUCER].make_thing("fan-out")
     await wait_until(copies(a, b), lambda cs: all(c.get(emitted, 0) >= 1 for c in cs), "both workers to receive it")
-    await wait_until(lambda: pending_outbox(a[POOLS]["producer"]), lambda n: n == 0, "an empty outbox")
+    producer_pool = a[POOLS]["producer"]
+    await wait_until(lambda: pending_outbox(producer_pool), lambda n: n == 0, "an empty outbox")
+    assert await producer_pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1 AND sent_at IS NOT NULL",
+                                        emitted) == 1  # relayed through the outbox, marked sent
     assert await effects_by_event(pool) == {env.id: 1, emitted: 1}
     assert await inbox_by_event(pool) == {env.id: [CONSUMER_NAME], emitted: [CONSUMER_NAME]}
     assert await counter(pool) == 2
@@ -425,11 +430,37 @@ async def test_relay_survives_losing_its_database_connections(aiohttp_client, ma
     async def emit_again():  # the application's own first query may meet a dead pooled connection
         try:
             return (await producer.make_thing("second"))[1]
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
             return None
     second = await wait_until(emit_again, lambda e: e is not None, "an emit on a fresh connection")
     await wait_until(lambda: effects_by_event(consumer_pool), lambda fx: fx == {first: 1, second: 1},
                      "the event emitted after the connections were killed")
+
+
+@event("ecom/tests/live_only")
+@dataclass(frozen=True)
+class LiveOnly:
+    """Topic ``ecom/tests/live_only``: no plugin subscribes to it at start-up."""
+    n: int
+
+
+async def test_listen_after_start_subscribes_the_new_topic(aiohttp_client, make_config):
+    """listen() on a topic nobody subscribed at start-up (a live view opened later) subscribes it on
+    the running connection."""
+    config = make_config(plugins=PLUGINS, fresh=True)
+    app = (await start(aiohttp_client, config)).app
+    seen: list[int] = []
+    unlisten = app[PRODUCER].events.listen(LiveOnly, lambda ev: seen.append(ev.n))
+    try:
+        async with publisher(config) as client:
+            async def publish_and_look():  # until the SUBSCRIBE has gone through, copies are not ours
+                env = Envelope(uuid.uuid4(), LiveOnly.TOPIC, 1, datetime.now(timezone.utc), {"n": 7})
+                await client.publish(env.type, env.to_json(), qos=1)
+                await asyncio.sleep(0.05)
+                return list(seen)
+            assert 7 in await wait_until(publish_and_look, bool, "a live-only event")
+    finally:
+        unlisten()
 
 
 def test_consumer_names_are_stable_and_unique():
