@@ -32,7 +32,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -165,6 +165,9 @@ class EventBus:
     RETRIES = 5
     POLL_SECONDS = 2.0          # a relay looks at its outbox at least this often, NOTIFY or not
     MAX_BACKOFF = 3.0           # reconnect / relay retry backoff ceiling
+    HOUSEKEEPING_SECONDS = 600  # how often sent outbox rows and old inbox rows are purged
+    OUTBOX_KEEP = timedelta(days=7)   # sent events stay this long (for inspection and replays)
+    INBOX_KEEP = timedelta(days=30)   # longer than any redelivery can arrive
     STABLE_SECONDS = 2.0        # a broker connection that lasted less does not reset the backoff
 
     def __init__(self, config: BrokerConfig, *, client_id: str, secret: bytes):
@@ -237,6 +240,16 @@ class EventBus:
         self._started_event.set()  # from now on received messages are dispatched
         for plugin, pool in self._pools.items():
             self._tasks.append(asyncio.get_running_loop().create_task(self._relay(plugin, pool)))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._housekeeping(plugin, pool)))
+
+    async def _housekeeping(self, plugin: str, pool: asyncpg.Pool) -> None:
+        """Purge sent outbox rows and old inbox rows so neither table grows forever."""
+        while True:
+            try:
+                await purge(pool, self.OUTBOX_KEEP, self.INBOX_KEEP)
+            except Exception as err:  # noqa: BLE001 - next round will try again
+                log.warning("event housekeeping of %s failed: %s", plugin, err)
+            await asyncio.sleep(self.HOUSEKEEPING_SECONDS)
 
     async def stop(self) -> None:
         """Stop the relays (the connection keeps dispatching until close())."""
@@ -456,3 +469,10 @@ class EventBus:
 async def pending_outbox(pool: asyncpg.Pool) -> int:
     """Events committed but not yet published (the admin dashboard shows this backlog)."""
     return await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+
+async def purge(pool: asyncpg.Pool, outbox_keep: timedelta, inbox_keep: timedelta) -> tuple[int, int]:
+    """Delete sent outbox rows older than ``outbox_keep`` and inbox rows older than ``inbox_keep``."""
+    sent = await pool.execute("DELETE FROM outbox WHERE sent_at < now() - $1::interval", outbox_keep)
+    seen = await pool.execute("DELETE FROM inbox WHERE received_at < now() - $1::interval", inbox_keep)
+    return int(sent.split()[-1]), int(seen.split()[-1])

@@ -480,3 +480,29 @@ def test_consumer_names_are_stable_and_unique():
         events.subscribe(ThingHappened, functools.partial(handle, "b"))
     assert "0x" not in str(err.value)
     events.subscribe(ThingHappened, functools.partial(handle, "b"), name="handle-b")  # named apart: fine
+
+
+async def test_purge_keeps_pending_and_recent_rows(make_config):
+    """Retention: only sent outbox rows and inbox rows older than their keep time are deleted."""
+    import asyncpg
+    from ecom.app import migrate_all, plugin_database_url
+    from ecom.events import purge
+    from ecom.plugin import load_plugins
+    cfg = make_config(fresh=True, plugins={"enabled": ["producer"], "paths": ["tests/eventplugins"]})
+    await migrate_all(cfg, load_plugins(cfg))
+    pool = await asyncpg.create_pool(plugin_database_url(cfg, "producer"), min_size=1, max_size=2)
+    try:
+        await pool.execute("""
+            INSERT INTO outbox (event_id, topic, payload, created_at, sent_at) VALUES
+              (gen_random_uuid(), 't', '{}', now() - interval '9 days', now() - interval '8 days'),
+              (gen_random_uuid(), 't', '{}', now() - interval '9 days', NULL),
+              (gen_random_uuid(), 't', '{}', now(), now());
+            INSERT INTO inbox (event_id, consumer, topic, received_at) VALUES
+              (gen_random_uuid(), 'c', 't', now() - interval '40 days'), (gen_random_uuid(), 'c', 't', now())""")
+        from datetime import timedelta
+        assert await purge(pool, timedelta(days=7), timedelta(days=30)) == (1, 1)
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 1  # pending never purged
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
+    finally:
+        await pool.close()
