@@ -74,6 +74,7 @@ class EmbeddedPostgres:
             import pwd
             entry = utils.ensure_user_exists(user)
             utils.ensure_prefix_permissions(self.pgdata)
+            utils.ensure_prefix_permissions(POSTGRES_BIN_PATH)  # the venv may sit in a private folder
             readable = stat.S_IRGRP | stat.S_IROTH
             utils.ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IXGRP | stat.S_IXOTH | readable)
             utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
