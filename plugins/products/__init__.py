@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
 
-from . import routes
+from . import pages, routes
 from .keys import PRODUCTS
 from .seed import seed
 from .service import ProductsConfig, ProductsService
@@ -20,5 +20,5 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="products", lifespan=lifespan, routes=routes.routes,
+PLUGIN = Plugin(name="products", lifespan=lifespan, routes=[*routes.routes, *pages.routes],
                 config=ProductsConfig, seed=seed)

@@ -22,6 +22,11 @@ class ImageTooLarge(DomainError):
     title = "Request too large"
 
 
+class ImageMissing(ValidationFailed):
+    def __init__(self):
+        super().__init__("Choose an image file to upload.", errors={"image": "Choose an image file."})
+
+
 def sniff(data: bytes) -> str | None:
     """The extension for PNG, JPEG, WebP or GIF data, else None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -123,6 +123,14 @@ class ProductsService:
             raise _no_such(product_id)
         return product
 
+    async def editable(self, actor: "Identity", product_id: int) -> Product:
+        """A product ``actor`` may change; Forbidden for a non-seller, NotFound for another seller's."""
+        owner = _owner_filter(actor)
+        product = await self.get(product_id)
+        if owner is not None and product.seller_id != owner:
+            raise _no_such(product_id)
+        return product
+
     async def types(self) -> list[tuple[str, int]]:
         """(category, number of catalog products), by name."""
         return [(r["type"], r["count"]) for r in await db.types(self.pool)]
@@ -166,9 +174,7 @@ class ProductsService:
         """Store ``data`` (checked by its magic bytes and size) as the product's image."""
         owner = _owner_filter(actor)
         ext = self.check_image(data)
-        current = await self.get(product_id)
-        if owner is not None and current.seller_id != owner:
-            raise _no_such(product_id)
+        await self.editable(actor, product_id)
         name = images.file_name(product_id, data, ext)
         folder = self._media()
         await asyncio.to_thread(images.write, folder, name, data)

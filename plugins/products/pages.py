@@ -1,0 +1,233 @@
+"""HTTP <-> ProductsService: the catalog and product pages, and the seller's product pages."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp_jinja2 import render_template
+
+from ecom.errors import Conflict, DomainError, NotFound, ValidationFailed
+from ecom.gateway import identity, roles_required
+from ecom.gateway.flash import flash
+from ecom.inputs import form_data, form_field
+
+from .caching import conditional, no_store
+from .routes import product_id, products, upload_bytes
+from .service import SORT_NAMES, Product
+from .validation import CURRENCIES, check_fields, format_price, parse_price
+
+try:  # soft dependencies: the pages work without these plugins
+    from plugins.inventory.keys import INVENTORY
+except ImportError:
+    INVENTORY = None
+try:
+    from plugins.users.keys import USERS
+except ImportError:
+    USERS = None
+
+log = logging.getLogger("ecom.plugins.products")
+routes = web.RouteTableDef()
+SELLER_PAGE_SIZE = 50
+SORT_LABELS = {"relevance": "Best match", "newest": "Newest", "price_asc": "Price: low to high",
+               "price_desc": "Price: high to low", "name": "Name"}
+FORM_FIELDS = ("name", "description", "price", "currency", "type", "sku")
+PAGE_FIELDS = {"min_price": "min", "max_price": "max", "price_cents": "price"}  # service name -> form name
+
+
+async def _seller_names(request: web.Request, seller_ids: set[int]) -> dict[int, str]:
+    users = request.app.get(USERS) if USERS is not None else None
+    names: dict[int, str] = {}
+    for seller_id in seller_ids if users is not None else ():
+        try:
+            names[seller_id] = (await users.get(seller_id)).name
+        except NotFound:
+            pass
+    return names
+
+
+# --- catalog ---
+
+def _catalog_filters(request: web.Request) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """(the form's raw values, search arguments, errors) from the query string."""
+    raw = {k: request.query.get(k, "").strip() for k in ("q", "type", "min", "max", "sort", "cursor")}
+    args: dict[str, Any] = {"q": raw["q"] or None, "type": raw["type"] or None, "sort": raw["sort"] or None,
+                            "cursor": raw["cursor"] or None}
+    errors: dict[str, str] = {}
+    for field, target in (("min", "min_price"), ("max", "max_price")):
+        if raw[field]:
+            try:
+                args[target] = parse_price(raw[field], "USD")
+            except ValidationFailed as err:
+                errors[field] = err.detail
+    return raw, args, errors
+
+
+@routes.get("/products")
+async def catalog(request: web.Request) -> web.Response:
+    svc = products(request)
+    raw, args, errors = _catalog_filters(request)
+    if args["sort"] == "relevance" and not args["q"]:
+        args["sort"] = None
+    items, next_cursor = [], None
+    if not errors:
+        try:
+            items, next_cursor = await svc.search(**args)
+        except ValidationFailed as err:
+            errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} or {"q": err.detail}
+    response = render_template("products/catalog.html", request, {
+        "items": items, "values": raw, "errors": errors, "types": await svc.types(),
+        "sorts": [(s, SORT_LABELS[s]) for s in SORT_NAMES],
+        "next_url": str(request.rel_url.update_query(cursor=next_cursor)) if next_cursor else None,
+        "first_url": str(request.rel_url.without_query_params("cursor")) if raw["cursor"] else None},
+        status=422 if errors else 200)
+    return response if errors else await conditional(request, response, svc.config.catalog_cache_seconds)
+
+
+async def _availability(request: web.Request, product: Product) -> list | None:
+    inventory = request.app.get(INVENTORY) if INVENTORY is not None else None
+    if inventory is None:
+        return None
+    try:
+        return list(await inventory.availability(product.id))
+    except DomainError:
+        return None
+
+
+@routes.get(r"/products/{id:\d+}")
+async def product_page(request: web.Request) -> web.Response:
+    svc = products(request)
+    product = await svc.visible(product_id(request), identity(request))
+    seller = (await _seller_names(request, {product.seller_id})).get(product.seller_id)
+    who = identity(request)
+    response = render_template("products/product.html", request, {
+        "product": product, "seller_name": seller, "availability": await _availability(request, product),
+        "can_edit": bool(who and (who.is_admin or who.user_id == product.seller_id))})
+    return await conditional(request, response, svc.config.catalog_cache_seconds)
+
+
+# --- seller pages ---
+
+@routes.get("/seller")
+@roles_required("seller")
+async def seller_home(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/seller/products")
+
+
+@routes.get("/seller/products")
+@roles_required("seller")
+async def seller_products(request: web.Request) -> web.Response:
+    raw = request.query.get("before", "")
+    before = int(raw) if raw.isdecimal() and len(raw) < 19 else None
+    items = await products(request).seller_products(identity(request), before, SELLER_PAGE_SIZE + 1)
+    names = await _seller_names(request, {p.seller_id for p in items}) if identity(request).is_admin else {}
+    return no_store(render_template("products/seller_list.html", request, {
+        "items": items[:SELLER_PAGE_SIZE], "seller_names": names, "is_admin": identity(request).is_admin,
+        "older": items[SELLER_PAGE_SIZE - 1].id if len(items) > SELLER_PAGE_SIZE else None}))
+
+
+async def _form_page(request: web.Request, product: Product | None, values: dict, errors: dict | None = None,
+                     status: int = 200) -> web.Response:
+    return no_store(render_template("products/seller_form.html", request, {
+        "product": product, "values": values, "errors": errors or {}, "currencies": sorted(CURRENCIES),
+        "types": [name for name, _ in await products(request).types()]}, status=status))
+
+
+def _values_of(product: Product | None) -> dict:
+    if product is None:
+        return {"currency": "USD", "active": True}
+    return {"name": product.name, "description": product.description, "currency": product.currency,
+            "price": format_price(product.price_cents, product.currency), "type": product.type,
+            "sku": product.sku, "active": product.active}
+
+
+async def _read_form(request: web.Request) -> tuple[dict, dict, bytes | None, dict, int]:
+    """(form values, checked fields, image bytes or None, errors, status) of a posted product form.
+
+    Every field, the price and the image are checked before anything is written."""
+    form = await form_data(request)
+    values = {k: form_field(form, k) for k in FORM_FIELDS} | {"active": "active" in form}
+    errors: dict[str, str] = {}
+    try:
+        price_cents = parse_price(values["price"], values["currency"] or "USD")
+    except ValidationFailed as err:
+        errors["price"], price_cents = err.detail, 0
+    fields = {k: values[k] for k in ("name", "description", "currency", "type", "sku", "active")}
+    try:
+        fields = check_fields(fields | {"price_cents": price_cents}, partial=False)
+    except ValidationFailed as err:
+        errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} | errors
+    status, image = 422, None
+    try:
+        image = await upload_bytes(form.get("image"), products(request).config.max_image_bytes)
+        if image is not None:
+            products(request).check_image(image)
+    except DomainError as err:  # too large (413) or not an image (422)
+        errors.update(err.errors)
+        status = err.status if len(errors) == 1 else 422
+    return values, fields, image, errors, status
+
+
+@routes.get("/seller/products/new")
+@roles_required("seller")
+async def new_form(request: web.Request) -> web.Response:
+    return await _form_page(request, None, _values_of(None))
+
+
+@routes.post("/seller/products/new")
+@roles_required("seller")
+async def create(request: web.Request) -> web.Response:
+    svc, who = products(request), identity(request)
+    values, fields, image, errors, status = await _read_form(request)
+    if errors:
+        return await _form_page(request, None, values, errors, status)
+    try:
+        product = await svc.create(who, fields)
+    except (ValidationFailed, Conflict) as err:
+        return await _form_page(request, None, values, err.errors, err.status)
+    if image is not None:
+        await svc.set_image(who, product.id, image)
+    await flash(request, f"“{product.name}” is in the catalog.", "success")
+    raise web.HTTPSeeOther("/seller/products")
+
+
+@routes.get(r"/seller/products/{id:\d+}/edit")
+@roles_required("seller")
+async def edit_form(request: web.Request) -> web.Response:
+    product = await products(request).editable(identity(request), product_id(request))
+    return await _form_page(request, product, _values_of(product))
+
+
+@routes.post(r"/seller/products/{id:\d+}/edit")
+@roles_required("seller")
+async def update(request: web.Request) -> web.Response:
+    svc, who = products(request), identity(request)
+    product = await svc.editable(who, product_id(request))
+    values, fields, image, errors, status = await _read_form(request)
+    if errors:
+        return await _form_page(request, product, values, errors, status)
+    try:
+        product = await svc.update(who, product.id, fields)
+    except (ValidationFailed, Conflict) as err:
+        return await _form_page(request, product, values, err.errors, err.status)
+    if image is not None:
+        await svc.set_image(who, product.id, image)
+    await flash(request, f"Saved “{product.name}”.", "success")
+    raise web.HTTPSeeOther("/seller/products")
+
+
+@routes.get(r"/seller/products/{id:\d+}/delete")
+@roles_required("seller")
+async def delete_form(request: web.Request) -> web.Response:
+    product = await products(request).editable(identity(request), product_id(request))
+    return no_store(render_template("products/seller_delete.html", request, {"product": product}))
+
+
+@routes.post(r"/seller/products/{id:\d+}/delete")
+@roles_required("seller")
+async def delete(request: web.Request) -> web.Response:
+    svc = products(request)
+    product = await svc.editable(identity(request), product_id(request))
+    await svc.delete(identity(request), product.id)
+    await flash(request, f"Deleted “{product.name}”.", "info")
+    raise web.HTTPSeeOther("/seller/products")
