@@ -19,7 +19,7 @@ from .gateway import install as install_gateway
 from .gateway.keys import CONFIG, IDENTITY
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
-from .plugin import LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
+from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
 from .secret import load_secret
 from .templating import FILTERS
 
@@ -71,6 +71,7 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     secret = secret or load_secret(config)
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[PLUGINS] = loaded
+    app[SHOP_SECRET] = secret
     install_gateway(app, config, secret)
     _setup_templates(app, config, loaded)
     _add_core_routes(app, loaded)

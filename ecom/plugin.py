@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import graphlib
+import hashlib
+import hmac
 import importlib
 import importlib.metadata
 import logging
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "ecom.plugins"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHOP_SECRET = web.AppKey("ecom.secret", bytes)
 
 
 class PluginError(Exception):
@@ -78,6 +81,10 @@ class PluginContext:
         path = self.settings.data_dir / "plugins" / self.name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def secret(self, purpose: str) -> bytes:
+        """32 bytes derived from the shop secret for ``purpose`` (same in every worker, distinct per use)."""
+        return hmac.new(self.app[SHOP_SECRET], f"{self.name}:{purpose}".encode(), hashlib.sha256).digest()
 
     def provide(self, key: web.AppKey[T], service: T) -> None:
         """Publish a service object for other plugins (typed key from this plugin's ``keys.py``)."""
