@@ -1,0 +1,110 @@
+"""Reading a stock CSV (header ``sku,region,quantity``) line by line. Pure: no database, no products.
+
+A whole-file problem (not UTF-8, no header, too many lines) is a ValidationFailed; a bad line becomes a
+RejectedLine with its line number (the header is line 1) and is never applied. Blank lines are skipped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from ecom.errors import ValidationFailed
+
+from .models import MAX_QUANTITY, RejectedLine
+
+HEADER = ["sku", "region", "quantity"]
+SKU_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")   # the products plugin's SKU rule
+DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+@dataclass(frozen=True)
+class Line:
+    line_no: int
+    sku: str
+    region: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Parsed:
+    lines: list[Line]
+    rejected: list[RejectedLine]
+
+    @property
+    def total(self) -> int:
+        return len(self.lines) + len(self.rejected)
+
+
+def _file_error(message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors={"file": message})
+
+
+def decode(data: bytes, max_bytes: int) -> str:
+    if len(data) > max_bytes:
+        raise _file_error(f"The file is larger than {max_bytes // 1024} KiB; split it.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _file_error("The file is not UTF-8 text.") from None
+    if "\x00" in text:
+        raise _file_error("The file is not a text CSV file (it contains NUL bytes).")
+    return text
+
+
+def _clip(text: str, size: int = 64) -> str:
+    return text if len(text) <= size else text[:size] + "…"
+
+
+def _check(fields: list[str], regions: tuple[str, ...]) -> tuple[str, str, int] | str:
+    """(sku, region, quantity), or what is wrong."""
+    if len(fields) != 3:
+        return f"Expected 3 columns (sku,region,quantity), found {len(fields)}."
+    sku, region, quantity = (f.strip() for f in fields)
+    if not SKU_SHAPE.fullmatch(sku):
+        return f"SKU {_clip(sku)!r} is not valid (1 to 64 letters, digits, dots, dashes, underscores)."
+    if region not in regions:
+        return f"Unknown region {_clip(region)!r}: use one of {', '.join(regions)}."
+    if quantity.startswith("-") and DIGITS.fullmatch(quantity[1:]):
+        return f"Quantity {quantity} is negative."
+    if not DIGITS.fullmatch(quantity):
+        return f"Quantity {_clip(quantity)!r} is not a whole number."
+    if int(quantity) > MAX_QUANTITY:
+        return f"Quantity {quantity} is more than {MAX_QUANTITY}."
+    return sku, region, int(quantity)
+
+
+def parse(text: str, regions: tuple[str, ...], max_lines: int) -> Parsed:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    lines: list[Line] = []
+    rejected: list[RejectedLine] = []
+    seen: dict[tuple[str, str], int] = {}
+    header = None
+    try:
+        for fields in reader:
+            if not any(f.strip() for f in fields):
+                continue  # a blank line
+            if header is None:
+                header = [f.strip().lower() for f in fields]
+                if header != HEADER:
+                    raise _file_error(f"Line {reader.line_num} must be the header 'sku,region,quantity'.")
+                continue
+            if len(lines) + len(rejected) >= max_lines:
+                raise _file_error(f"The file has more than {max_lines} lines; split it.")
+            checked = _check(fields, regions)
+            if isinstance(checked, str):
+                sku, region = (fields + ["", ""])[:2]
+                rejected.append(RejectedLine(reader.line_num, checked, _clip(sku.strip()), _clip(region.strip())))
+                continue
+            sku, region, quantity = checked
+            if (sku, region) in seen:
+                rejected.append(RejectedLine(reader.line_num, f"Duplicate of line {seen[sku, region]}.", sku, region))
+                continue
+            seen[sku, region] = reader.line_num
+            lines.append(Line(reader.line_num, sku, region, quantity))
+    except csv.Error as err:
+        raise _file_error(f"Line {reader.line_num} cannot be read as CSV: {err}.") from None
+    if header is None:
+        raise _file_error("The file is empty: it needs the header 'sku,region,quantity' and one line per stock level.")
+    return Parsed(lines, rejected)

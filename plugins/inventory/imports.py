@@ -1,0 +1,128 @@
+"""Bulk stock updates from a CSV file: queued in one transaction, applied in the background in batches.
+
+Queueing stores the job, every line (good ones 'pending', bad ones 'rejected' with their error) and an
+``ImportQueued`` outbox event in ONE transaction. Any worker applies it: each batch is one transaction
+that claims the job row (``FOR UPDATE SKIP LOCKED``), sets the stock, writes 'import' movements, marks
+its lines applied and counts progress. A worker that dies mid-batch rolls its batch back; the next
+claim resumes with the lines still pending. So every good line is applied exactly once.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from ecom.errors import NotFound, ValidationFailed
+
+from . import csvfile, db, imports_db
+from .config import InventoryConfig
+from .db import Move
+from .events import ImportQueued
+from .models import ImportJob, RejectedLine
+from .service import Products, actor_name
+
+if TYPE_CHECKING:
+    from ecom.events import PluginEvents
+    from ecom.gateway.auth import Identity
+
+SHOWN_REJECTED = 1000  # rejected lines listed per job (the counts are always complete)
+
+
+def _job(row: asyncpg.Record, rejected: list[asyncpg.Record] = ()) -> ImportJob:
+    lines = tuple(RejectedLine(r["line_no"], r["error"], r["sku"], r["region"]) for r in rejected)
+    return ImportJob(row["id"], row["seller_id"], row["status"], row["total"], row["applied"], row["rejected"],
+                     row["filename"], row["created_at"], row["finished_at"], lines)
+
+
+class ImportService:
+    def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products, events: "PluginEvents"):
+        self.pool, self.config, self.products, self.events = pool, config, products, events
+        self.wake = asyncio.Event()  # set when a job is queued (by this process or, via the event, another)
+
+    async def queue(self, actor: "Identity", data: bytes, filename: str = "",
+                    seller_id: int | None = None) -> ImportJob:
+        """Check ``data`` (a CSV file) line by line and queue its good lines for ``actor``'s products
+        (an admin may name another ``seller_id``). ValidationFailed for a file that cannot be read at all."""
+        seller_id = seller_id if seller_id is not None and actor.is_admin else actor.user_id
+        parsed = csvfile.parse(csvfile.decode(data, self.config.max_import_bytes), self.config.regions,
+                               self.config.max_import_lines)
+        if parsed.total == 0:
+            raise ValidationFailed("The file has a header but no lines.", errors={"file": "No lines after the header."})
+        skus = sorted({line.sku for line in parsed.lines})
+        found = await self.products.find_by_skus(seller_id, skus) if skus else {}
+        rejected, good = list(parsed.rejected), []
+        for line in parsed.lines:
+            product = found.get(line.sku)
+            if product is None:
+                rejected.append(RejectedLine(line.line_no, f"No product with SKU {line.sku!r} in this seller's "
+                                             "catalog.", line.sku, line.region))
+            else:
+                good.append((line, product.id))
+        rejected.sort(key=lambda r: r.line_no)
+        filename = "".join(c for c in filename if c.isprintable())[:200]
+        async with self.pool.acquire() as conn, conn.transaction():
+            import_id = await imports_db.insert_job(conn, seller_id, actor_name(actor), filename,
+                                                    parsed.total, len(rejected))
+            await imports_db.insert_lines(conn, [
+                *((import_id, line.line_no, line.sku, line.region, line.quantity, product_id, "pending", None)
+                  for line, product_id in good),
+                *((import_id, r.line_no, r.sku, r.region, None, None, "rejected", r.error) for r in rejected)])
+            if good:
+                await self.events.emit(conn, ImportQueued(import_id))
+        self.wake.set()
+        return await self._load(import_id)
+
+    async def job(self, actor: "Identity", import_id: int) -> ImportJob:
+        """The job with its rejected lines; NotFound unless ``actor`` is its seller or an admin (a job is
+        private: another seller does not even learn that it exists)."""
+        job = await self._load(import_id)
+        if not (actor.is_admin or job.seller_id == actor.user_id):
+            raise NotFound(f"No import {import_id}.")
+        return job
+
+    async def jobs(self, actor: "Identity", limit: int = 20) -> list[ImportJob]:
+        rows = await imports_db.jobs_of(self.pool, None if actor.is_admin else actor.user_id, limit)
+        return [_job(r) for r in rows]
+
+    async def _load(self, import_id: int) -> ImportJob:
+        row = await imports_db.job(self.pool, import_id)
+        if row is None:
+            raise NotFound(f"No import {import_id}.")
+        return _job(row, await imports_db.rejected_lines(self.pool, import_id, SHOWN_REJECTED))
+
+    async def on_import_queued(self, conn: asyncpg.Connection, event: ImportQueued) -> None:
+        """Inbox handler: wake this process's processor (the work itself runs outside this transaction)."""
+        self.wake.set()
+
+    async def process_batch(self) -> bool:
+        """Apply the next batch of some unfinished job; False when no job is waiting (or all are busy)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            job = await imports_db.claim_job(conn)
+            if job is None:
+                return False
+            size = self.config.import_batch_size
+            lines = await imports_db.pending_lines(conn, job["id"], size)
+            applied, rejected = await self._apply(conn, job, lines) if lines else ([], [])
+            finished = len(lines) < size or not await imports_db.has_pending(conn, job["id"])
+            await imports_db.progress(conn, job["id"], len(applied), len(rejected), finished)
+            return True
+
+    async def _apply(self, conn, job: Any, lines: list[asyncpg.Record]) -> tuple[list[int], list[tuple[int, str]]]:
+        current = await imports_db.lock_stock_rows(conn, sorted({(l["product_id"], l["region"]) for l in lines}))
+        applied, rejected, values, moves = [], [], [], []
+        for line in lines:
+            key = (line["product_id"], line["region"])
+            old = current[key]
+            if line["quantity"] < old["reserved"]:
+                rejected.append((line["line_no"], f"Not applied: {old['reserved']} units were reserved by open "
+                                                  "orders, more than this quantity."))
+                continue
+            applied.append(line["line_no"])
+            values.append((*key, line["quantity"]))
+            moves.append(Move(*key, line["quantity"] - old["quantity"], 0, "import", job["actor"],
+                              f"CSV import {job['id']}, line {line['line_no']}", None, job["id"]))
+        await imports_db.set_quantities(conn, values)
+        await db.record(conn, moves)
+        await imports_db.mark_lines(conn, job["id"], applied, rejected)
+        return applied, rejected

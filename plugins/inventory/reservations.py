@@ -1,0 +1,113 @@
+"""Holding stock for orders: reserve (all or nothing), commit (sold), release, restock, expiry sweep.
+
+Every function runs in one transaction. Rows of one order are locked together (``FOR UPDATE``, in
+product order); stock rows are changed in ascending product order; the sweeper skips rows another
+transaction holds (``SKIP LOCKED``). So concurrent calls neither deadlock nor double-count.
+"""
+from __future__ import annotations
+
+import asyncpg
+
+from ecom.errors import Conflict, NotFound
+
+from . import db
+from .db import Move
+from .models import OutOfStock, Reservation
+
+
+class _AlreadyThere(Exception):
+    """A concurrent call reserved the same order_ref first: roll ours back and return theirs."""
+
+
+def as_reservation(row: asyncpg.Record) -> Reservation:
+    return Reservation(row["order_ref"], row["product_id"], row["region"], row["quantity"], row["status"],
+                       row["expires_at"], row["created_at"], row["restocked_at"] is not None)
+
+
+async def reserve(pool: asyncpg.Pool, order_ref: str, lines: list[tuple[int, int]], region: str,
+                  ttl_seconds: int, actor: str) -> list[Reservation]:
+    """``lines`` are checked, summed and sorted by product id (checks.items)."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            existing = await db.reservations_of(conn, order_ref)
+            if existing:
+                return [as_reservation(r) for r in existing]
+            if await db.insert_reservations(conn, order_ref, region, lines, ttl_seconds) != len(lines):
+                raise _AlreadyThere
+            for product_id, units in lines:
+                if await db.reserve_units(conn, product_id, region, units) is None:
+                    raise OutOfStock(product_id, region, units, await db.available(conn, product_id, region))
+            await db.record(conn, [Move(p, region, 0, n, "reservation", actor, "", order_ref) for p, n in lines])
+            return [as_reservation(r) for r in await db.reservations_of(conn, order_ref)]
+    except _AlreadyThere:
+        return [as_reservation(r) for r in await db.reservations_of(pool, order_ref)]
+
+
+async def _locked(conn, order_ref: str) -> list[asyncpg.Record]:
+    rows = await db.reservations_of(conn, order_ref, lock=True)
+    if not rows:
+        raise NotFound(f"No reservation for order {order_ref!r}.")
+    return rows
+
+
+async def commit(pool: asyncpg.Pool, order_ref: str, actor: str) -> list[Reservation]:
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await _locked(conn, order_ref)
+        if any(r["status"] == "released" for r in rows):
+            raise Conflict(f"The reservation for order {order_ref!r} was released (or expired); it cannot be "
+                           "committed. Reserve again.")
+        held = [r for r in rows if r["status"] == "held"]
+        for r in held:
+            await db.change(conn, r["product_id"], r["region"], -r["quantity"], -r["quantity"])
+        await db.record(conn, [Move(r["product_id"], r["region"], -r["quantity"], -r["quantity"], "sale", actor,
+                                    "", order_ref) for r in held])
+        await db.set_status(conn, order_ref, [r["product_id"] for r in held], "committed")
+        return [as_reservation(r) for r in await db.reservations_of(conn, order_ref)]
+
+
+async def release(pool: asyncpg.Pool, order_ref: str, reason: str, actor: str) -> list[Reservation]:
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await _locked(conn, order_ref)
+        if any(r["status"] == "committed" for r in rows):
+            raise Conflict(f"The reservation for order {order_ref!r} is committed (sold); restock it instead.")
+        held = [r for r in rows if r["status"] == "held"]
+        await _free(conn, held, reason, actor)
+        await db.set_status(conn, order_ref, [r["product_id"] for r in held], "released")
+        return [as_reservation(r) for r in await db.reservations_of(conn, order_ref)]
+
+
+async def restock(pool: asyncpg.Pool, order_ref: str, reason: str, actor: str) -> list[Reservation]:
+    """Put the units of a committed (sold) reservation back on the shelf: a refund. Idempotent."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await _locked(conn, order_ref)
+        if any(r["status"] != "committed" for r in rows):
+            raise Conflict(f"Only a committed reservation can be restocked; order {order_ref!r}'s is not.")
+        todo = [r for r in rows if r["restocked_at"] is None]
+        for r in todo:
+            await db.change(conn, r["product_id"], r["region"], r["quantity"], 0)
+        await db.record(conn, [Move(r["product_id"], r["region"], r["quantity"], 0, "adjustment", actor,
+                                    reason or "restock", order_ref) for r in todo])
+        await db.mark_restocked(conn, order_ref, [r["product_id"] for r in todo])
+        return [as_reservation(r) for r in await db.reservations_of(conn, order_ref)]
+
+
+async def _free(conn, rows: list[asyncpg.Record], reason: str, actor: str) -> None:
+    """reserved -= n for each row, stock rows in ascending (product, region) order, with 'release' moves."""
+    totals: dict[tuple[int, str], int] = {}
+    for r in rows:
+        key = (r["product_id"], r["region"])
+        totals[key] = totals.get(key, 0) + r["quantity"]
+    for (product_id, region), units in sorted(totals.items()):
+        await db.change(conn, product_id, region, 0, -units)
+    await db.record(conn, [Move(r["product_id"], r["region"], 0, -r["quantity"], "release", actor, reason,
+                                r["order_ref"]) for r in rows])
+
+
+async def sweep(pool: asyncpg.Pool, limit: int = 500) -> int:
+    """Release up to ``limit`` held rows past their expiry; the number released. Safe with many workers."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await db.claim_expired(conn, limit)
+        if rows:
+            await _free(conn, rows, "expired", "system:sweeper")
+            await db.release_claimed(conn, [(r["order_ref"], r["product_id"]) for r in rows])
+        return len(rows)

@@ -1,0 +1,61 @@
+"""Background work every worker runs: release expired reservations, apply queued CSV imports.
+
+Both loops are safe with any number of workers (the rows are claimed with SKIP LOCKED) and never die
+of an error: it is logged and the loop carries on at the next tick.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from .imports import ImportService
+from .service import InventoryService
+
+log = logging.getLogger("ecom.plugins.inventory")
+
+
+async def _pause(wake: asyncio.Event | None, seconds: float) -> None:
+    if wake is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)
+
+
+async def sweep_reservations(service: InventoryService, interval: float) -> None:
+    while True:
+        try:
+            while await service.release_expired() > 0:
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a dead sweeper would leave stock held forever
+            log.exception("releasing expired reservations failed; retrying")
+        await _pause(None, interval)
+
+
+async def process_imports(imports: ImportService, interval: float) -> None:
+    """Woken by a queued job (this process's or the event's), else every ``interval`` (a lost message)."""
+    while True:
+        imports.wake.clear()
+        try:
+            while await imports.process_batch():
+                await asyncio.sleep(0)  # let requests in between batches
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the job stays pending; the next tick resumes it
+            log.exception("applying an import batch failed; retrying")
+        await _pause(imports.wake, interval)
+
+
+def start(service: InventoryService, imports: ImportService, interval: float) -> list[asyncio.Task]:
+    loop = asyncio.get_running_loop()
+    return [loop.create_task(sweep_reservations(service, interval), name="inventory-sweeper"),
+            loop.create_task(process_imports(imports, interval), name="inventory-imports")]
+
+
+async def stop(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
