@@ -97,4 +97,4 @@ async def seed(seeder) -> None:
             batch = rows[start:start + BATCH]
             await products.bulk_insert(batch)
             bar.update(len(batch))
-    await products.analyze()  # fresh statistics, so that catalog queries pick their indexes at once
+    await products.refresh_statistics()  # fresh statistics, so that catalog queries pick their indexes at once

@@ -234,8 +234,9 @@ class ProductsService:
         async with self.pool.acquire() as conn, conn.transaction():
             await db.copy_rows(conn, rows)
 
-    async def analyze(self) -> None:
-        await self.pool.execute("ANALYZE products")
+    async def refresh_statistics(self) -> None:
+        """VACUUM (ANALYZE) after a bulk load: planner statistics and the visibility map for index-only scans."""
+        await self.pool.execute("VACUUM (ANALYZE) products")
 
     async def max_id(self) -> int:
         return await db.max_id(self.pool)
