@@ -1,0 +1,107 @@
+"""Events of the checkout/payment saga (DESIGN §6). A public API: change a payload only with a version bump.
+
+Every payload travels in the envelope of :mod:`ecom.events`
+(``{"id", "type": <topic>, "version": 1, "occurred_at", "data": {...}}``), QoS 1, through the producer's
+outbox; consumers dedupe by event id in their inbox. Money is integer minor units plus an ISO 4217
+currency code. No event ever carries a card number or CVC in clear: only ``card_token`` (opaque,
+Fernet-encrypted by the payments plugin, short-lived), ``brand`` and ``last4``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecom.events import event
+
+
+@event("ecom/payments/requested")
+@dataclass(frozen=True)
+class PaymentRequested:
+    """Charge a card for an order. Produced by **orders** at checkout, in the order's transaction.
+
+    Topic ``ecom/payments/requested``, version 1, data::
+
+        {"order_id": "ord_...", "customer_id": 7, "amount_cents": 2599, "currency": "EUR",
+         "card_token": "<PaymentsService.tokenize(card).token>", "brand": "visa", "last4": "4242"}
+
+    Payments records one payment per ``order_id`` (a repeated request has no further effect), due
+    ``[plugins.payments] delay_seconds`` later, and answers with exactly one PaymentCompleted or
+    PaymentFailed for that order.
+    """
+    order_id: str
+    customer_id: int
+    amount_cents: int
+    currency: str
+    card_token: str
+    brand: str
+    last4: str
+
+
+@event("ecom/payments/completed")
+@dataclass(frozen=True)
+class PaymentCompleted:
+    """The card was charged. Produced by **payments** (scheduler), once per order.
+
+    Topic ``ecom/payments/completed``, version 1, data::
+
+        {"order_id": "ord_...", "payment_id": "<uuid>", "transaction_id": "txn_...",
+         "amount_cents": 2599, "currency": "EUR", "brand": "visa", "last4": "4242"}
+    """
+    order_id: str
+    payment_id: str
+    transaction_id: str
+    amount_cents: int
+    currency: str
+    brand: str
+    last4: str
+
+
+@event("ecom/payments/failed")
+@dataclass(frozen=True)
+class PaymentFailed:
+    """The card was not charged. Produced by **payments**, once per order (instead of PaymentCompleted).
+
+    Topic ``ecom/payments/failed``, version 1, data::
+
+        {"order_id": "ord_...", "payment_id": "<uuid>", "reason": "Card declined"}
+
+    ``reason`` is human-readable and safe to show the shopper: "Card declined", "Card expired",
+    "Card details expired" (the token outlived ``card_token_ttl_seconds`` or cannot be read),
+    "Invalid card number", "Invalid CVC", "Invalid payment request".
+    """
+    order_id: str
+    payment_id: str
+    reason: str
+
+
+@event("ecom/payments/refund_requested")
+@dataclass(frozen=True)
+class RefundRequested:
+    """Give an order's money back. Produced by **orders** when a paid order is cancelled.
+
+    Topic ``ecom/payments/refund_requested``, version 1, data::
+
+        {"order_id": "ord_...", "amount_cents": 2599, "currency": "EUR", "reason": "Cancelled by customer"}
+
+    The order's approved payment becomes ``refunded`` and PaymentRefunded follows, once. A request for
+    an unknown or unpaid order (or with a wrong currency, or more than was paid) is recorded as a
+    rejected refund and logged; nothing is emitted. Repeated requests for the same order refund once.
+    """
+    order_id: str
+    amount_cents: int
+    currency: str
+    reason: str
+
+
+@event("ecom/payments/refunded")
+@dataclass(frozen=True)
+class PaymentRefunded:
+    """The money went back to the card. Produced by **payments**, once per order.
+
+    Topic ``ecom/payments/refunded``, version 1, data::
+
+        {"order_id": "ord_...", "payment_id": "<uuid>", "refund_id": "<uuid>", "amount_cents": 2599}
+    """
+    order_id: str
+    payment_id: str
+    refund_id: str
+    amount_cents: int
