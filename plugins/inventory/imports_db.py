@@ -10,7 +10,7 @@ LINE_COLUMNS = ["import_id", "line_no", "sku", "region", "quantity", "product_id
 async def insert_job(conn, seller_id: int, actor: str, filename: str, total: int, rejected: int) -> int:
     return await conn.fetchval("""
         INSERT INTO imports (seller_id, actor, filename, total, rejected, status, finished_at)
-        VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = $5 THEN 'done' ELSE 'queued' END,
+        VALUES ($1, $2, $3, $4::integer, $5::integer, CASE WHEN $4 = $5 THEN 'done' ELSE 'queued' END,
                 CASE WHEN $4 = $5 THEN now() END)
         RETURNING id""", seller_id, actor, filename, total, rejected)
 

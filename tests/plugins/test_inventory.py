@@ -288,3 +288,456 @@ async def test_bad_paths_regions_and_states(client):
     resp = await client.post(f"/api/v1/inventory/{product_id}/{EU}/adjustments", headers=bearer(token),
                              json={"delta": 10**12})
     assert resp.status == 422
+
+
+# --- reservations ---
+
+async def test_reserve_commit_release_restock_and_idempotency(client):
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    p1, _ = await stocked_product(client, 10)
+    p2, _ = await stocked_product(client, 5)
+    order = unique("order-")
+
+    held = await svc.reserve(order, [(p2, 1), (p1, 2), (p2, 2)], EU, 60)  # repeated ids are summed
+    assert [(r.product_id, r.quantity, r.status) for r in held] == [(p1, 2, "held"), (p2, 3, "held")]
+    again = await svc.reserve(order, [(p1, 9)], EU, 60)  # the same order_ref: the existing reservation
+    assert again == held
+    assert [(s.region, s.available) for s in await svc.availability(p2)] == [(EU, 2), (US, 0), (AP, 0)]
+    assert await svc.availability_many([p1, p2, 10**15]) == {p1: 8, p2: 2, 10**15: 0}
+    assert await svc.availability_many([p1], region=US) == {p1: 0}
+
+    sold = await svc.commit(order)
+    assert {r.status for r in sold} == {"committed"}
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 8, "reserved": 0}
+    assert await svc.commit(order) == sold  # idempotent
+    with pytest.raises(Conflict, match="restock"):
+        await svc.release(order, "too late")
+    await svc.restock(order, "refund")
+    await svc.restock(order, "refund")  # idempotent
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 10, "reserved": 0}
+
+    second = unique("order-")
+    await svc.reserve(second, [(p1, 4)], EU, 60)
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 10, "reserved": 4}
+    released = await svc.release(second, "payment failed")
+    assert {r.status for r in released} == {"released"}
+    assert await svc.release(second, "again") == released  # idempotent
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 10, "reserved": 0}
+    with pytest.raises(Conflict, match="released"):
+        await svc.commit(second)
+    with pytest.raises(Conflict):
+        await svc.restock(second)
+    with pytest.raises(NotFound):
+        await svc.commit(unique("nobody-"))
+    with pytest.raises(NotFound):
+        await svc.release(unique("nobody-"))
+
+    kinds = [r["kind"] for r in await pool.fetch(
+        "SELECT kind FROM stock_movements WHERE product_id = $1 ORDER BY id", p1)]
+    assert kinds == ["adjustment", "reservation", "sale", "adjustment", "reservation", "release"]
+    assert await ledger_mismatches(pool, [p1, p2]) == []
+
+
+async def test_reservation_is_all_or_nothing_and_checks_its_input(client):
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    p1, _ = await stocked_product(client, 10)
+    p2, _ = await stocked_product(client, 2)
+    with pytest.raises(OutOfStock) as caught:
+        await svc.reserve(unique("order-"), [(p1, 5), (p2, 3)], EU, 60)
+    assert isinstance(caught.value, Conflict) and (caught.value.product_id, caught.value.available) == (p2, 2)
+    assert f"product {p2}" in caught.value.detail and "2 available" in caught.value.detail
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 10, "reserved": 0}  # nothing stays reserved
+    assert await pool.fetchval("SELECT count(*) FROM reservations WHERE product_id = $1", p1) == 0
+
+    bad_calls = [
+        (unique(), [(p1, 0)], EU, 60), (unique(), [(p1, 10_001)], EU, 60), (unique(), [(p1, 6000), (p1, 6000)], EU, 60),
+        (unique(), [], EU, 60), (unique(), [(p1, True)], EU, 60), (unique(), [("1", 1)], EU, 60),
+        (unique(), [(p1, 1)], "mars", 60), (unique(), [(p1, 1)], EU, 0), (unique(), [(p1, 1)], EU, 10**9),
+        ("", [(p1, 1)], EU, 60), ("x" * 101, [(p1, 1)], EU, 60), (" padded", [(p1, 1)], EU, 60), (5, [(p1, 1)], EU, 60),
+    ]
+    for args in bad_calls:
+        with pytest.raises(ValidationFailed):
+            await svc.reserve(*args)
+    assert await ledger_mismatches(pool, [p1, p2]) == []
+
+
+async def test_admin_reservation_api(client):
+    product_id, seller = await stocked_product(client, 3)
+    _, admin = await user(client, admin=True)
+    order = unique("bo-")
+    body = {"order_ref": order, "region": EU, "items": [{"product_id": product_id, "quantity": 2}]}
+    assert (await client.post("/api/v1/inventory/reservations", headers=bearer(seller), json=body)).status == 403
+    resp = await client.post("/api/v1/inventory/reservations", headers=bearer(admin), json=body)
+    held = await resp.json()
+    assert resp.status == 201 and held["status"] == "held" and held["items"][0]["quantity"] == 2
+    resp = await client.post("/api/v1/inventory/reservations", headers=bearer(admin),
+                             json={**body, "order_ref": unique("bo-")})
+    problem = await resp.json()
+    assert resp.status == 409 and "1 available" in problem["detail"] and problem["errors"]["items"]
+    for bad in ({**body, "items": "x"}, {**body, "items": [1]}, {**body, "items": [{"product_id": "a", "quantity": 1}]},
+                {**body, "region": "mars"}, {**body, "ttl_seconds": -1}, {**body, "order_ref": None}):
+        resp = await client.post("/api/v1/inventory/reservations", headers=bearer(admin), json=bad)
+        assert resp.status == 422, bad
+    resp = await client.post(f"/api/v1/inventory/reservations/{order}/commit", headers=bearer(admin))
+    assert resp.status == 200 and (await resp.json())["status"] == "committed"
+    resp = await client.post(f"/api/v1/inventory/reservations/{order}/release", headers=bearer(admin),
+                             json={"reason": "x"})
+    assert resp.status == 409
+    assert (await client.post("/api/v1/inventory/reservations/nope/commit", headers=bearer(admin))).status == 404
+    resp = await client.get(f"/api/v1/inventory/reservations/{order}", headers=bearer(admin))
+    assert resp.status == 200 and (await resp.json())["items"][0]["status"] == "committed"
+    assert (await client.get(f"/api/v1/inventory/{product_id}")).status == 200
+    stock = {s["region"]: s for s in await (await client.get(f"/api/v1/inventory/{product_id}")).json()}
+    assert stock[EU] == {"region": EU, "quantity": 1, "reserved": 0, "available": 1}
+
+
+async def test_expired_reservation_is_released_by_the_sweeper(client):
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    product_id, _ = await stocked_product(client, 4)
+    order = unique("slow-")
+    await svc.reserve(order, [(product_id, 3)], EU, 1)
+    assert dict(await stock_row(pool, product_id, EU)) == {"quantity": 4, "reserved": 3}
+    await wait_until(lambda: svc.reservation(order), lambda rows: rows[0].status == "released",
+                     "the sweeper to release an expired reservation")
+    assert dict(await stock_row(pool, product_id, EU)) == {"quantity": 4, "reserved": 0}
+    move = await pool.fetchrow("SELECT kind, actor, reason FROM stock_movements WHERE order_ref = $1 "
+                               "ORDER BY id DESC LIMIT 1", order)
+    assert dict(move) == {"kind": "release", "actor": "system:sweeper", "reason": "expired"}
+    with pytest.raises(Conflict):
+        await svc.commit(order)
+    assert await svc.release_expired() == 0  # nothing left to release, nothing released twice
+    assert await ledger_mismatches(pool, [product_id]) == []
+
+
+async def test_concurrent_sweeps_release_each_hold_once(client):
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    product_id, _ = await stocked_product(client, 40)
+    orders = [unique("sweep-") for _ in range(30)]
+    for order in orders:
+        await svc.reserve(order, [(product_id, 1)], EU, 3600)
+    await pool.execute("UPDATE reservations SET expires_at = now() - interval '1 second' WHERE order_ref = ANY($1)",
+                       orders)
+    released = await asyncio.gather(*(svc.release_expired(limit=7) for _ in range(8)))
+    await wait_until(lambda: stock_row(pool, product_id, EU), lambda row: row["reserved"] == 0,
+                     "every expired hold to be released")
+    assert sum(released) <= 30
+    count = await pool.fetchval("SELECT count(*) FROM stock_movements WHERE kind = 'release' AND order_ref = ANY($1)",
+                                orders)
+    assert count == 30 and await ledger_mismatches(pool, [product_id]) == []
+
+
+# --- concurrency ---
+
+@pytest.fixture
+async def wide_client(aiohttp_client, make_config):
+    """An app whose pools allow real parallelism (25 connections per plugin)."""
+    config = app_config(make_config, database={"pool_max": 25}, inventory={"sweep_interval_seconds": 5.0})
+    return await aiohttp_client(create_app(config))
+
+
+async def test_fifty_concurrent_reservations_for_seven_units_through_the_service(wide_client):
+    client = wide_client
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    product_id, _ = await stocked_product(client, 7)
+
+    async def attempt(i: int) -> str:
+        try:
+            await svc.reserve(f"race-{product_id}-{i}", [(product_id, 1)], EU, 600)
+            return "ok"
+        except OutOfStock:
+            return "out"
+    results = await asyncio.gather(*(attempt(i) for i in range(50)))
+    assert results.count("ok") == 7 and results.count("out") == 43
+    assert dict(await stock_row(pool, product_id, EU)) == {"quantity": 7, "reserved": 7}
+    assert (await svc.availability(product_id))[0].available == 0
+    assert await ledger_mismatches(pool, [product_id]) == []
+
+
+async def test_fifty_concurrent_reservations_for_seven_units_over_http(wide_client):
+    client = wide_client
+    pool = client.app[POOLS]["inventory"]
+    product_id, _ = await stocked_product(client, 7)
+    _, admin = await user(client, admin=True)
+
+    async def attempt(i: int) -> int:
+        resp = await client.post("/api/v1/inventory/reservations", headers=bearer(admin), json={
+            "order_ref": f"http-{product_id}-{i}", "region": EU, "items": [{"product_id": product_id, "quantity": 1}]})
+        return resp.status
+    statuses = await asyncio.gather(*(attempt(i) for i in range(50)))
+    assert statuses.count(201) == 7 and statuses.count(409) == 43
+    stock = {s["region"]: s for s in await (await client.get(f"/api/v1/inventory/{product_id}")).json()}
+    assert stock[EU]["available"] == 0 and stock[EU]["reserved"] == 7
+    assert await pool.fetchval("SELECT min(quantity - reserved) FROM stock WHERE product_id = $1", product_id) == 0
+    assert await ledger_mismatches(pool, [product_id]) == []
+
+
+async def test_opposite_item_orders_do_not_deadlock(wide_client):
+    client = wide_client
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    p1, _ = await stocked_product(client, 100)
+    p2, _ = await stocked_product(client, 100)
+    for round_ in range(15):
+        async with asyncio.timeout(DEADLINE):
+            await asyncio.gather(
+                svc.reserve(f"fwd-{p1}-{round_}", [(p1, 1), (p2, 2)], EU, 600),
+                svc.reserve(f"rev-{p1}-{round_}", [(p2, 2), (p1, 1)], EU, 600),
+                svc.reserve(f"mix-{p1}-{round_}", [(p2, 1), (p1, 1), (p2, 1)], EU, 600))
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 100, "reserved": 45}
+    assert dict(await stock_row(pool, p2, EU)) == {"quantity": 100, "reserved": 90}
+    assert await ledger_mismatches(pool, [p1, p2]) == []
+
+
+async def test_concurrent_same_order_ref_reserves_once(wide_client):
+    client = wide_client
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    product_id, _ = await stocked_product(client, 1)
+    order = unique("twice-")
+    results = await asyncio.gather(*(svc.reserve(order, [(product_id, 1)], EU, 600) for _ in range(10)))
+    assert all(r == results[0] for r in results)
+    assert dict(await stock_row(pool, product_id, EU)) == {"quantity": 1, "reserved": 1}
+    assert await ledger_mismatches(pool, [product_id]) == []
+
+
+async def test_stock_cannot_drop_below_what_is_reserved(client):
+    svc = client.app[INVENTORY]
+    product_id, token = await stocked_product(client, 5)
+    await svc.reserve(unique("o-"), [(product_id, 4)], EU, 600)
+    resp = await put_stock(client, token, product_id, EU, 3)
+    assert resp.status == 409 and "4 units are reserved" in (await resp.json())["detail"]
+    resp = await client.post(f"/api/v1/inventory/{product_id}/{EU}/adjustments", headers=bearer(token),
+                             json={"delta": -2})
+    assert resp.status == 409
+    resp = await put_stock(client, token, product_id, EU, 4)
+    assert resp.status == 200 and (await resp.json())["available"] == 0
+    with pytest.raises(asyncpg.CheckViolationError):  # even a bug cannot make availability negative
+        await client.app[POOLS]["inventory"].execute(
+            "UPDATE stock SET reserved = reserved + 1 WHERE product_id = $1 AND region = $2", product_id, EU)
+
+
+# --- CSV imports ---
+
+async def catalog(client, count: int) -> tuple[int, str, list[Any]]:
+    """A new seller with ``count`` products (made through the products service: fast): (id, token, products)."""
+    seller_id, token = await user(client, seller=True)
+    products, who = client.app[PRODUCTS], seller_identity(seller_id)
+    items = [await products.create(who, {"name": f"Item {i}", "price_cents": 100 + i, "currency": "EUR",
+                                         "type": "Bulk", "sku": f"B{seller_id}-{i:04d}"}) for i in range(count)]
+    return seller_id, token, items
+
+
+async def job_of(client, token: str, import_id: int) -> dict:
+    resp = await client.get(f"/api/v1/inventory/imports/{import_id}", headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def test_csv_import_of_2000_lines_applied_once_by_two_workers(aiohttp_client, make_config):
+    worker_a = await aiohttp_client(create_app(app_config(make_config)))
+    worker_b = await aiohttp_client(create_app(app_config(make_config)))  # same databases, same broker
+    pool = worker_a.app[POOLS]["inventory"]
+    _, token, items = await catalog(worker_a, 667)
+    regions = (EU, US, AP)
+    combos = [(p, region) for p in items for region in regions]
+    bad = {102: f"NOPE-{uuid.uuid4().hex[:6]},{EU},5", 1003: f"{items[0].sku},mars,5", 1998: f"{items[1].sku},{EU},-4"}
+    lines, expected, good = ["sku,region,quantity"], {}, iter(combos)
+    for line_no in range(2, 2002):
+        if line_no in bad:
+            lines.append(bad[line_no])
+            continue
+        p, region = next(good)
+        expected[p.id, region] = (line_no * 7) % 501
+        lines.append(f"{p.sku},{region},{expected[p.id, region]}")
+    assert len(lines) == 2001 and len(expected) == 1997
+
+    resp = await worker_a.post("/api/v1/inventory/imports", data="\r\n".join(lines) + "\r\n",
+                               headers={**bearer(token), "Content-Type": "text/csv"})
+    queued = await resp.json()
+    assert resp.status == 202 and resp.headers["Location"] == f"/api/v1/inventory/imports/{queued['id']}"
+    assert queued["total"] == 2000 and queued["rejected"] == 3
+    assert [r["line"] for r in queued["rejected_lines"]] == [102, 1003, 1998]
+    errors = [r["error"] for r in queued["rejected_lines"]]
+    assert "No product with SKU" in errors[0] and "Unknown region 'mars'" in errors[1] and "negative" in errors[2]
+
+    job = await wait_until(lambda: job_of(worker_b, token, queued["id"]), lambda j: j["status"] == "done",
+                           "the import to be applied")
+    assert (job["applied"], job["rejected"], job["total"]) == (1997, 3, 2000)
+    moves = await pool.fetchval("SELECT count(*) FROM stock_movements WHERE kind = 'import' AND import_id = $1",
+                                queued["id"])
+    assert moves == 1997
+    rows = await pool.fetch("SELECT product_id, region, quantity, reserved FROM stock WHERE product_id = ANY($1)",
+                            [p.id for p in items])
+    assert {(r["product_id"], r["region"]): r["quantity"] for r in rows if (r["product_id"], r["region"]) in expected} \
+        == expected
+    assert all(r["reserved"] == 0 for r in rows)
+    assert await ledger_mismatches(pool, [p.id for p in items]) == []
+    assert await pool.fetchval("SELECT count(*) FROM import_lines WHERE import_id = $1 AND status = 'pending'",
+                               queued["id"]) == 0
+    consumers = await pool.fetch("SELECT consumer FROM inbox WHERE topic = 'ecom/inventory/import_queued'")
+    assert consumers, "the import_queued event went through the outbox, the broker and an inbox"
+
+    resp = await worker_b.get(f"/seller/inventory/imports/{queued['id']}", headers=bearer(token))
+    page = await resp.text()
+    assert resp.status == 200 and ">done<" in page and 'http-equiv="refresh"' not in page
+    assert 'value="2000"' in page and "1002" not in page and "<td>1003</td>" in page and "<td>1998</td>" in page
+
+
+async def test_import_survives_a_worker_dying_mid_batch(aiohttp_client, make_config, monkeypatch):
+    client = await aiohttp_client(create_app(app_config(make_config, {"sweep_interval_seconds": 3600,
+                                                                      "import_batch_size": 2})))
+    pool, imports = client.app[POOLS]["inventory"], client.app[IMPORTS]
+    _, token, items = await catalog(client, 5)
+    csv_text = "sku,region,quantity\n" + "".join(f"{p.sku},{EU},{10 + i}\n" for i, p in enumerate(items))
+
+    attempts = []
+
+    async def dies(*args, **kwargs):  # the worker "dies" after setting stock, before marking its lines
+        attempts.append(args)
+        raise RuntimeError("worker killed")
+    monkeypatch.setattr(imports_db, "mark_lines", dies)
+    resp = await client.post("/api/v1/inventory/imports", data=csv_text,
+                             headers={**bearer(token), "Content-Type": "text/csv"})
+    job = await resp.json()
+    await wait_until(lambda: asyncio.sleep(0, attempts), bool, "the worker to attempt a batch")
+    assert (await job_of(client, token, job["id"]))["status"] == "queued"
+    assert await pool.fetchval("SELECT count(*) FROM stock_movements WHERE import_id = $1", job["id"]) == 0
+    assert await pool.fetchval("SELECT count(*) FROM stock WHERE product_id = ANY($1) AND quantity > 0",
+                               [p.id for p in items]) == 0
+    resp = await client.get(f"/seller/inventory/imports/{job['id']}", headers=bearer(token))
+    page = await resp.text()
+    assert 'http-equiv="refresh"' in page and 'value="0"' in page and "0 of 5 lines processed" in page
+
+    monkeypatch.undo()
+    imports.wake.set()  # the next worker (or the next poll) resumes the job
+    done = await wait_until(lambda: job_of(client, token, job["id"]), lambda j: j["status"] == "done",
+                            "the job to resume")
+    assert done["applied"] == 5
+    assert await pool.fetchval("SELECT count(*) FROM stock_movements WHERE import_id = $1", job["id"]) == 5
+    assert [r["quantity"] for r in await pool.fetch(
+        f"SELECT quantity FROM stock WHERE product_id = ANY($1) AND region = '{EU}' ORDER BY product_id",
+        [p.id for p in items])] == [10, 11, 12, 13, 14]
+    assert await ledger_mismatches(pool, [p.id for p in items]) == []
+
+
+async def test_import_upload_page_and_access(client):
+    seller_id, token = await session_seller(client)
+    products = client.app[PRODUCTS]
+    item = await products.create(seller_identity(seller_id), {"name": "Lamp", "price_cents": 500, "currency": "EUR",
+                                                              "type": "Home", "sku": f"L-{seller_id}"})
+    csrf = await csrf_from(client, "/seller/inventory/imports/new")
+
+    form = aiohttp_form({"csrf_token": csrf}, f"sku,region,quantity\n{item.sku},{US},9\n\n{item.sku},{US},3\n")
+    resp = await client.post("/seller/inventory/imports", data=form)
+    page = await resp.text()
+    assert resp.status == 200 and "/seller/inventory/imports/" in str(resp.url)
+    assert "1 lines to apply, 1 rejected" in page and "Duplicate of line 2" in page and "<td>4</td>" in page
+    import_id = int(str(resp.url).rsplit("/", 1)[1])
+    await wait_until(lambda: job_of(client, token, import_id), lambda j: j["status"] == "done", "the import")
+    assert [s.quantity for s in await client.app[INVENTORY].availability(item.id)] == [0, 9, 0]
+
+    resp = await client.post("/seller/inventory/imports", data=aiohttp_form({"csrf_token": csrf}, "name,qty\nx,1\n"))
+    page = await resp.text()
+    assert resp.status == 422 and "must be the header" in page and 'id="file-error"' in page
+    resp = await client.post("/seller/inventory/imports", data=aiohttp_form({"csrf_token": csrf}, None))
+    assert resp.status == 422 and "Choose a CSV file" in await resp.text()
+
+    _, other = await user(client, seller=True)
+    _, customer = await user(client)
+    _, admin = await user(client, admin=True)
+    assert (await client.get(f"/api/v1/inventory/imports/{import_id}", headers=bearer(other))).status == 404
+    assert (await client.get(f"/seller/inventory/imports/{import_id}", headers=bearer(other))).status == 404
+    assert (await client.get(f"/api/v1/inventory/imports/{import_id}", headers=bearer(admin))).status == 200
+    resp = await client.post("/api/v1/inventory/imports", data="sku,region,quantity\n",
+                             headers={**bearer(customer), "Content-Type": "text/csv"})
+    assert resp.status == 403
+    resp = await client.post(f"/api/v1/inventory/imports?seller_id={seller_id}", data=f"sku,region,quantity\n{item.sku},{AP},2\n",
+                             headers={**bearer(admin), "Content-Type": "text/csv"})
+    assert resp.status == 202 and (await resp.json())["seller_id"] == seller_id  # admins import for a seller
+    resp = await client.post("/api/v1/inventory/imports", data=f"sku,region,quantity\n{item.sku},{AP},2\n",
+                             headers={**bearer(other), "Content-Type": "text/csv"})
+    body = await resp.json()
+    assert resp.status == 202 and body["rejected"] == 1 and body["status"] == "done"  # not their SKU
+
+
+def aiohttp_form(fields: dict, csv_text: str | None):
+    import aiohttp
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    if csv_text is not None:
+        form.add_field("file", csv_text.encode(), filename="stock.csv", content_type="text/csv")
+    return form
+
+
+@pytest.mark.parametrize("data, content_type, status, detail", [
+    (b"sku,region,quantity\n", "text/csv", 422, "no lines"),
+    (b"", "text/csv", 422, "empty"),
+    (b"\xff\xfe\x00garbage", "text/csv", 422, "UTF-8"),
+    (b"sku,quantity\nA,1\n", "text/csv", 422, "header"),
+    (b"a\x00b", "text/csv", 422, "NUL"),
+    ("sku,region,quantity\n" + "A,eu-west,1\n" * 51, "text/csv", 422, "more than 50 lines"),
+    ("sku,region,quantity\n" + "ABCDEFGHIJ,eu-west,1\n" * 48, "text/csv", 422, "larger than"),
+    (b"{}", "application/json", 415, None),
+    (b"sku,region,quantity\n", "application/x-foo", 415, None),
+])
+async def test_import_file_problems_are_clear_4xx(aiohttp_client, make_config, data, content_type, status, detail):
+    client = await aiohttp_client(create_app(app_config(make_config, {"max_import_lines": 50,
+                                                                      "max_import_bytes": 1024})))
+    _, token = await user(client, seller=True)
+    resp = await client.post("/api/v1/inventory/imports", data=data,
+                             headers={**bearer(token), "Content-Type": content_type})
+    body = await resp.json(content_type=None)
+    assert resp.status == status and body["status"] == status
+    assert detail is None or detail in body["detail"]
+
+
+def test_csv_lines_are_checked_one_by_one():
+    text = ("\ufeffSKU, Region ,Quantity\r\n"
+            "A-1,eu-west,5\r\n"
+            "\r\n"
+            "A-2,eu-west\r\n"            # 4: too few columns
+            "A-3,eu-west,1,2\r\n"        # 5: too many
+            "A-4,eu-west,ten\r\n"        # 6: not a number
+            "A-5,eu-west,1.5\r\n"        # 7
+            "A-6,eu-west,-3\r\n"         # 8: negative
+            "A-7,eu-west,99999999999\r\n"  # 9: too many units
+            "bad sku!,eu-west,1\r\n"     # 10
+            "A-8,moon,1\r\n"             # 11
+            "A-1,eu-west,6\r\n"          # 12: duplicate of line 2
+            '"A-9",us-east," 7 "\r\n'    # 13: quoted and padded: fine
+            ",,\r\n")                    # 14: blank
+    parsed = csvfile.parse(csvfile.decode(text.encode(), 10_000), (EU, US), 100)
+    assert [(l.line_no, l.sku, l.region, l.quantity) for l in parsed.lines] == [(2, "A-1", EU, 5), (13, "A-9", US, 7)]
+    assert [r.line_no for r in parsed.rejected] == [4, 5, 6, 7, 8, 9, 10, 11, 12]
+    messages = [r.error for r in parsed.rejected]
+    assert "found 2" in messages[0] and "found 4" in messages[1] and "not a whole number" in messages[2]
+    assert "negative" in messages[4] and "more than" in messages[5] and "not valid" in messages[6]
+    assert "Unknown region 'moon'" in messages[7] and "Duplicate of line 2" in messages[8]
+    assert parsed.total == 11
+
+
+# --- seed and config ---
+
+async def test_seed_stocks_every_product_with_its_ledger(client):
+    _, _, items = await catalog(client, 30)
+    seeder = Seeder(client.app, SeedOptions(products=30))
+    await seed_inventory(seeder)
+    await seed_inventory(seeder)  # twice: keeps what the first run made
+    pool = client.app[POOLS]["inventory"]
+    ids = [p.id for p in items]
+    per_product = await pool.fetch("SELECT product_id, count(*) AS n FROM stock WHERE product_id = ANY($1) "
+                                   "GROUP BY product_id", ids)
+    assert len(per_product) == 30 and all(1 <= r["n"] <= 3 for r in per_product)
+    assert await ledger_mismatches(pool, ids) == []
+    assert await pool.fetchval("SELECT count(DISTINCT kind) FROM stock_movements WHERE product_id = ANY($1)", ids) == 1
+
+
+@pytest.mark.parametrize("raw, key", [
+    ({"regions": []}, "regions"), ({"regions": ["eu-west", "eu-west"]}, "regions"), ({"regions": ["EU West"]}, "regions"),
+    ({"reservation_ttl_seconds": 0}, "reservation_ttl_seconds"), ({"sweep_interval_seconds": 0}, "sweep_interval_seconds"),
+    ({"import_batch_size": 0}, "import_batch_size"), ({"max_import_lines": 0}, "max_import_lines"),
+    ({"max_import_bytes": 10}, "max_import_bytes"), ({"regions": "eu-west"}, "regions"), ({"colour": 1}, "colour"),
+])
+def test_bad_config_is_one_line_naming_the_key(raw, key):
+    with pytest.raises(ConfigError, match=f"plugins.inventory.{key}"):
+        parse_section(InventoryConfig, raw, "plugins.inventory")
+    assert parse_section(InventoryConfig, {"regions": ["eu-west"]}, "plugins.inventory").regions == ("eu-west",)
