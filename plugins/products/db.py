@@ -93,10 +93,13 @@ async def set_image(db, product_id: int, seller_id: int | None, image: str) -> t
 
 async def seller_products(db, seller_id: int | None, before_id: int | None, limit: int) -> list[asyncpg.Record]:
     """A seller's live products (every seller's when ``seller_id`` is None), newest id first."""
+    where, args = [LIVE], [limit]
+    for clause, value in (("p.seller_id = ${}", seller_id), ("p.id < ${}", before_id)):
+        if value is not None:  # no "$n IS NULL OR": a generic plan could not use products_seller_id then
+            args.append(value)
+            where.append(clause.format(len(args)))
     return await db.fetch(f"""
-        SELECT {COLUMNS} FROM products p
-        WHERE {LIVE} AND ($1::bigint IS NULL OR p.seller_id = $1) AND ($2::bigint IS NULL OR p.id < $2)
-        ORDER BY p.id DESC LIMIT $3""", seller_id, before_id, limit)
+        SELECT {COLUMNS} FROM products p WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT $1""", *args)
 
 
 async def types(db) -> list[asyncpg.Record]:

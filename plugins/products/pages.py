@@ -90,11 +90,12 @@ async def _availability(request: web.Request, product: Product) -> list | None:
         return None
     try:
         return list(await inventory.availability(product.id))
-    except DomainError:
+    except Exception:  # noqa: BLE001 - stock is extra on this page: show the product without it
+        log.warning("inventory availability failed for product %s", product.id, exc_info=True)
         return None
 
 
-@routes.get(r"/products/{id:\d+}")
+@routes.get(r"/products/{id:[0-9]+}")
 async def product_page(request: web.Request) -> web.Response:
     svc = products(request)
     product = await svc.visible(product_id(request), identity(request))
@@ -118,7 +119,7 @@ async def seller_home(request: web.Request) -> web.Response:
 @roles_required("seller")
 async def seller_products(request: web.Request) -> web.Response:
     raw = request.query.get("before", "")
-    before = int(raw) if raw.isdecimal() and len(raw) < 19 else None
+    before = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 19 else None
     items = await products(request).seller_products(identity(request), before, SELLER_PAGE_SIZE + 1)
     names = await _seller_names(request, {p.seller_id for p in items}) if identity(request).is_admin else {}
     return no_store(render_template("products/seller_list.html", request, {
@@ -191,14 +192,14 @@ async def create(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/seller/products")
 
 
-@routes.get(r"/seller/products/{id:\d+}/edit")
+@routes.get(r"/seller/products/{id:[0-9]+}/edit")
 @roles_required("seller")
 async def edit_form(request: web.Request) -> web.Response:
     product = await products(request).editable(identity(request), product_id(request))
     return await _form_page(request, product, _values_of(product))
 
 
-@routes.post(r"/seller/products/{id:\d+}/edit")
+@routes.post(r"/seller/products/{id:[0-9]+}/edit")
 @roles_required("seller")
 async def update(request: web.Request) -> web.Response:
     svc, who = products(request), identity(request)
@@ -216,14 +217,14 @@ async def update(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/seller/products")
 
 
-@routes.get(r"/seller/products/{id:\d+}/delete")
+@routes.get(r"/seller/products/{id:[0-9]+}/delete")
 @roles_required("seller")
 async def delete_form(request: web.Request) -> web.Response:
     product = await products(request).editable(identity(request), product_id(request))
     return no_store(render_template("products/seller_delete.html", request, {"product": product}))
 
 
-@routes.post(r"/seller/products/{id:\d+}/delete")
+@routes.post(r"/seller/products/{id:[0-9]+}/delete")
 @roles_required("seller")
 async def delete(request: web.Request) -> web.Response:
     svc = products(request)

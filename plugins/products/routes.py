@@ -29,7 +29,7 @@ def products(request: web.Request) -> ProductsService:
 
 def product_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    value = int(raw) if raw.isdecimal() and len(raw) < 20 else 0
+    value = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 20 else 0
     if not 0 < value <= MAX_ID:
         raise NotFound(f"No product {raw[:30]}.")
     return value
@@ -74,13 +74,13 @@ async def api_create(request: web.Request) -> web.Response:
                              headers={"Location": f"/api/v1/products/{product.id}"})
 
 
-@routes.get(r"/api/v1/products/{id:\d+}")
+@routes.get(r"/api/v1/products/{id:[0-9]+}")
 async def api_get(request: web.Request) -> web.Response:
     product = await products(request).visible(product_id(request), identity(request))
     return await conditional(request, web.json_response(product_json(product)), _max_age(request))
 
 
-@routes.patch(r"/api/v1/products/{id:\d+}")
+@routes.patch(r"/api/v1/products/{id:[0-9]+}")
 @roles_required("seller")
 async def api_update(request: web.Request) -> web.Response:
     pid = product_id(request)
@@ -88,14 +88,14 @@ async def api_update(request: web.Request) -> web.Response:
     return web.json_response(product_json(product))
 
 
-@routes.delete(r"/api/v1/products/{id:\d+}")
+@routes.delete(r"/api/v1/products/{id:[0-9]+}")
 @roles_required("seller")
 async def api_delete(request: web.Request) -> web.Response:
     await products(request).delete(identity(request), product_id(request))
     return web.Response(status=204)
 
 
-@routes.put(r"/api/v1/products/{id:\d+}/image")
+@routes.put(r"/api/v1/products/{id:[0-9]+}/image")
 @roles_required("seller")
 async def api_put_image(request: web.Request) -> web.Response:
     """The body is the image itself (Content-Type image/png|jpeg|webp|gif) or a multipart form field 'image'."""

@@ -73,8 +73,7 @@ def make_rows(rng, count: int, seller_ids: list[int], run: str, now: datetime) -
         category, (code, low, high, materials, nouns, use) = rng.choice(categories)
         adjective, material, noun = rng.choice(ADJECTIVES), rng.choice(materials), rng.choice(nouns)
         name = f"{adjective} {material} {noun}"
-        description = (f"A {adjective.lower()} {noun.lower()} in {material.lower()}, made for {use}. "
-                       f"{rng.choice(FEATURES)}.")
+        description = f"{name}, made for {use}. {rng.choice(FEATURES)}."
         price = max(0, rng.randint(low, high) // 100 * 100 + rng.choice((99, 49, 0)) - 100)
         currency = "EUR" if rng.random() < 0.1 else "USD"
         created = now - timedelta(seconds=rng.randint(0, 365 * 86400))

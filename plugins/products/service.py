@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +91,7 @@ class ProductsService:
         self.pool = pool
         self.config = config or ProductsConfig()
         self.media_dir = Path(media_dir) if media_dir else None
+        self._types: tuple[float, list[tuple[str, int]]] | None = None  # (when, categories) for the filter
 
     # --- reading (for other plugins too) ---
 
@@ -132,8 +134,11 @@ class ProductsService:
         return product
 
     async def types(self) -> list[tuple[str, int]]:
-        """(category, number of catalog products), by name."""
-        return [(r["type"], r["count"]) for r in await db.types(self.pool)]
+        """(category, number of catalog products), by name; kept for catalog_cache_seconds (every catalog
+        page shows them), dropped at once by this process's own changes."""
+        if self._types is None or time.monotonic() - self._types[0] >= self.config.catalog_cache_seconds:
+            self._types = (time.monotonic(), [(r["type"], r["count"]) for r in await db.types(self.pool)])
+        return self._types[1]
 
     async def seller_products(self, actor: "Identity", before_id: int | None = None,
                               limit: int = 50) -> list[Product]:
@@ -147,6 +152,7 @@ class ProductsService:
         _owner_filter(actor)
         fields = check_fields(values, partial=False)
         row = await db.insert(self.pool, actor.user_id, fields)
+        self._types = None
         if row is None:
             raise self._duplicate_sku(fields["sku"])
         return Product.from_row(row)
@@ -161,6 +167,7 @@ class ProductsService:
                    else await db.by_id(self.pool, product_id))
         except asyncpg.UniqueViolationError:
             raise self._duplicate_sku(fields["sku"]) from None
+        self._types = None
         if row is None or (owner is not None and row["seller_id"] != owner):
             raise _no_such(product_id)
         return Product.from_row(row)
@@ -169,6 +176,7 @@ class ProductsService:
         """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
         if not await db.soft_delete(self.pool, _valid_id(product_id), _owner_filter(actor)):
             raise _no_such(product_id)
+        self._types = None
 
     async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
         """Store ``data`` (checked by its magic bytes and size) as the product's image."""
@@ -233,6 +241,7 @@ class ProductsService:
         """Seeding: rows in db.COPY_COLUMNS order, already valid; one COPY in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             await db.copy_rows(conn, rows)
+        self._types = None
 
     async def refresh_statistics(self) -> None:
         """VACUUM (ANALYZE) after a bulk load: planner statistics and the visibility map for index-only scans."""

@@ -197,7 +197,8 @@ async def test_missing_fields_and_non_object_bodies(client):
 async def test_non_integer_and_huge_ids_are_404(client):
     _, headers = await user(client)
     for path in ("/api/v1/products/abc", "/api/v1/products/1.5", "/api/v1/products/-1", "/api/v1/products/0",
-                 "/api/v1/products/99999999999999999999", "/api/v1/products/9223372036854775808"):
+                 "/api/v1/products/99999999999999999999", "/api/v1/products/9223372036854775808",
+                 "/api/v1/products/\u0661\u0662"):
         resp = await client.get(path)
         assert resp.status == 404 and resp.content_type == "application/problem+json", path
         assert (await client.patch(path, json={"name": "x"}, headers=headers)).status == 404, path
@@ -450,3 +451,32 @@ async def test_cursor_json_is_opaque_base64(client):
     body = await (await client.get(f"/api/v1/products?type={kind}&limit=2")).json()
     decoded = json.loads(base64.urlsafe_b64decode(body["next_cursor"] + "=="))
     assert decoded[0] == "newest" and decoded[2] == body["items"][-1]["id"]
+
+
+async def test_product_page_shows_availability_from_an_inventory_service(aiohttp_client, make_config, monkeypatch):
+    """The soft lookup (the real inventory plugin is tested by its own tests): regions shown, failures hidden."""
+    from aiohttp import web
+    from types import SimpleNamespace
+    from plugins.products import pages
+
+    class Inventory:
+        fail = False
+
+        async def availability(self, product_id):
+            if self.fail:
+                raise RuntimeError("inventory database is down")
+            return [SimpleNamespace(region="eu-west", available=3), SimpleNamespace(region="us-east", available=0)]
+
+    key = web.AppKey("inventory-stub", Inventory)
+    monkeypatch.setattr(pages, "INVENTORY", key)
+    app = create_app(make_config(plugins=ENABLED))
+    app[key] = inventory = Inventory()
+    client = await aiohttp_client(app)
+    _, headers = await user(client)
+    product = await create(client, headers)
+    page = await (await client.get(f"/products/{product['id']}")).text()
+    assert "Availability" in page and "eu-west: <span class=\"text-success\">3 in stock" in page
+    assert "us-east: <span class=\"text-danger\">out of stock" in page
+    inventory.fail = True
+    resp = await client.get(f"/products/{product['id']}")
+    assert resp.status == 200 and "Availability" not in await resp.text()
