@@ -5,7 +5,7 @@ from typing import Any, Iterable
 
 from ecom.errors import ValidationFailed
 
-from .models import MAX_ORDER_REF, MAX_QUANTITY, MAX_REASON, MAX_RESERVE
+from .models import MAX_ID, MAX_ORDER_REF, MAX_QUANTITY, MAX_REASON, MAX_RESERVE
 
 MAX_TTL = 7 * 86400
 
@@ -49,7 +49,7 @@ def reason(value: Any) -> str:
         raise ValidationFailed("reason must be text.", errors={"reason": "Must be text."})
     value = " ".join(value.split())
     if len(value) > MAX_REASON:
-        raise ValidationFailed(f"reason is too long.", errors={"reason": f"Use at most {MAX_REASON} characters."})
+        raise ValidationFailed("reason is too long.", errors={"reason": f"Use at most {MAX_REASON} characters."})
     return value
 
 
@@ -75,7 +75,7 @@ def items(value: Any) -> list[tuple[int, int]]:
     for item in value:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise ValidationFailed("Each item is a (product_id, quantity) pair.", errors={"items": "Bad item."})
-        product_id = whole(item[0], "product_id", 1, 2**63 - 1)
+        product_id = whole(item[0], "product_id", 1, MAX_ID)
         summed[product_id] = summed.get(product_id, 0) + whole(item[1], "quantity", 1, MAX_RESERVE)
     for product_id, units in summed.items():
         if units > MAX_RESERVE:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from ecom.errors import Conflict
 
+MAX_ID = 2**63 - 1                    # ids are bigints
 MAX_QUANTITY = 1_000_000_000          # units of one product in one region
 MAX_RESERVE = 10_000                  # units of one product in one reservation
 MAX_ORDER_REF = 100

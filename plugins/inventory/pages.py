@@ -9,8 +9,8 @@ from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
 from ecom.inputs import form_data, form_field, local_path
 
-from .models import MAX_QUANTITY
-from .routes import MAX_ID, PRODUCT, imports, inventory, path_id, upload_field
+from .models import MAX_ID, MAX_QUANTITY
+from .routes import PRODUCT, imports, inventory, path_id, upload_field
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -86,6 +86,12 @@ async def _import_form(request: web.Request, error: str = "", seller_id: str = "
         "error": error, "seller_id": seller_id, "jobs": await imports(request).jobs(identity(request)),
         "regions": inventory(request).regions, "max_lines": inventory(request).config.max_import_lines},
         status=status)
+
+
+@routes.get("/seller/inventory/imports")
+@roles_required("seller")
+async def imports_home(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther("/seller/inventory/imports/new")
 
 
 @routes.get("/seller/inventory/imports/new")

@@ -12,11 +12,10 @@ from ecom.inputs import form_data, json_object, query_int
 
 from .imports import ImportService
 from .keys import IMPORTS, INVENTORY
-from .models import ImportJob, Movement, Reservation, Stock
+from .models import MAX_ID, ImportJob, Movement, Reservation, Stock
 from .service import InventoryService, actor_name
 
 routes = web.RouteTableDef()
-MAX_ID = 2**63 - 1
 PRODUCT = r"{product_id:\d{1,19}}"
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 

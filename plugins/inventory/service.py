@@ -15,7 +15,7 @@ from ecom.errors import Conflict
 from . import checks, db, reservations
 from .config import InventoryConfig
 from .db import Move
-from .models import MAX_QUANTITY, Movement, Reservation, Stock
+from .models import MAX_ID, MAX_QUANTITY, Movement, Reservation, Stock
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
@@ -53,6 +53,7 @@ class InventoryService:
 
     async def availability(self, product_id: int) -> list[Stock]:
         """Every configured region, in config order; a region without a row has 0 of everything."""
+        product_id = checks.whole(product_id, "product_id", 1, MAX_ID)
         rows = {r["region"]: _stock(r) for r in await db.stock_of(self.pool, product_id)}
         return [rows.get(region) or Stock(product_id, region, 0, 0) for region in self.regions]
 
@@ -60,7 +61,7 @@ class InventoryService:
         """Units available (quantity - reserved) per product id, in ``region`` or summed over all regions."""
         if region is not None:
             region = checks.region(region, self.regions)
-        ids = sorted({int(p) for p in product_ids})
+        ids = sorted({checks.whole(p, "product_id", 1, MAX_ID) for p in product_ids})
         found = await db.available_many(self.pool, ids, region) if ids else {}
         return {p: found.get(p, 0) for p in ids}
 

@@ -194,7 +194,7 @@ async def test_owner_and_admin_set_stock_others_cannot(client):
 
 
 async def test_pages_only_for_the_owner_and_admins(client):
-    other_id, other_token = await user(client, seller=True)
+    _, other_token = await user(client, seller=True)
     other_product = await product(client, other_token)
     seller_id, token = await session_seller(client)
     own = await product(client, token)
@@ -305,6 +305,11 @@ async def test_reserve_commit_release_restock_and_idempotency(client):
     assert [(s.region, s.available) for s in await svc.availability(p2)] == [(EU, 2), (US, 0), (AP, 0)]
     assert await svc.availability_many([p1, p2, 10**15]) == {p1: 8, p2: 2, 10**15: 0}
     assert await svc.availability_many([p1], region=US) == {p1: 0}
+    for bad in ([2**63], [0], ["1"]):
+        with pytest.raises(ValidationFailed):
+            await svc.availability_many(bad)
+    with pytest.raises(ValidationFailed):
+        await svc.availability_many([p1], region="mars")
 
     sold = await svc.commit(order)
     assert {r.status for r in sold} == {"committed"}
@@ -624,6 +629,8 @@ async def test_import_upload_page_and_access(client):
     item = await products.create(seller_identity(seller_id), {"name": "Lamp", "price_cents": 500, "currency": "EUR",
                                                               "type": "Home", "sku": f"L-{seller_id}"})
     csrf = await csrf_from(client, "/seller/inventory/imports/new")
+    resp = await client.get("/seller/inventory/imports", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/seller/inventory/imports/new"
 
     form = aiohttp_form({"csrf_token": csrf}, f"sku,region,quantity\n{item.sku},{US},9\n\n{item.sku},{US},3\n")
     resp = await client.post("/seller/inventory/imports", data=form)
