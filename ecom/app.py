@@ -140,7 +140,15 @@ async def _infrastructure(app: web.Application):
         yield
     finally:
         await app[EVENT_BUS].close()
-        await asyncio.gather(*(pool.close() for pool in pools.values()), return_exceptions=True)
+        await asyncio.gather(*(_close_pool(pool) for pool in pools.values()), return_exceptions=True)
+
+
+async def _close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
+    """Close gracefully; if connections are stuck (e.g. the server went away first), drop them."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except (asyncio.TimeoutError, OSError, asyncpg.PostgresError):
+        pool.terminate()
 
 
 def _plugin_context(plugin: Plugin):

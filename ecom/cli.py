@@ -3,6 +3,8 @@
     run.py [run] [--instances N] [--port P] [--data-dir DIR] [--config FILE]
     run.py worker        one app process, no embedded parts (its PostgreSQL and broker live elsewhere)
     run.py migrate       apply every plugin's migrations, then exit
+    run.py nginx-conf    print the nginx config that --instances N runs with
+    run.py reload        rolling restart of a running --instances N shop's workers
     run.py create-admin EMAIL [--password-stdin]
     run.py seed --products N   a demo catalog (sellers, categories, prices, stock in several regions)
 
@@ -46,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("create-admin", parents=[common], help="create an admin user (or promote one)")
     admin.add_argument("email")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    sub.add_parser("nginx-conf", parents=[common], help="print the generated nginx config for --instances N")
+    sub.add_parser("reload", parents=[common], help="rolling restart of the workers of a running --instances shop")
     seed = sub.add_parser("seed", parents=[common], help="fill the shop with a demo catalog")
     seed.add_argument("--products", type=int, default=1000, help="how many products (default 1000)")
     seed.add_argument("--random-seed", type=int, default=7, help="same number, same shop")
@@ -76,11 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(config.server.log_level, json_format=not sys.stderr.isatty())
         loaded = load_plugins(config)
         if command == "run":
-            return _run(config, loaded)
+            config_file = str(Path(args.config).resolve()) if Path(args.config).exists() else None
+            return _run(config, loaded, config_file)
         if command == "worker":
             return _worker(config, loaded)
         if command == "migrate":
             return _with_database(config, lambda cfg: _migrate(cfg, loaded))
+        if command == "nginx-conf":
+            from . import nginx
+            for name, text in nginx.render(config, loaded, config.data_dir / "nginx").items():
+                print(f"# ---- {name}\n{text}")
+            return 0
+        if command == "reload":
+            from .supervisor import request_reload
+            return request_reload(config)
         if command == "seed":
             if not 1 <= args.products <= 1_000_000:
                 raise ConfigError("seed: --products must be between 1 and 1000000")
@@ -169,9 +182,10 @@ async def _create_admin(config: Config, loaded, email: str, password: str) -> in
     return 0
 
 
-def _run(config: Config, loaded) -> int:
+def _run(config: Config, loaded, config_file: str | None) -> int:
     if config.server.instances > 1:
-        raise ConfigError("config: server.instances > 1 needs the supervisor, which is not built yet")
+        from .supervisor import supervise
+        return supervise(config, loaded, started=time.monotonic(), config_file=config_file)
     from .server import serve
     started = time.monotonic()
     if not _uses_embedded_postgres(config):

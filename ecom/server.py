@@ -54,7 +54,10 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
         await stop.wait()
         log.info("stopping: draining in-flight requests")
     finally:
-        await runner.cleanup()  # stops accepting, waits up to shutdown_timeout, then plugin shutdown
+        try:  # stop accepting, let in-flight requests finish, then plugin shutdowns; never hang forever
+            await asyncio.wait_for(runner.cleanup(), config.server.shutdown_timeout + 10)
+        except asyncio.TimeoutError:
+            log.error("shutdown took too long; exiting anyway")
         if broker is not None:
             await broker.stop()
     return 0

@@ -8,6 +8,7 @@ import json
 import logging
 
 import aiohttp_jinja2
+import asyncpg
 from aiohttp import web
 
 from ..errors import DomainError
@@ -61,6 +62,9 @@ def error_response(request: web.Request, status: int, detail: str, *, title: str
     return _page(request, status, detail, headers)
 
 
+UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+               asyncpg.InterfaceError, ConnectionError, FileNotFoundError)
+
 _PASS_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
 
 
@@ -80,6 +84,10 @@ async def error_middleware(request: web.Request, handler):
             detail = "The request body is larger than this server accepts."
         headers = {k: exc.headers[k] for k in _PASS_HEADERS if k in exc.headers}
         return error_response(request, exc.status, detail, headers=headers)
+    except UNAVAILABLE as err:  # the database went away: a passing outage, not a bug
+        log.error("dependency unavailable on %s %s: %s", request.method, request.path, err)
+        return error_response(request, 503, "The shop is briefly unavailable. Please try again in a moment.",
+                              headers={"Retry-After": "5"})
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(request, 500, "Something went wrong on our side. "

@@ -1,4 +1,4 @@
-"""Security headers on every response (nginx adds the same with `always` in front)."""
+"""Security headers on every response (nginx adds the same with `always` in front), and X-Served-By."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -21,5 +21,7 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """An on_response_prepare hook, so that errors, redirects and static files get them too."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.app[CONFIG].security.secure_cookies:
+    config = request.app[CONFIG]
+    response.headers.setdefault("X-Served-By", config.server.name or f"{config.server.host}:{config.server.port}")
+    if config.security.secure_cookies:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -1,0 +1,246 @@
+"""`run.py --instances N`: PostgreSQL and the broker once, N app workers, nginx in front.
+
+Workers and nginx are children with a parent-death signal: a SIGKILLed supervisor takes them along.
+A worker that dies is restarted with back-off (nginx routes around it meanwhile). SIGHUP (or
+`run.py reload`) restarts the workers one at a time, each back in the pool before the next goes.
+SIGINT/SIGTERM: nginx stops accepting, workers drain and stop, then the broker, then PostgreSQL.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from . import nginx
+from .app import migrate_all
+from .config import Config
+from .datadir import DataDirLock, embedded_postgres
+from .embedded import EmbeddedBroker, die_with_parent
+from .plugin import LoadedPlugins
+from .secret import load_secret
+
+log = logging.getLogger("ecom.supervisor")
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 60.0
+MAX_BACKOFF = 30.0
+
+
+@dataclass
+class Worker:
+    index: int
+    port: int
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    backoff: float = 1.0
+    restarts: int = 0
+    retired: set[int] = field(default_factory=set)  # pids stopped on purpose (rolling restart, shutdown)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def name(self) -> str:
+        return f"worker-{self.index}"
+
+
+class Supervisor:
+    def __init__(self, config: Config, loaded: LoadedPlugins, config_file: str | None):
+        self.config, self.loaded, self.config_file = config, loaded, config_file
+        self.workers = [Worker(i + 1, port) for i, port in enumerate(nginx.worker_ports(config))]
+        self.nginx: subprocess.Popen | None = None
+        self.stopping = asyncio.Event()
+        self.reloading: asyncio.Task | None = None
+        self._monitors: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------ workers
+    def _worker_env(self, worker: Worker) -> dict[str, str]:
+        c = self.config
+        broker_url = c.broker.url or f"mqtt://{c.broker.embedded_host}:{c.broker.embedded_port}"
+        return {**os.environ,
+                "ECOM__SERVER__HOST": "127.0.0.1", "ECOM__SERVER__PORT": str(worker.port),
+                "ECOM__SERVER__DATA_DIR": str(c.data_dir), "ECOM__SERVER__INSTANCES": str(len(self.workers)),
+                "ECOM__SERVER__NAME": worker.name, "ECOM__DATABASE__URL": c.database.url,
+                "ECOM__BROKER__URL": broker_url,
+                "ECOM__BROKER__CLIENT_ID": f"{c.broker.client_id or 'ecom'}-{c.server.port}-{worker.name}"}
+
+    async def _spawn(self, worker: Worker) -> None:
+        args = [sys.executable, str(ROOT / "run.py"), "worker"]
+        if self.config_file:
+            args += ["--config", self.config_file]
+        worker.ready.clear()
+        worker.process = await asyncio.create_subprocess_exec(
+            *args, env=self._worker_env(worker), cwd=str(ROOT), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, preexec_fn=lambda: die_with_parent(signal.SIGKILL))  # a crash, like ours
+        worker.started_at = time.monotonic()
+        log.info("%s started (pid %s, port %s)", worker.name, worker.process.pid, worker.port)
+
+    async def _wait_ready(self, worker: Worker, timeout: float = READY_TIMEOUT) -> bool:
+        url = f"http://127.0.0.1:{worker.port}/readyz"
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while time.monotonic() < deadline and worker.process and worker.process.returncode is None:
+                try:
+                    async with session.get(url) as resp:
+                        if resp.status == 200:
+                            worker.ready.set()
+                            return True
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        return False
+
+    async def _stop_worker(self, worker: Worker) -> None:
+        proc = worker.process
+        if proc is None or proc.returncode is not None:
+            return
+        worker.retired.add(proc.pid)
+        proc.send_signal(signal.SIGTERM)  # the worker drains in-flight requests first
+        try:
+            await asyncio.wait_for(proc.wait(), self.config.server.shutdown_timeout + 5)
+        except asyncio.TimeoutError:
+            log.warning("%s did not stop in time; killing it", worker.name)
+            proc.kill()
+            await proc.wait()
+
+    async def _monitor(self, worker: Worker) -> None:
+        """Restart the worker whenever it dies unexpectedly, with back-off."""
+        while not self.stopping.is_set():
+            proc = worker.process
+            code = await proc.wait()
+            if self.stopping.is_set():
+                return
+            if proc.pid in worker.retired:  # a rolling restart is replacing it: watch the new one
+                while worker.process is proc and not self.stopping.is_set():
+                    await asyncio.sleep(0.05)
+                continue
+            if time.monotonic() - worker.started_at > 60:
+                worker.backoff = 1.0  # it ran fine for a while: this is a fresh failure
+            log.warning("%s exited with status %s; restarting in %.0f s", worker.name, code, worker.backoff)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), worker.backoff)
+                return
+            except asyncio.TimeoutError:
+                pass
+            worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
+            worker.restarts += 1
+            await self._spawn(worker)
+            if await self._wait_ready(worker):
+                log.info("%s is back in the pool", worker.name)
+
+    async def rolling_restart(self) -> None:
+        log.info("rolling restart of %d workers", len(self.workers))
+        for worker in self.workers:
+            if self.stopping.is_set():
+                return
+            await self._stop_worker(worker)
+            await self._spawn(worker)
+            if not await self._wait_ready(worker):
+                log.error("%s did not become ready after reload; stopping the rolling restart", worker.name)
+                return
+        log.info("rolling restart done")
+
+    # ------------------------------------------------------------------ nginx
+    def _start_nginx(self) -> None:
+        conf = nginx.write(self.config, self.loaded)
+        binary = nginx.find_binary(self.config)
+        check = subprocess.run([binary, "-t", "-q", "-p", str(conf.parent), "-c", str(conf)],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx rejected its generated config: {check.stderr.strip()}")
+        self.nginx = subprocess.Popen([binary, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"],
+                                      stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+
+    async def _wait_for_port(self, port: int, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.open_connection(self.config.server.host, port)
+                writer.close()
+                return True
+            except OSError:
+                await asyncio.sleep(0.05)
+        return False
+
+    def _stop_nginx(self) -> None:
+        proc, self.nginx = self.nginx, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGQUIT)  # graceful: finish open requests, accept no more
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    # ------------------------------------------------------------------ the whole
+    def _on_hup(self) -> None:
+        if self.reloading is None or self.reloading.done():
+            self.reloading = asyncio.get_running_loop().create_task(self.rolling_restart())
+        else:
+            log.info("a rolling restart is already under way")
+
+    async def run(self, started: float) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        broker = None
+        if not self.config.broker.url:
+            broker = EmbeddedBroker(self.config.broker.embedded_host, self.config.broker.embedded_port,
+                                    load_secret(self.config))
+            await broker.start()
+        try:
+            await migrate_all(self.config, self.loaded)  # once, before N workers race for it
+            for worker in self.workers:
+                await self._spawn(worker)
+            ready = await asyncio.gather(*(self._wait_ready(w) for w in self.workers))
+            if not all(ready):
+                failed = [w.name for w, ok in zip(self.workers, ready) if not ok]
+                print(f"ecom: {', '.join(failed)} did not become ready; see the log above", file=sys.stderr)
+                return 1
+            self._monitors = [loop.create_task(self._monitor(w)) for w in self.workers]
+            self._start_nginx()
+            if not await self._wait_for_port(self.config.server.port):
+                print(f"ecom: nginx did not open port {self.config.server.port}", file=sys.stderr)
+                return 1
+            print(f"ecom is ready at http://{self.config.server.host}:{self.config.server.port} "
+                  f"({len(self.workers)} workers behind nginx; started in {time.monotonic() - started:.2f} s)",
+                  flush=True)
+            await self.stopping.wait()
+            log.info("stopping: nginx first, then workers drain")
+        finally:
+            self.stopping.set()
+            self._stop_nginx()
+            for task in [*self._monitors, *([self.reloading] if self.reloading else [])]:
+                task.cancel()
+            await asyncio.gather(*(self._stop_worker(w) for w in self.workers), return_exceptions=True)
+            if broker is not None:
+                await broker.stop()
+        return 0
+
+
+def supervise(config: Config, loaded: LoadedPlugins, *, started: float, config_file: str | None = None) -> int:
+    if config.database.url:
+        return asyncio.run(Supervisor(config, loaded, config_file).run(started))
+    with embedded_postgres(config.data_dir, config.database.max_connections, serving=True) as pg:
+        config = config.replace(database={"url": pg.url("postgres")})
+        return asyncio.run(Supervisor(config, loaded, config_file).run(started))
+
+
+def request_reload(config: Config) -> int:
+    """`run.py reload`: ask the running supervisor for a rolling restart."""
+    lock = DataDirLock(config.data_dir)
+    if lock.acquire():
+        lock.release()
+        print(f"ecom: nothing is running on {config.data_dir}", file=sys.stderr)
+        return 1
+    pid = int(lock.holder())
+    os.kill(pid, signal.SIGHUP)
+    print(f"asked ecom (pid {pid}) for a rolling restart of its workers")
+    return 0
