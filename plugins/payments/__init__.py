@@ -1,22 +1,33 @@
 """Payments: card tokens for checkout, durable delayed card processing, refunds, and payment pages.
 
-Provides ``PAYMENTS`` (keys.py). Needs no other plugin: orders talks to it through ``tokenize`` and
-the events in events.py.
+Provides ``PAYMENTS`` (keys.py). Needs no other plugin: orders calls ``tokenize`` at checkout and talks
+to the rest through the events in events.py (PaymentRequested/RefundRequested in,
+PaymentCompleted/PaymentFailed/PaymentRefunded out).
 """
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
 
+from . import pages, routes
 from .cards import CardVault
 from .config import PaymentsConfig
+from .events import PaymentRequested, RefundRequested
 from .keys import PAYMENTS
+from .scheduler import Scheduler
 from .service import PaymentsService
 
 
 async def lifespan(ctx: PluginContext):
     vault = CardVault(ctx.secret("card-token"), ctx.config.card_token_ttl_seconds)
-    ctx.provide(PAYMENTS, PaymentsService(ctx.pool, ctx.config, vault, ctx.events))
+    service = PaymentsService(ctx.pool, ctx.config, vault, ctx.events)
+    ctx.provide(PAYMENTS, service)
+    ctx.events.subscribe(PaymentRequested, service.on_payment_requested)
+    ctx.events.subscribe(RefundRequested, service.on_refund_requested)
+    scheduler = Scheduler(ctx.pool, service)
+    scheduler.start()
     yield
+    await scheduler.stop()
 
 
-PLUGIN = Plugin(name="payments", lifespan=lifespan, config=PaymentsConfig, static=None)
+PLUGIN = Plugin(name="payments", lifespan=lifespan, routes=[*routes.routes, *pages.routes],
+                config=PaymentsConfig, static=None)

@@ -144,9 +144,11 @@ class CardVault:
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
         self.ttl_seconds = ttl_seconds
 
-    def seal(self, card: CardDetails) -> str:
-        plain = json.dumps({"n": card.number, "m": card.exp_month, "y": card.exp_year, "c": card.cvc})
-        return self._fernet.encrypt(plain.encode()).decode("ascii")
+    def seal(self, card: CardDetails, *, issued_at: float | None = None) -> str:
+        """The token; ``issued_at`` (a Unix time, default now) starts its ``ttl_seconds``."""
+        plain = json.dumps({"n": card.number, "m": card.exp_month, "y": card.exp_year, "c": card.cvc}).encode()
+        token = self._fernet.encrypt(plain) if issued_at is None else self._fernet.encrypt_at_time(plain, int(issued_at))
+        return token.decode("ascii")
 
     def open(self, token: str) -> CardDetails:
         try:

@@ -1,21 +1,79 @@
-"""Payments: card tokens, recording requested payments, and their outcome. No aiohttp here."""
+"""Payments: card tokens, recording requested payments, processing them when due, refunds, listings.
+
+No aiohttp here. Logs name payments and orders, never a card number, CVC or token.
+"""
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
-from .cards import CardToken, CardVault, parse_card
+from ecom.errors import ValidationFailed
+
+from . import db
+from .cards import BRANDS, CardToken, CardVault, TokenInvalid, decline_reason, parse_card
 from .config import PaymentsConfig
+from .events import PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRequested, RefundRequested
 
 log = logging.getLogger("ecom.plugins.payments")
+
+STATUSES = ("pending", "approved", "declined", "refunded")
+CURRENCY = re.compile(r"[A-Z]{3}")
+MAX_AMOUNT = 10**12
+MAX_ORDER_ID = 100
+INVALID_REQUEST = "Invalid payment request"
+TOKEN_EXPIRED = "Card details expired"
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: uuid.UUID
+    order_id: str
+    customer_id: int | None
+    status: str
+    amount_cents: int
+    currency: str
+    brand: str | None
+    last4: str | None
+    transaction_id: str | None
+    failure_reason: str | None
+    created_at: datetime
+    processed_at: datetime | None
+    refunded_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Payment":
+        return cls(**dict(row))
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    day: date
+    approved: int
+    declined: int
+    refunded: int
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _order_id(value: Any) -> str | None:
+    ok = isinstance(value, str) and 1 <= len(value) <= MAX_ORDER_ID and value.isprintable()
+    return value if ok else None
 
 
 class PaymentsService:
     def __init__(self, pool: asyncpg.Pool | None, config: PaymentsConfig, vault: CardVault, events: Any = None):
         self.pool, self.config, self.vault, self.events = pool, config, vault, events
 
+    # ------------------------------------------------------------------ checkout (called by orders)
     def tokenize(self, card: Any) -> CardToken:
         """Check ``{card_number, exp_month, exp_year, cvc}`` and seal it into a short-lived token.
 
@@ -23,3 +81,119 @@ class PaymentsService:
         ``cvc``). The token is the only place the number and CVC exist after this call."""
         details = parse_card(card)
         return CardToken(self.vault.seal(details), details.brand, details.last4)
+
+    # ------------------------------------------------------------------ event handlers (inbox transactions)
+    async def on_payment_requested(self, conn: asyncpg.Connection, req: PaymentRequested) -> None:
+        """Record the order's one payment, due ``delay_seconds`` from now. A repeat is ignored."""
+        order_id = _order_id(req.order_id)
+        if order_id is None:
+            log.error("payment request without a usable order id dropped")
+            return
+        payment_id = uuid.uuid4()
+        amount, customer_id = _int(req.amount_cents), _int(req.customer_id)
+        currency = req.currency if isinstance(req.currency, str) and CURRENCY.fullmatch(req.currency) else None
+        brand = req.brand if req.brand in BRANDS else None
+        last4 = req.last4 if isinstance(req.last4, str) and re.fullmatch(r"[0-9]{4}", req.last4) else None
+        if (amount is None or not 0 < amount <= MAX_AMOUNT or currency is None or customer_id is None
+                or not isinstance(req.card_token, str) or not req.card_token):
+            if await db.insert_declined(conn, payment_id, order_id, customer_id, amount if amount and 0 < amount
+                                        <= MAX_AMOUNT else 0, currency or "XXX", brand, last4, INVALID_REQUEST):
+                await self.events.emit(conn, PaymentFailed(order_id, str(payment_id), INVALID_REQUEST))
+                log.warning("payment %s for order %s declined: malformed request", payment_id, order_id)
+            return
+        if not await db.insert_pending(conn, payment_id, order_id, customer_id, amount, currency, brand, last4,
+                                       req.card_token, self.config.delay_seconds):
+            log.info("payment for order %s already recorded; repeated request ignored", order_id)
+            return
+        log.info("payment %s for order %s recorded (%d %s), due in %gs", payment_id, order_id, amount, currency,
+                 self.config.delay_seconds)
+
+    async def on_refund_requested(self, conn: asyncpg.Connection, req: RefundRequested) -> None:
+        """Refund the order's approved payment once; anything else is recorded as a rejected refund."""
+        order_id = _order_id(req.order_id)
+        if order_id is None:
+            log.error("refund request without a usable order id dropped")
+            return
+        amount = _int(req.amount_cents)
+        currency = req.currency if isinstance(req.currency, str) else ""
+        reason = req.reason if isinstance(req.reason, str) else ""
+        row = await db.payment_for_order(conn, order_id, lock=True)
+        if row is not None and row["status"] == "refunded":
+            log.info("order %s is already refunded; repeated refund request ignored", order_id)
+            return
+        if row is None:
+            rejection = "no payment for this order"
+        elif row["status"] != "approved":
+            rejection = f"the payment is {row['status']}"
+        elif currency != row["currency"].strip():
+            rejection = f"currency {currency[:8]!r} differs from the payment's"
+        elif amount is None or not 0 < amount <= row["amount_cents"]:
+            rejection = "the amount is not between 1 and the amount paid"
+        else:
+            rejection = None
+        refund_id = uuid.uuid4()
+        await db.insert_refund(conn, refund_id, order_id, row and row["id"], amount or 0, currency[:8],
+                               reason[:500], rejection)
+        if rejection is not None:
+            log.warning("refund for order %s rejected: %s", order_id, rejection)
+            return
+        await db.mark_refunded(conn, row["id"])
+        await self.events.emit(conn, PaymentRefunded(order_id, str(row["id"]), str(refund_id), amount))
+        log.info("payment %s for order %s refunded (refund %s, %d %s)", row["id"], order_id, refund_id,
+                 amount, currency)
+
+    # ------------------------------------------------------------------ the scheduler's work
+    async def process_due(self) -> int:
+        """Approve or decline up to ``scheduler_batch`` due payments in one transaction, each with its
+        result event in the outbox. Returns how many were processed."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await db.claim_due(conn, self.config.scheduler_batch)
+            for row in rows:
+                await self._process(conn, row)
+            return len(rows)
+
+    async def _process(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        payment_id, order_id = row["id"], row["order_id"]
+        try:
+            card = self.vault.open(row["card_token"] or "")
+        except TokenInvalid:
+            card, reason = None, TOKEN_EXPIRED
+        else:
+            reason = decline_reason(card)
+        if reason is not None:
+            await db.decline(conn, payment_id, reason, card and card.brand, card and card.last4)
+            await self.events.emit(conn, PaymentFailed(order_id, str(payment_id), reason))
+            log.info("payment %s for order %s declined: %s", payment_id, order_id, reason)
+            return
+        transaction_id = "txn_" + secrets.token_hex(12)
+        await db.approve(conn, payment_id, transaction_id, card.brand, card.last4)
+        await self.events.emit(conn, PaymentCompleted(order_id, str(payment_id), transaction_id, row["amount_cents"],
+                                                      row["currency"].strip(), card.brand, card.last4))
+        log.info("payment %s for order %s approved: %s", payment_id, order_id, transaction_id)
+
+    async def seconds_until_due(self) -> float | None:
+        return await db.seconds_until_due(self.pool)
+
+    # ------------------------------------------------------------------ reading
+    async def list_payments(self, *, customer_id: int | None = None, order_id: str | None = None,
+                            status: str | None = None, limit: int = 50, offset: int = 0) -> list[Payment]:
+        """Newest first. ``customer_id`` None means everyone's (admins); filters apply when given."""
+        errors = {}
+        if order_id is not None and _order_id(order_id) is None:
+            errors["order_id"] = f"must be 1 to {MAX_ORDER_ID} printable characters"
+        if status is not None and status not in STATUSES:
+            errors["status"] = f"must be one of {', '.join(STATUSES)}"
+        if errors:
+            raise ValidationFailed("Check the filters.", errors=errors)
+        rows = await db.list_payments(self.pool, customer_id, order_id, status, limit, offset)
+        return [Payment.from_row(r) for r in rows]
+
+    async def payment_for_order(self, order_id: str) -> Payment | None:
+        if _order_id(order_id) is None:
+            return None
+        row = await db.payment_for_order(self.pool, order_id)
+        return Payment.from_row(row) if row else None
+
+    async def daily_summary(self, days: int = 30) -> list[DaySummary]:
+        """Approved/declined/refunded counts per UTC day of processing, newest first (for a chart)."""
+        return [DaySummary(**dict(r)) for r in await db.daily_summary(self.pool, days)]

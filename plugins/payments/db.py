@@ -1,0 +1,106 @@
+"""The payments plugin's SQL. ``db`` is an asyncpg pool or connection."""
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+DUE_CHANNEL = "payments_due"  # NOTIFYed when a payment is recorded: wakes every worker's scheduler
+PAYMENT_COLUMNS = ("id, order_id, customer_id, status, amount_cents, currency, brand, last4, transaction_id, "
+                   "failure_reason, created_at, processed_at, refunded_at")  # never card_token
+
+
+async def insert_pending(db, payment_id: uuid.UUID, order_id: str, customer_id: int, amount_cents: int,
+                         currency: str, brand: str | None, last4: str | None, card_token: str,
+                         delay_seconds: float) -> bool:
+    """Record a payment due ``delay_seconds`` from now and wake the schedulers (at commit).
+    False when the order already has a payment."""
+    inserted = await db.fetchval("""
+        INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, brand, last4, card_token, due_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))
+        ON CONFLICT (order_id) DO NOTHING RETURNING true""",
+                                 payment_id, order_id, customer_id, amount_cents, currency, brand, last4,
+                                 card_token, delay_seconds)
+    if inserted:
+        await db.execute(f"NOTIFY {DUE_CHANNEL}")
+    return bool(inserted)
+
+
+async def insert_declined(db, payment_id: uuid.UUID, order_id: str, customer_id: int | None, amount_cents: int,
+                          currency: str, brand: str | None, last4: str | None, reason: str) -> bool:
+    """Record a payment refused on arrival (a malformed request). False when the order already has one."""
+    return bool(await db.fetchval("""
+        INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, brand, last4, status,
+                              failure_reason, due_at, processed_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 'declined', $8, now(), now())
+        ON CONFLICT (order_id) DO NOTHING RETURNING true""",
+                                  payment_id, order_id, customer_id, amount_cents, currency, brand, last4, reason))
+
+
+async def claim_due(db, limit: int) -> list[asyncpg.Record]:
+    """Due pending payments, locked for this transaction; other workers skip them."""
+    return await db.fetch("""
+        SELECT id, order_id, amount_cents, currency, brand, last4, card_token FROM payments
+        WHERE status = 'pending' AND due_at <= now()
+        ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+
+
+async def approve(db, payment_id: uuid.UUID, transaction_id: str, brand: str, last4: str) -> None:
+    await db.execute("""
+        UPDATE payments SET status = 'approved', transaction_id = $2, brand = $3, last4 = $4,
+                            card_token = NULL, processed_at = now()
+        WHERE id = $1""", payment_id, transaction_id, brand, last4)
+
+
+async def decline(db, payment_id: uuid.UUID, reason: str, brand: str | None, last4: str | None) -> None:
+    await db.execute("""
+        UPDATE payments SET status = 'declined', failure_reason = $2, brand = coalesce($3, brand),
+                            last4 = coalesce($4, last4), card_token = NULL, processed_at = now()
+        WHERE id = $1""", payment_id, reason, brand, last4)
+
+
+async def seconds_until_due(db) -> float | None:
+    """Seconds until the next pending payment is due (0 if one is due now), None if none is pending."""
+    value = await db.fetchval("""
+        SELECT greatest(0, extract(epoch FROM min(due_at) - clock_timestamp()))::float8
+        FROM payments WHERE status = 'pending'""")
+    return value
+
+
+async def payment_for_order(db, order_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await db.fetchrow(f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1"
+                             + (" FOR UPDATE" if lock else ""), order_id)
+
+
+async def mark_refunded(db, payment_id: uuid.UUID) -> None:
+    await db.execute("UPDATE payments SET status = 'refunded', refunded_at = now() WHERE id = $1", payment_id)
+
+
+async def insert_refund(db, refund_id: uuid.UUID, order_id: str, payment_id: uuid.UUID | None, amount_cents: int,
+                        currency: str, reason: str, rejection: str | None) -> None:
+    await db.execute("""
+        INSERT INTO refunds (id, order_id, payment_id, amount_cents, currency, reason, status, rejection)
+        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::text IS NULL THEN 'completed' ELSE 'rejected' END, $7)""",
+                     refund_id, order_id, payment_id, amount_cents, currency, reason, rejection)
+
+
+async def list_payments(db, customer_id: int | None, order_id: str | None, status: str | None,
+                        limit: int, offset: int) -> list[asyncpg.Record]:
+    """Newest first; each filter applies when not None."""
+    return await db.fetch(f"""
+        SELECT {PAYMENT_COLUMNS} FROM payments
+        WHERE ($1::bigint IS NULL OR customer_id = $1) AND ($2::text IS NULL OR order_id = $2)
+          AND ($3::text IS NULL OR status = $3)
+        ORDER BY created_at DESC, id LIMIT $4 OFFSET $5""", customer_id, order_id, status, limit, offset)
+
+
+async def daily_summary(db, days: int) -> list[asyncpg.Record]:
+    """Per UTC day of processing (newest first): payments approved (refunded later or not), declined, refunded."""
+    return await db.fetch("""
+        SELECT (processed_at AT TIME ZONE 'UTC')::date AS day,
+               count(*) FILTER (WHERE status IN ('approved', 'refunded')) AS approved,
+               count(*) FILTER (WHERE status = 'declined') AS declined,
+               count(*) FILTER (WHERE status = 'refunded') AS refunded
+        FROM payments
+        WHERE processed_at >= (((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')
+        GROUP BY 1 ORDER BY 1 DESC""", days)
