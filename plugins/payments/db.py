@@ -59,6 +59,11 @@ async def decline(db, payment_id: uuid.UUID, reason: str, brand: str | None, las
         WHERE id = $1""", payment_id, reason, brand, last4)
 
 
+async def postpone(db, payment_id: uuid.UUID, seconds: float) -> None:
+    await db.execute("UPDATE payments SET due_at = now() + make_interval(secs => $2) WHERE id = $1",
+                     payment_id, seconds)
+
+
 async def seconds_until_due(db) -> float | None:
     """Seconds until the next pending payment is due (0 if one is due now), None if none is pending."""
     value = await db.fetchval("""

@@ -29,6 +29,7 @@ MAX_AMOUNT = 10**12
 MAX_ORDER_ID = 100
 INVALID_REQUEST = "Invalid payment request"
 TOKEN_EXPIRED = "Card details expired"
+RETRY_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,18 @@ class PaymentsService:
     # ------------------------------------------------------------------ the scheduler's work
     async def process_due(self) -> int:
         """Approve or decline up to ``scheduler_batch`` due payments in one transaction, each with its
-        result event in the outbox. Returns how many were processed."""
+        result event in the outbox. Returns how many were claimed (a payment that hits an error is
+        put back, due ``RETRY_SECONDS`` later)."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await db.claim_due(conn, self.config.scheduler_batch)
             for row in rows:
-                await self._process(conn, row)
+                try:
+                    async with conn.transaction():  # a savepoint: one bad row does not hold up the rest
+                        await self._process(conn, row)
+                except (asyncpg.PostgresError, ValueError) as err:
+                    log.error("payment %s for order %s could not be processed (%s: %s); retrying in %ds",
+                              row["id"], row["order_id"], type(err).__name__, err, RETRY_SECONDS)
+                    await db.postpone(conn, row["id"], RETRY_SECONDS)
             return len(rows)
 
     async def _process(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:

@@ -29,6 +29,7 @@ from ecom.embedded import client_password
 from ecom.errors import ValidationFailed
 from ecom.events import Envelope, PluginEvents, current_envelope
 from plugins.payments.cards import CardDetails, CardVault, TokenInvalid, decline_reason, parse_card
+from plugins.payments import db as payments_db
 from plugins.payments.config import PaymentsConfig
 from plugins.payments.events import (PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRequested,
                                      RefundRequested)
@@ -385,6 +386,38 @@ async def test_racing_schedulers_process_each_payment_once(aiohttp_client, make_
     assert {r["order_id"]: r["n"] for r in rows} == {o: 1 for o in orders}
     statuses = await pool.fetch("SELECT status, count(*) AS n FROM payments GROUP BY 1")
     assert {r["status"]: r["n"] for r in statuses} == {"approved": 20, "declined": 10}
+
+
+async def test_a_payment_that_hits_an_error_does_not_hold_up_the_others(aiohttp_client, make_config,
+                                                                         monkeypatch, caplog):
+    """A payment whose processing fails is put back (due a few seconds later) while the rest of its
+    batch is processed; once the fault is gone it is processed, once."""
+    config = payments_config(make_config, delay_seconds=3600)
+    app = (await start(aiohttp_client, config)).app
+    pool = app[POOLS]["payments"]
+    first, broken, last = order(), order(), order()
+    await publish(config, *(request_for(app, o) for o in (first, broken, last)))
+    await wait_until(lambda: pool.fetchval("SELECT count(*) FROM payments"), lambda n: n == 3, "3 payments")
+    broken_id = (await payment_row(pool, broken))["id"]
+    approve = payments_db.approve
+
+    async def faulty(conn, payment_id, *args):
+        if payment_id == broken_id:
+            raise asyncpg.DataError("disk on fire")
+        await approve(conn, payment_id, *args)
+    monkeypatch.setattr(payments_db, "approve", faulty)
+    await pool.execute("UPDATE payments SET due_at = now()")
+    for o in (first, last):
+        await wait_until(lambda o=o: processed(pool, o), bool, f"{o} processed")
+    row = await wait_until(lambda: pool.fetchrow("SELECT status, due_at > now() AS later FROM payments "
+                                                 "WHERE order_id = $1", broken), lambda r: r["later"], "postponed")
+    assert row["status"] == "pending" and "disk on fire" in caplog.text
+
+    monkeypatch.undo()
+    await pool.execute("UPDATE payments SET due_at = now() WHERE order_id = $1", broken)
+    assert (await wait_until(lambda: processed(pool, broken), bool, "the retry"))["status"] == "approved"
+    for o in (first, broken, last):
+        assert len(await outbox_for(pool, o, *RESULT_TOPICS)) == 1
 
 
 # ============================================================================= refunds
