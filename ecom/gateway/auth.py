@@ -49,7 +49,7 @@ def bearer_token(request: web.Request) -> str | None:
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     authenticator = request.app.get(AUTHENTICATOR)
-    if authenticator is None or request.path.startswith("/static/"):  # static files need no database
+    if authenticator is None or request.path.startswith(("/static/", "/media/")):  # files need no database
         request[IDENTITY] = None
         return await handler(request)
     request[IDENTITY] = await authenticator.authenticate(request)

@@ -20,5 +20,5 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="products", lifespan=lifespan, routes=[*routes.routes, *pages.routes],
+PLUGIN = Plugin(name="products", requires=("users",), lifespan=lifespan, routes=[*routes.routes, *pages.routes],
                 config=ProductsConfig, seed=seed)

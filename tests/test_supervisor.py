@@ -1,0 +1,148 @@
+"""`run.py --instances 3`: the real supervisor, workers and nginx, driven through the public port."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import psutil
+import pytest
+
+from tests.test_cli import ROOT, wait_until, write_config
+
+INSTANCES = 3
+
+
+def started_processes(root_pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(root_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("supervised")
+    # one test client sends the whole load: lift the general limits, keep the strict log-in one
+    config = write_config(tmp, extra='[nginx]\nauth_rate = "10r/m"\nauth_burst = 5\ngeneral_rate = "5000r/s"\n'
+                                     'general_burst = 5000\n')
+    config.write_text(config.read_text().replace("[security]\n", "[security]\nrate_limit_per_minute = 0\n"))
+    port = int(next(l.split("=")[1] for l in config.read_text().splitlines() if l.startswith("port")))
+    log = open(tmp / "supervisor.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--instances", str(INSTANCES), "--config",
+                             str(config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = proc.stdout.readline()
+    assert "ready at" in line, (line, (tmp / "supervisor.log").read_text()[-3000:])
+    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "config": config, "data": tmp / "data"}
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def worker_pids(shop) -> dict[str, int]:
+    pids = {}
+    for child in started_processes(shop["proc"].pid):
+        try:
+            env = child.environ()
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+        if "run.py" in " ".join(child.cmdline()) and "worker" in child.cmdline():
+            pids[env.get("ECOM__SERVER__NAME", "?")] = child.pid
+    return pids
+
+
+async def steady_load(url: str, seconds: float, concurrency: int = 8) -> collections.Counter:
+    """GETs for a bounded time; counts answers by status ("error" for a failed connection)."""
+    results: collections.Counter = collections.Counter()
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async def loop():
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(url) as resp:
+                        await resp.read()
+                        results[resp.status] += 1
+                except aiohttp.ClientError:
+                    results["error"] += 1
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return results
+
+
+async def test_requests_reach_every_worker(shop):
+    served = collections.Counter()
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            async with session.get(shop["url"] + "/healthz") as resp:
+                assert resp.status == 200
+                served[resp.headers["X-Served-By"]] += 1
+    assert set(served) == {f"worker-{i}" for i in range(1, INSTANCES + 1)}, served
+    assert min(served.values()) > 30, served
+
+
+async def test_nginx_serves_static_files_and_hides_metrics(shop):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(shop["url"] + "/static/vendor/bootstrap/css/bootstrap.min.css") as resp:
+            assert resp.status == 200 and "X-Served-By" not in resp.headers  # nginx answered itself
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        async with session.get(shop["url"] + "/metrics") as resp:
+            assert resp.status == 404
+
+
+async def test_killed_worker_is_restarted_without_failed_requests(shop):
+    before = worker_pids(shop)
+    victim = before["worker-2"]
+    load = asyncio.ensure_future(steady_load(shop["url"] + "/healthz", seconds=6))
+    await asyncio.sleep(1)
+    os.kill(victim, signal.SIGKILL)
+    results = await load
+    assert results[200] > 20 and set(results) == {200}, results
+    assert await asyncio.to_thread(wait_until, lambda: worker_pids(shop).get("worker-2") not in (None, victim), 15)
+    served = collections.Counter()
+    async with aiohttp.ClientSession() as session:  # back in the pool
+        for _ in range(60):
+            async with session.get(shop["url"] + "/healthz") as resp:
+                served[resp.headers.get("X-Served-By")] += 1
+    assert served["worker-2"] > 0, served
+
+
+async def test_rolling_restart_under_load_fails_no_request(shop):
+    before = worker_pids(shop)
+    load = asyncio.ensure_future(steady_load(shop["url"] + "/", seconds=8))
+    await asyncio.sleep(0.5)
+    reload = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "run.py"), "reload", "--config",
+                                                      str(shop["config"])], capture_output=True, text=True)
+    assert reload.returncode == 0, reload.stderr
+    results = await load
+    after = worker_pids(shop)
+    assert results[200] > 50 and set(results) == {200}, results
+    assert set(after.values()).isdisjoint(before.values()), (before, after)  # every worker was replaced
+
+
+async def test_nginx_rate_limits_rapid_bad_logins(shop):
+    statuses = collections.Counter()
+    reached_app = 0
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            async with session.post(shop["url"] + "/api/v1/auth/token",
+                                    json={"email": "nobody@example.com", "password": "wrong-password"}) as resp:
+                statuses[resp.status] += 1
+                reached_app += "X-Served-By" in resp.headers
+    assert statuses[429] >= 90, statuses
+    assert reached_app <= 5 + 2, (reached_app, statuses)  # the burst (+ what the rate refills meanwhile)
+
+
+def test_sigkilled_supervisor_leaves_nothing_running(shop):
+    proc = shop["proc"]
+    children = started_processes(proc.pid)
+    assert len(children) >= INSTANCES + 2  # workers, nginx master (+ its workers), postgres
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+    def all_gone() -> bool:
+        return not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+    assert wait_until(all_gone, 5), [c.cmdline() for c in children if c.is_running()]
