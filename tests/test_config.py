@@ -20,7 +20,8 @@ def test_shipped_config_toml_loads_and_matches_defaults():
     from ecom.config import Config
     cfg = load_config(Path(__file__).parent.parent / "config.toml", environ={})
     defaults = Config()
-    for section in ("server", "database", "broker", "security"):
+    assert cfg.plugins.enabled == defaults.plugins.enabled
+    for section in ("server", "database", "broker", "security", "nginx"):
         assert getattr(cfg, section) == getattr(defaults, section), f"config.toml [{section}] drifted from defaults"
 
 
