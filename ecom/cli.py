@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
     common.add_argument("--data-dir", help="where PostgreSQL data, uploads and secrets live (default: var/)")
     common.add_argument("--port", type=int, help="public HTTP port (default 8080)")
-    common.add_argument("--instances", type=int, help="app processes behind nginx (default 1: no nginx)")
+    common.add_argument("--instances", type=int,
+                        help="app processes behind nginx (without the flag: one process, no nginx)")
 
     parser = argparse.ArgumentParser(prog="run.py", parents=[common], description="Run the ecom shop.")
     sub = parser.add_subparsers(dest="command")
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_plugins(config)
         if command == "run":
             config_file = str(Path(args.config).resolve()) if Path(args.config).exists() else None
-            return _run(config, loaded, config_file)
+            behind_nginx = args.instances is not None or config.server.instances > 1  # --instances 1: one worker
+            return _run(config, loaded, config_file, behind_nginx)
         if command == "worker":
             return _worker(config, loaded)
         if command == "migrate":
@@ -182,8 +184,8 @@ async def _create_admin(config: Config, loaded, email: str, password: str) -> in
     return 0
 
 
-def _run(config: Config, loaded, config_file: str | None) -> int:
-    if config.server.instances > 1:
+def _run(config: Config, loaded, config_file: str | None, behind_nginx: bool) -> int:
+    if behind_nginx:
         from .supervisor import supervise
         return supervise(config, loaded, started=time.monotonic(), config_file=config_file)
     from .server import serve
