@@ -17,6 +17,7 @@ from .config import Config
 from .events import EventBus
 from .gateway import install as install_gateway
 from .gateway.keys import CONFIG, IDENTITY
+from .health import HEALTH, Health
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
 from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
@@ -174,9 +175,13 @@ def _plugin_context(plugin: Plugin):
 
 
 async def _start_events(app: web.Application):
-    bus = app[EVENT_BUS]
+    bus, config = app[EVENT_BUS], app[CONFIG]
+    health = app[HEALTH] = Health(config.server.name or f"{config.server.host}:{config.server.port}", bus, app[POOLS])
     await bus.start()  # subscriptions and outbox relays, once every plugin has registered its handlers
+    beats = asyncio.get_running_loop().create_task(health.run())
     yield
+    beats.cancel()
+    await asyncio.gather(beats, return_exceptions=True)
     await bus.stop()
 
 

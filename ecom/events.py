@@ -204,6 +204,22 @@ class EventBus:
         if self._started and client is not None and self.connected and topic not in self._subscribed:
             self._spawn(self._keep_subscribed(client, self._subscribed))
 
+    def listen(self, cls: type[E], callback: Callable[[E], Awaitable[None] | None], owner: str = "core") -> None:
+        """The core's own live listeners (no database, no dedupe), like PluginEvents.listen."""
+        self.add(_Subscription(cls, f"{owner}:listen", None, callback))
+
+    async def publish_now(self, obj: Any, qos: int = 0) -> bool:
+        """Best-effort publish without the outbox, for news that may be lost (heartbeats). False if offline."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        env = Envelope.wrap(obj)
+        try:
+            await client.publish(env.type, env.to_json(), qos=qos, timeout=5)
+            return True
+        except (aiomqtt.MqttError, asyncio.TimeoutError):
+            return False
+
     def remove(self, sub: _Subscription) -> None:
         subs = self._subs.get(sub.cls.TOPIC, [])
         if sub in subs:
