@@ -24,7 +24,6 @@ Wire format: topic ``ecom/<plugin>/<event>``, payload a JSON envelope
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -39,13 +38,14 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 import asyncpg
 
+from . import outbox
 from .config import BrokerConfig
 from .embedded import client_password
+from .outbox import Relay, housekeeping
 
 log = logging.getLogger("ecom.events")
 
 E = TypeVar("E")
-NOTIFY_CHANNEL = "ecom_outbox"
 REGISTRY: dict[str, type] = {}
 current_envelope: contextvars.ContextVar["Envelope | None"] = contextvars.ContextVar("current_envelope", default=None)
 
@@ -132,9 +132,7 @@ class PluginEvents:
         if not conn.is_in_transaction():
             raise EventError("emit() must run inside the transaction of the change it announces")
         env = Envelope.wrap(obj)
-        await conn.execute("INSERT INTO outbox (event_id, topic, payload) VALUES ($1, $2, $3)",
-                           env.id, env.type, env.to_json())
-        await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # delivered at commit, wakes the relay
+        await outbox.write(conn, env.id, env.type, env.to_json())
         return env.id
 
     def subscribe(self, cls: type[E], handler: Callable[[asyncpg.Connection, E], Awaitable[None]], *,
@@ -177,7 +175,7 @@ class EventBus:
         self._subscribed: set[str] = set()  # topics subscribed on the current connection
         self._connected = asyncio.Event()
         self._started_event = asyncio.Event()
-        self._relay_wakes: list[asyncio.Event] = []
+        self._relays: list[Relay] = []
         self._tasks: list[asyncio.Task] = []
         self._side_tasks: set[asyncio.Task] = set()
         self._conn_task: asyncio.Task | None = None
@@ -254,18 +252,17 @@ class EventBus:
                 log.warning("MQTT subscription failed (%s); retrying", err)
                 self._spawn(self._keep_subscribed(client, self._subscribed))
         self._started_event.set()  # from now on received messages are dispatched
+        loop = asyncio.get_running_loop()
         for plugin, pool in self._pools.items():
-            self._tasks.append(asyncio.get_running_loop().create_task(self._relay(plugin, pool)))
-            self._tasks.append(asyncio.get_running_loop().create_task(self._housekeeping(plugin, pool)))
+            relay = Relay(plugin, pool, self)
+            self._relays.append(relay)
+            self._tasks.append(loop.create_task(relay.run()))
+            self._tasks.append(loop.create_task(housekeeping(plugin, pool, self.OUTBOX_KEEP, self.INBOX_KEEP,
+                                                             self.HOUSEKEEPING_SECONDS)))
 
-    async def _housekeeping(self, plugin: str, pool: asyncpg.Pool) -> None:
-        """Purge sent outbox rows and old inbox rows so neither table grows forever."""
-        while True:
-            try:
-                await purge(pool, self.OUTBOX_KEEP, self.INBOX_KEEP)
-            except Exception as err:  # noqa: BLE001 - next round will try again
-                log.warning("event housekeeping of %s failed: %s", plugin, err)
-            await asyncio.sleep(self.HOUSEKEEPING_SECONDS)
+    def live_client(self) -> aiomqtt.Client | None:
+        """The MQTT client while connected, else None (relays publish only then)."""
+        return self._client if self.connected else None
 
     async def stop(self) -> None:
         """Stop the relays (the connection keeps dispatching until close())."""
@@ -273,6 +270,7 @@ class EventBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._relays.clear()
 
     async def close(self) -> None:
         await self.stop()
@@ -331,8 +329,8 @@ class EventBus:
                         await self._sync_subscriptions(client, self._subscribed)
                     self._connected.set()
                     connected_at = loop.time()
-                    for wake in self._relay_wakes:  # publish what waited while we were away
-                        wake.set()
+                    for relay in self._relays:  # publish what waited while we were away
+                        relay.wake()
                     log.info("connected to MQTT broker as %s", self.client_id)
                     # Messages of our persistent session may arrive right after CONNACK, before the
                     # plugins have subscribed their handlers: they wait in the queue until start().
@@ -403,92 +401,3 @@ class EventBus:
                     raise
                 log.warning("retrying event %s in %s after %s", env.id, sub.consumer, err)
                 await asyncio.sleep(0.05 * 2 ** attempt)
-
-    # ------------------------------------------------------------------ outbox relay
-    async def _relay(self, plugin: str, pool: asyncpg.Pool) -> None:
-        """Publish ``plugin``'s pending outbox rows, whenever woken, until cancelled. Never dies of an
-        error: a lost LISTEN connection is replaced, anything else is retried with backoff."""
-        wake, listener_lost = asyncio.Event(), asyncio.Event()
-        self._relay_wakes.append(wake)
-
-        def on_notify(*_: Any) -> None:
-            wake.set()
-
-        def on_listener_closed(*_: Any) -> None:  # NOTIFYs would no longer reach us
-            listener_lost.set()
-            wake.set()
-
-        listener: Any = None
-        backoff = 0.1
-        try:
-            while True:
-                wake.clear()
-                timeout = self.POLL_SECONDS
-                try:
-                    if listener is None or listener_lost.is_set():
-                        if listener is not None:
-                            log.warning("outbox relay of %s lost its LISTEN connection; listening again", plugin)
-                            old, listener = listener, None
-                            await pool.release(old)  # already closed: just hands the slot back
-                        listener_lost.clear()
-                        listener = await self._listen(pool, on_notify, on_listener_closed)
-                    # LISTEN first, then look: a row committed in between is seen now or NOTIFYed later
-                    client = self._client
-                    if self.connected and client is not None:
-                        while await self._publish_batch(pool, client):
-                            pass
-                    backoff = 0.1
-                except aiomqtt.MqttError as err:  # the reconnect wakes us
-                    log.warning("outbox relay of %s paused: %s", plugin, err)
-                except Exception as err:  # noqa: BLE001 - a relay that dies strands every later event
-                    log.warning("outbox relay of %s: %s: %s; retrying in %.1fs", plugin,
-                                type(err).__name__, err, backoff)
-                    timeout, backoff = backoff, min(backoff * 2, self.MAX_BACKOFF)
-                try:  # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
-                    await asyncio.wait_for(wake.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
-        finally:
-            self._relay_wakes.remove(wake)
-            if listener is not None:
-                if not listener_lost.is_set():
-                    with contextlib.suppress(Exception):
-                        listener.remove_termination_listener(on_listener_closed)
-                        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
-                await pool.release(listener)
-
-    @staticmethod
-    async def _listen(pool: asyncpg.Pool, on_notify: Callable, on_closed: Callable) -> Any:
-        conn = await pool.acquire()
-        try:
-            conn.add_termination_listener(on_closed)
-            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.remove_termination_listener(on_closed)
-            await pool.release(conn)
-            raise
-        return conn
-
-    async def _publish_batch(self, pool: asyncpg.Pool, client: aiomqtt.Client, limit: int = 200) -> int:
-        async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL ORDER BY id "
-                "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
-            if not rows:
-                return 0
-            await asyncio.gather(*(client.publish(r["topic"], r["payload"], qos=1, timeout=10) for r in rows))
-            await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-            return len(rows)
-
-
-async def pending_outbox(pool: asyncpg.Pool) -> int:
-    """Events committed but not yet published (the admin dashboard shows this backlog)."""
-    return await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-
-
-async def purge(pool: asyncpg.Pool, outbox_keep: timedelta, inbox_keep: timedelta) -> tuple[int, int]:
-    """Delete sent outbox rows older than ``outbox_keep`` and inbox rows older than ``inbox_keep``."""
-    sent = await pool.execute("DELETE FROM outbox WHERE sent_at < now() - $1::interval", outbox_keep)
-    seen = await pool.execute("DELETE FROM inbox WHERE received_at < now() - $1::interval", inbox_keep)
-    return int(sent.split()[-1]), int(seen.split()[-1])

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 import asyncpg
 from aiohttp import web
 
-from .events import EventBus, event, pending_outbox
+from .events import EventBus, event
+from .outbox import pending_outbox
 
 INTERVAL = 5.0
 STALE_AFTER = 3 * INTERVAL

@@ -30,7 +30,8 @@ import pytest
 from ecom.app import EVENT_BUS, POOLS, create_app, plugin_database_url
 from ecom.config import Config
 from ecom.embedded import EmbeddedBroker, client_password
-from ecom.events import Envelope, EventError, event, pending_outbox
+from ecom.events import Envelope, EventError, event
+from ecom.outbox import pending_outbox
 from tests.conftest import ROOT, TEST_SECRET_KEY, free_port
 from tests.eventplugins.consumer import CONSUMER  # the loader imports these same modules
 from tests.eventplugins.producer import PRODUCER, Rollback, ThingHappened
@@ -486,7 +487,7 @@ async def test_purge_keeps_pending_and_recent_rows(make_config):
     """Retention: only sent outbox rows and inbox rows older than their keep time are deleted."""
     import asyncpg
     from ecom.app import migrate_all, plugin_database_url
-    from ecom.events import purge
+    from ecom.outbox import purge
     from ecom.plugin import load_plugins
     cfg = make_config(fresh=True, plugins={"enabled": ["producer"], "paths": ["tests/eventplugins"]})
     await migrate_all(cfg, load_plugins(cfg))

@@ -1,0 +1,136 @@
+"""The transactional outbox: an event is written in the transaction of the change it announces, and a
+relay publishes it after commit (DESIGN §5). A crash between commit and publish loses nothing: the row
+stays pending until a relay, in this process after a restart or in any other worker, publishes it.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+import aiomqtt
+import asyncpg
+
+if TYPE_CHECKING:
+    from .events import EventBus
+
+log = logging.getLogger("ecom.events")
+NOTIFY_CHANNEL = "ecom_outbox"
+
+
+async def write(conn: asyncpg.Connection, event_id: uuid.UUID, topic: str, payload: str) -> None:
+    """Add an event to the outbox in ``conn``'s transaction; the NOTIFY wakes the relays at commit."""
+    await conn.execute("INSERT INTO outbox (event_id, topic, payload) VALUES ($1, $2, $3)", event_id, topic, payload)
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+class Relay:
+    """Publishes one plugin database's pending outbox rows, claimed with FOR UPDATE SKIP LOCKED so that
+    the relays of several workers share the work, each row marked sent after the broker's PUBACK."""
+
+    def __init__(self, plugin: str, pool: asyncpg.Pool, bus: "EventBus"):
+        self.plugin, self.pool, self.bus = plugin, pool, bus
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish ``plugin``'s pending outbox rows, whenever woken, until cancelled. Never dies of an
+        error: a lost LISTEN connection is replaced, anything else is retried with backoff."""
+        plugin, pool, wake, listener_lost = self.plugin, self.pool, self._wake, asyncio.Event()
+
+        def on_notify(*_: Any) -> None:
+            wake.set()
+
+        def on_listener_closed(*_: Any) -> None:  # NOTIFYs would no longer reach us
+            listener_lost.set()
+            wake.set()
+
+        listener: Any = None
+        backoff = 0.1
+        try:
+            while True:
+                wake.clear()
+                timeout = self.bus.POLL_SECONDS
+                try:
+                    if listener is None or listener_lost.is_set():
+                        if listener is not None:
+                            log.warning("outbox relay of %s lost its LISTEN connection; listening again", plugin)
+                            old, listener = listener, None
+                            await pool.release(old)  # already closed: just hands the slot back
+                        listener_lost.clear()
+                        listener = await self._listen(pool, on_notify, on_listener_closed)
+                    # LISTEN first, then look: a row committed in between is seen now or NOTIFYed later
+                    client = self.bus.live_client()
+                    if client is not None:
+                        while await self._publish_batch(pool, client):
+                            pass
+                    backoff = 0.1
+                except aiomqtt.MqttError as err:  # the reconnect wakes us
+                    log.warning("outbox relay of %s paused: %s", plugin, err)
+                except Exception as err:  # noqa: BLE001 - a relay that dies strands every later event
+                    log.warning("outbox relay of %s: %s: %s; retrying in %.1fs", plugin,
+                                type(err).__name__, err, backoff)
+                    timeout, backoff = backoff, min(backoff * 2, self.bus.MAX_BACKOFF)
+                try:  # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
+                    await asyncio.wait_for(wake.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            if listener is not None:
+                if not listener_lost.is_set():
+                    with contextlib.suppress(Exception):
+                        listener.remove_termination_listener(on_listener_closed)
+                        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+                await pool.release(listener)
+
+    @staticmethod
+    async def _listen(pool: asyncpg.Pool, on_notify: Callable, on_closed: Callable) -> Any:
+        conn = await pool.acquire()
+        try:
+            conn.add_termination_listener(on_closed)
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.remove_termination_listener(on_closed)
+            await pool.release(conn)
+            raise
+        return conn
+
+    async def _publish_batch(self, pool: asyncpg.Pool, client: aiomqtt.Client, limit: int = 200) -> int:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL ORDER BY id "
+                "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+            if not rows:
+                return 0
+            await asyncio.gather(*(client.publish(r["topic"], r["payload"], qos=1, timeout=10) for r in rows))
+            await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+            return len(rows)
+
+
+async def housekeeping(plugin: str, pool: asyncpg.Pool, outbox_keep: timedelta, inbox_keep: timedelta,
+                       every: float) -> None:
+    """Purge sent outbox rows and old inbox rows forever, so neither table grows without end."""
+    while True:
+        try:
+            await purge(pool, outbox_keep, inbox_keep)
+        except Exception as err:  # noqa: BLE001 - next round will try again
+            log.warning("event housekeeping of %s failed: %s", plugin, err)
+        await asyncio.sleep(every)
+
+
+async def pending_outbox(pool: asyncpg.Pool) -> int:
+    """Events committed but not yet published (the admin dashboard shows this backlog)."""
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+
+
+async def purge(pool: asyncpg.Pool, outbox_keep: timedelta, inbox_keep: timedelta) -> tuple[int, int]:
+    """Delete sent outbox rows older than ``outbox_keep`` and inbox rows older than ``inbox_keep``."""
+    sent = await pool.execute("DELETE FROM outbox WHERE sent_at < now() - $1::interval", outbox_keep)
+    seen = await pool.execute("DELETE FROM inbox WHERE received_at < now() - $1::interval", inbox_keep)
+    return int(sent.split()[-1]), int(seen.split()[-1])
