@@ -18,6 +18,7 @@ from .events import EventBus
 from .gateway import install as install_gateway
 from .gateway.keys import CONFIG, IDENTITY
 from .health import HEALTH, Health
+from .openapi import openapi_json
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
 from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
@@ -112,10 +113,11 @@ def bootstrap_dir() -> Path:
 
 
 def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
-    reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core")]
+    reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core"), ("GET", "/api/v1/openapi.json", "core")]
     check_routes(loaded.plugins, reserved)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
     for plugin in loaded.plugins:
         app.router.add_routes(plugin.routes)
         if plugin.folder("static"):

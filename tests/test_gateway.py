@@ -134,3 +134,18 @@ async def test_bad_bearer_token_is_401_with_www_authenticate(aiohttp_client, mak
     client = await aiohttp_client(create_app(make_config()))  # with the users plugin's authenticator
     resp = await client.get("/api/v1/users/me", headers={"Authorization": "Bearer nope"})
     assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_openapi_document_lists_every_api_route(aiohttp_client, make_config):
+    app = create_app(make_config())
+    client = await aiohttp_client(app)
+    resp = await client.get("/api/v1/openapi.json")
+    doc = await resp.json()
+    assert resp.status == 200 and doc["openapi"].startswith("3.")
+    routes = {(r.method.lower(), r.resource.get_info().get("path") or r.resource.get_info().get("formatter"))
+              for r in app.router.routes() if r.resource and r.method not in ("HEAD", "OPTIONS")}
+    api = {(m, p) for m, p in routes if p and p.startswith("/api/v1/")}
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert len(documented) == len(api) and ("post", "/api/v1/users") in documented
+    token = doc["paths"]["/api/v1/auth/token"]["post"]
+    assert token["tags"] == ["users"] and token["summary"] and "422" in token["responses"]
