@@ -6,13 +6,14 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_jinja2 import render_template
+from aiohttp_session import get_session
 
 from ecom.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
 from ecom.inputs import form_data, form_field
 
-from .caching import conditional, no_store
+from .caching import PRIVATE, conditional, no_store
 from .routes import product_id, products, upload_bytes
 from .service import SORT_NAMES, Product
 from .validation import CURRENCIES, check_fields, format_price, parse_price
@@ -104,7 +105,10 @@ async def product_page(request: web.Request) -> web.Response:
     response = render_template("products/product.html", request, {
         "product": product, "seller_name": seller, "availability": await _availability(request, product),
         "can_edit": bool(who and (who.is_admin or who.user_id == product.seller_id))})
-    return await conditional(request, response, svc.config.catalog_cache_seconds)
+    response = await conditional(request, response, svc.config.catalog_cache_seconds)
+    if who is None and "csrf_token" in await get_session(request):  # the add-to-cart form holds this guest's token
+        response.headers["Cache-Control"] = PRIVATE
+    return response
 
 
 # --- seller pages ---

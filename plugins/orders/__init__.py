@@ -1,0 +1,41 @@
+"""Orders: carts (a guest's in the session, a customer's in the database), checkout (the first step of the
+payment saga, DESIGN §6), the order state machine driven by payments' events and by time, the
+marketplace views for customers, sellers and admins, and the live order status (server-sent events).
+
+Provides ``ORDERS`` (keys.py). Publishes ``ecom/orders/status`` (events.py) and, through payments'
+event contract, ``ecom/payments/requested`` and ``ecom/payments/refund_requested``; consumes
+``ecom/payments/completed`` and ``ecom/payments/failed``.
+"""
+from __future__ import annotations
+
+from ecom.plugin import Plugin, PluginContext
+from plugins.inventory.keys import INVENTORY
+from plugins.payments.events import PaymentCompleted, PaymentFailed
+from plugins.payments.keys import PAYMENTS
+from plugins.products.keys import PRODUCTS
+
+from . import order_pages, pages, routes, stream, worker
+from .config import OrdersConfig
+from .events import OrderStatusChanged
+from .keys import LIVE, ORDERS
+from .live import LiveHub
+from .service import OrdersService
+
+
+async def lifespan(ctx: PluginContext):
+    service = OrdersService(ctx.pool, ctx.config, products=ctx.require(PRODUCTS), inventory=ctx.require(INVENTORY),
+                            payments=ctx.require(PAYMENTS), events=ctx.events, secret=ctx.secret("idempotency"))
+    hub = LiveHub()
+    ctx.provide(ORDERS, service)
+    ctx.provide(LIVE, hub)
+    ctx.events.subscribe(PaymentCompleted, service.on_payment_completed)
+    ctx.events.subscribe(PaymentFailed, service.on_payment_failed)
+    ctx.events.listen(OrderStatusChanged, hub.publish)
+    task = worker.start(service, ctx.config.expiry_sweep_seconds)
+    yield
+    hub.close()
+    await worker.stop(task)
+
+
+PLUGIN = Plugin(name="orders", requires=("users", "products", "inventory", "payments"), lifespan=lifespan,
+                routes=[*routes.routes, *stream.routes, *pages.routes, *order_pages.routes], config=OrdersConfig)

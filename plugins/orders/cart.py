@@ -1,0 +1,108 @@
+"""Carts: a guest's lives in the session (the routes keep it there as [[product_id, quantity], ...]),
+a customer's in the ``carts`` table; the guest's is merged into the customer's at the first read with
+an identity. Prices and names always come from the products plugin; quantities are checked against
+inventory (the best-stocked region). No aiohttp here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ecom.errors import Conflict, ValidationFailed
+
+from . import cart_db, checks
+from .models import Cart, CartLine
+
+Items = list[tuple[int, int]]
+
+
+def guest_items(raw: Any, max_lines: int) -> Items:
+    """The session's cart, cleaned of anything malformed (a cookie is input too)."""
+    out: dict[int, int] = {}
+    for entry in raw if isinstance(raw, list) else []:
+        try:
+            pid, qty = checks.product_id(entry[0]), checks.quantity(entry[1])
+        except (ValidationFailed, TypeError, IndexError, KeyError):
+            continue
+        out[pid] = qty
+    return list(out.items())[:max_lines]
+
+
+class CartService:
+    def __init__(self, pool, config, products, inventory):
+        self.pool, self.config, self.products, self.inventory = pool, config, products, inventory
+
+    async def items(self, customer_id: int) -> Items:
+        return await cart_db.lines(self.pool, customer_id)
+
+    async def merge(self, customer_id: int, guest: Items) -> Items:
+        """Add a guest cart to the customer's (quantities summed, 99 at most a line)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            existing = await cart_db.lines(conn, customer_id)
+            have, room = {p for p, _ in existing}, self.config.max_lines - len(existing)
+            new = [(p, q) for p, q in guest if p not in have][:max(room, 0)]
+            await cart_db.merge(conn, customer_id, [(p, q) for p, q in guest if p in have] + new)
+            return await cart_db.lines(conn, customer_id)
+
+    async def change(self, customer_id: int | None, current: Items, product_id: Any, quantity: Any, *,
+                     add: bool) -> Items:
+        """Set (or with ``add`` increase) a product's quantity; the new items. A customer's cart is saved
+        here, a guest's is the caller's to keep. ValidationFailed / Conflict say what is wrong."""
+        pid, qty = checks.product_id(product_id), checks.quantity(quantity)
+        have = dict(current)
+        wanted = have.get(pid, 0) + qty if add else qty
+        if wanted > checks.MAX_QUANTITY:
+            message = f"At most {checks.MAX_QUANTITY} units of one product in a cart (you have {have.get(pid, 0)})."
+            raise ValidationFailed(message, errors={"quantity": message})
+        if pid not in have and len(have) >= self.config.max_lines:
+            message = f"A cart holds at most {self.config.max_lines} different products."
+            raise ValidationFailed(message, errors={"product_id": message})
+        product = (await self.products.get_many([pid])).get(pid)
+        if product is None or not product.active:
+            message = f"Product {pid} is not for sale."
+            raise ValidationFailed(message, errors={"product_id": message})
+        available = (await self.best_available([pid])).get(pid, 0)
+        if wanted > available:
+            message = (f"Only {available} of “{product.name}” available; you asked for {wanted}." if available
+                       else f"“{product.name}” is out of stock.")
+            raise Conflict(message, errors={"quantity": message})
+        have[pid] = wanted
+        if customer_id is not None:
+            await cart_db.put(self.pool, customer_id, pid, wanted)
+        return list(have.items())
+
+    async def remove(self, customer_id: int | None, current: Items, product_id: Any) -> Items:
+        pid = checks.product_id(product_id)
+        if customer_id is not None:
+            await cart_db.remove(self.pool, customer_id, [pid])
+        return [(p, q) for p, q in current if p != pid]
+
+    async def best_available(self, product_ids: list[int]) -> dict[int, int]:
+        """Units available per product in its best-stocked region (an order is served from one region)."""
+        best: dict[int, int] = {p: 0 for p in product_ids}
+        if not product_ids:
+            return best
+        for region in self.inventory.regions:
+            for pid, units in (await self.inventory.availability_many(product_ids, region)).items():
+                best[pid] = max(best.get(pid, 0), units)
+        return best
+
+    async def view(self, items: Items) -> Cart:
+        """The cart as it stands now: current names and prices, availability, and what is wrong."""
+        ids = [p for p, _ in items]
+        found = await self.products.get_many(ids)
+        available = await self.best_available([p for p in ids if p in found])
+        lines, missing = [], []
+        for pid, qty in items:
+            product = found.get(pid)
+            if product is None:
+                missing.append(pid)
+                continue
+            units = available.get(pid, 0)
+            problem = None
+            if not product.active:
+                problem = f"“{product.name}” is no longer for sale: remove it to check out."
+            elif qty > units:
+                problem = (f"Only {units} of “{product.name}” available: lower the quantity to check out." if units
+                           else f"“{product.name}” is out of stock: remove it to check out.")
+            lines.append(CartLine(pid, qty, product.name, product.price_cents, product.currency, units, problem))
+        return Cart(tuple(lines), tuple(missing))

@@ -1,0 +1,118 @@
+"""Checking orders input at the edge: every bad value is a ValidationFailed naming its field.
+
+Card fields are not checked here: the payments plugin's ``tokenize`` does that (and names them).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from ecom.errors import NotFound, ValidationFailed
+
+MAX_ID = 2**63 - 1
+MAX_QUANTITY = 99
+ORDER_ID = re.compile(r"ord_[a-z0-9]{20,40}")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    items: tuple[tuple[int, int], ...] | None   # (product_id, quantity), or None for the cart
+    region: str
+    card: Mapping[str, Any] = field(repr=False)  # never printed: it holds the card number and CVC
+
+
+def whole(value: Any, name: str, low: int, high: int) -> int:
+    """An int (not a bool, not a float, not a numeric string) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{name} must be a whole number.", errors={name: "Must be a whole number."})
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} must be between {low} and {high}.",
+                               errors={name: f"Must be between {low} and {high}."})
+    return value
+
+
+def product_id(value: Any) -> int:
+    return whole(value, "product_id", 1, MAX_ID)
+
+
+def quantity(value: Any) -> int:
+    return whole(value, "quantity", 1, MAX_QUANTITY)
+
+
+def region(value: Any, regions: Iterable[str]) -> str:
+    regions = tuple(regions)
+    if isinstance(value, str) and value in regions:
+        return value
+    message = f"Choose a region: one of {', '.join(regions)}."
+    raise ValidationFailed(message, errors={"region": message})
+
+
+def order_id(value: Any) -> str:
+    """A well-formed public order id, else NotFound (a malformed id names no order)."""
+    if isinstance(value, str) and ORDER_ID.fullmatch(value):
+        return value
+    raise NotFound("No such order.")
+
+
+def idempotency_key(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValidationFailed("The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
+                               errors={"Idempotency-Key": "Use 1 to 255 printable ASCII characters (no spaces)."})
+    return value
+
+
+def items(value: Any, max_lines: int) -> tuple[tuple[int, int], ...]:
+    """``[{product_id, quantity}, ...]`` -> (product_id, quantity) pairs, repeated products summed."""
+    if not isinstance(value, list) or not value:
+        raise ValidationFailed("items must be a non-empty list.", errors={"items": "Give at least one item."})
+    if len(value) > max_lines:
+        raise ValidationFailed(f"An order has at most {max_lines} lines.",
+                               errors={"items": f"At most {max_lines} lines."})
+    summed: dict[int, int] = {}
+    for n, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise ValidationFailed("Each item is an object {product_id, quantity}.",
+                                   errors={f"items[{n}]": "Must be an object {product_id, quantity}."})
+        try:
+            pid, qty = product_id(item.get("product_id")), quantity(item.get("quantity"))
+        except ValidationFailed as err:
+            raise ValidationFailed(f"items[{n}]: {err.detail}",
+                                   errors={f"items[{n}].{k}": v for k, v in err.errors.items()}) from None
+        summed[pid] = summed.get(pid, 0) + qty
+        if summed[pid] > MAX_QUANTITY:
+            raise ValidationFailed(f"At most {MAX_QUANTITY} units of product {pid}.",
+                                   errors={f"items[{n}].quantity": f"At most {MAX_QUANTITY} units a product."})
+    return tuple(summed.items())
+
+
+def checkout(body: Mapping[str, Any], regions: Iterable[str], max_lines: int) -> CheckoutRequest:
+    """``{items | from_cart: true, region, payment: {method: "card", ...}}``; every bad field named."""
+    errors: dict[str, str] = {}
+    lines: tuple[tuple[int, int], ...] | None = None
+    from_cart = body.get("from_cart", False)
+    if from_cart not in (True, False):
+        errors["from_cart"] = "Must be true or false."
+    elif from_cart and body.get("items") is not None:
+        errors["items"] = "Send either items or from_cart: true, not both."
+    elif not from_cart:
+        try:
+            lines = items(body.get("items"), max_lines)
+        except ValidationFailed as err:
+            errors.update(err.errors)
+    try:
+        chosen = region(body.get("region"), regions)
+    except ValidationFailed as err:
+        errors.update(err.errors)
+    payment = body.get("payment")
+    if not isinstance(payment, Mapping):
+        errors["payment"] = "Send the card: {method: \"card\", card_number, exp_month, exp_year, cvc}."
+    elif payment.get("method", "card") != "card":
+        errors["payment.method"] = "Only \"card\" is accepted."
+    if errors:
+        raise ValidationFailed("Check the order: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                               errors=errors)
+    return CheckoutRequest(lines, chosen, payment)

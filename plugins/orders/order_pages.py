@@ -1,0 +1,97 @@
+"""HTTP <-> OrdersService: a customer's orders, one order (with its live status), and the sellers' and
+admins' order pages with their status buttons."""
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_jinja2 import render_template
+
+from ecom.errors import Conflict, ValidationFailed
+from ecom.gateway import identity, login_required, roles_required
+from ecom.gateway.flash import flash
+from ecom.inputs import form_data, form_field, local_path, query_int
+
+from .models import LABELS, STATUSES
+from .pages import no_store
+from .routes import ORDER
+from .views import orders
+
+routes = web.RouteTableDef()
+PAGE_SIZE = 50
+
+
+def _status_filter(request: web.Request) -> str | None:
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed("Unknown status.", errors={"status": f"One of {', '.join(STATUSES)}."})
+    return status
+
+
+async def _list_page(request: web.Request, template: str, view: str) -> web.Response:
+    page = query_int(request, "page", 1, minimum=1, maximum=10**5)
+    status = _status_filter(request)
+    found = await orders(request).list_orders(identity(request), view=view, status=status, limit=PAGE_SIZE + 1,
+                                              offset=(page - 1) * PAGE_SIZE)
+    return no_store(render_template(template, request, {
+        "orders": found[:PAGE_SIZE], "page": page, "has_next": len(found) > PAGE_SIZE, "status": status or "",
+        "statuses": STATUSES, "labels": LABELS}))
+
+
+@routes.get("/orders")
+@login_required
+async def my_orders(request: web.Request) -> web.Response:
+    return await _list_page(request, "orders/orders.html", "customer")
+
+
+@routes.get("/seller/orders")
+@roles_required("seller")
+async def seller_orders(request: web.Request) -> web.Response:
+    return await _list_page(request, "orders/seller_orders.html", "seller")
+
+
+@routes.get("/admin/orders")
+@roles_required("admin")
+async def admin_orders(request: web.Request) -> web.Response:
+    return await _list_page(request, "orders/admin_orders.html", "admin")
+
+
+@routes.get(f"/orders/{ORDER}")
+@login_required
+async def order_page(request: web.Request) -> web.Response:
+    who = identity(request)
+    order = await orders(request).get(who, request.match_info["id"])
+    owner = order.customer_id == who.user_id
+    return no_store(render_template("orders/order.html", request, {
+        "order": order, "labels": LABELS, "can_cancel": (owner or who.is_admin) and order.cancellable,
+        "can_advance": bool(order.next_step) and (who.is_admin or order.seller_view or
+                                                  any(ln.seller_id == who.user_id for ln in order.lines)),
+        "live": (owner or who.is_admin) and not order.final}))
+
+
+@routes.post(f"/orders/{ORDER}/cancel")
+@login_required
+async def cancel(request: web.Request) -> web.Response:
+    order_id = request.match_info["id"]
+    try:
+        order = await orders(request).cancel(identity(request), order_id)
+    except Conflict as err:
+        await flash(request, err.detail, "danger")
+    else:
+        refund = " Your payment will be refunded." if any(h.status == "paid" for h in order.history) else ""
+        await flash(request, f"Order {order.id} is cancelled.{refund}", "success")
+    raise web.HTTPSeeOther(f"/orders/{order_id}")
+
+
+@routes.post(f"/orders/{ORDER}/status")
+@login_required
+async def advance(request: web.Request) -> web.Response:
+    """Seller and admin buttons: status (fulfilled, shipped, delivered), next (the page to go back to)."""
+    form = await form_data(request)
+    order_id = request.match_info["id"]
+    back = local_path(form_field(form, "next"), f"/orders/{order_id}")
+    try:
+        order = await orders(request).advance(identity(request), order_id, form_field(form, "status"))
+    except (Conflict, ValidationFailed) as err:
+        await flash(request, err.detail, "danger")
+    else:
+        await flash(request, f"Order {order.id} is now {LABELS[order.status].lower()}.", "success")
+    raise web.HTTPSeeOther(back)

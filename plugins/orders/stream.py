@@ -1,0 +1,80 @@
+"""GET /api/v1/orders/{id}/events: the order's status as server-sent events (its customer or an admin;
+session cookie or bearer token).
+
+The current status is sent at once, then every change as it happens (OrderStatusChanged, received by
+this worker through MQTT fan-out), with a ``: keep-alive`` comment every 15 s. The stream ends when the
+order reaches a final status, when the client goes away, or when the server shuts down. Each event::
+
+    event: status
+    data: {"order_id": "ord_...", "status": "paid", "previous": "pending_payment", "reason": "...", "at": "..."}
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+from ecom.gateway import identity, login_required
+
+from . import checks
+from .keys import LIVE
+from .live import CLOSED
+from .models import FINAL
+from .routes import ORDER
+from .views import orders
+
+routes = web.RouteTableDef()
+KEEP_ALIVE_SECONDS = 15.0
+TICK_SECONDS = 1.0  # how often a quiet stream checks that its client and the server are still there
+
+
+def _frame(data: dict) -> bytes:
+    return f"event: status\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _over(request: web.Request) -> bool:
+    """The client went away, or the server is closing connections to shut down.
+    (``_close`` is aiohttp's flag set by Server.pre_shutdown; there is no public signal left to hook
+    once the app is frozen.)"""
+    transport = request.transport
+    return transport is None or transport.is_closing() or bool(getattr(request.protocol, "_close", False))
+
+
+@routes.get(f"/api/v1/orders/{ORDER}/events")
+@login_required
+async def order_events(request: web.Request) -> web.StreamResponse:
+    order_id = checks.order_id(request.match_info["id"])
+    with request.app[LIVE].watch(order_id) as queue:  # watching before reading: no change slips in between
+        order = await orders(request).watchable(identity(request), order_id)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                               "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        last = order.history[-1] if order.history else None
+        sent = order.status
+        try:
+            await response.write(_frame({"order_id": order.id, "status": order.status,
+                                         "previous": last.previous if last else None,
+                                         "reason": last.reason if last else "",
+                                         "at": last.at.isoformat() if last else None}))
+            quiet_since = time.monotonic()
+            while sent not in FINAL and not _over(request):
+                try:
+                    evt = await asyncio.wait_for(queue.get(), TICK_SECONDS)
+                except asyncio.TimeoutError:
+                    if time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
+                        await response.write(b": keep-alive\n\n")
+                        quiet_since = time.monotonic()
+                    continue
+                if evt is CLOSED:
+                    break
+                if evt.status == sent:  # already told (read at the start and received as an event too)
+                    continue
+                sent = evt.status
+                await response.write(_frame({"order_id": evt.order_id, "status": evt.status,
+                                             "previous": evt.previous, "reason": evt.reason, "at": evt.at}))
+                quiet_since = time.monotonic()
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client went away
+        return response

@@ -1,0 +1,96 @@
+"""Moving an order through the state machine (models.TRANSITIONS), inside the caller's transaction:
+the status, a history row and an OrderStatusChanged in the outbox, together or not at all.
+
+Stock follows the status: the inventory call (commit, release, restock; each idempotent per order) is
+made at once; when inventory cannot be reached the call is written on the order (``stock_todo``) in the
+same transaction and the sweep (worker.py) retries it, so a passing outage loses nothing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from ecom.errors import Conflict, NotFound
+from plugins.payments.events import RefundRequested
+
+from . import db
+from .events import OrderStatusChanged
+from .models import LABELS, allowed
+
+log = logging.getLogger("ecom.plugins.orders")
+
+PAYMENTS_ACTOR, EXPIRY_ACTOR = "system:payments", "system:expiry"
+INVENTORY_ACTOR = "system:orders"
+
+
+class StockLapsed(Exception):
+    """The reservation was released (or never made) when the order wanted to commit it."""
+
+
+class Transitions:
+    def __init__(self, events: Any, inventory: Any):
+        self.events, self.inventory = events, inventory
+
+    async def move(self, conn: asyncpg.Connection, row: asyncpg.Record, new: str, actor: str, reason: str,
+                   **extra: Any) -> None:
+        """``row`` (locked FOR UPDATE by the caller) -> ``new``; Conflict (409) when the table forbids it."""
+        current = row["status"]
+        if not allowed(current, new):
+            raise Conflict(f"Order {row['id']} is {LABELS.get(current, current).lower()}: it cannot become "
+                           f"{LABELS.get(new, new).lower()}.", errors={"status": f"Not allowed from {current}."})
+        await db.set_status(conn, row["id"], new, **extra)
+        entry = await db.insert_history(conn, row["id"], new, current, actor, reason)
+        await self.events.emit(conn, OrderStatusChanged(row["id"], new, current, reason, entry["at"].isoformat(),
+                                                        actor))
+        log.info("order %s: %s -> %s by %s", row["id"], current, new, actor)
+
+    async def placed(self, conn: asyncpg.Connection, order_id: str, actor: str, reason: str) -> None:
+        """The first history row (and event) of a new order."""
+        entry = await db.insert_history(conn, order_id, "pending_payment", None, actor, reason)
+        await self.events.emit(conn, OrderStatusChanged(order_id, "pending_payment", None, reason,
+                                                        entry["at"].isoformat(), actor))
+
+    async def refund(self, conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> None:
+        """Ask payments for the order's money back (once per order; payments refunds once anyway)."""
+        if row["refund_requested_at"] is not None:
+            return
+        await db.mark_refund_requested(conn, row["id"])
+        await self.events.emit(conn, RefundRequested(row["id"], row["total_cents"], row["currency"].strip(), reason))
+        log.info("order %s: refund requested (%s)", row["id"], reason)
+
+    async def stock(self, conn: asyncpg.Connection, order_id: str, action: str) -> None:
+        """``action`` (release or restock) now, or as a todo for the sweep when inventory is away."""
+        try:
+            await self.apply(order_id, action)
+        except Exception as err:  # noqa: BLE001 - inventory unreachable: the sweep retries
+            log.warning("order %s: stock %s failed (%s: %s); will retry", order_id, action, type(err).__name__, err)
+            await db.set_stock_todo(conn, order_id, action)
+
+    async def apply(self, order_id: str, action: str) -> None:
+        """One idempotent inventory call. ``commit`` raises StockLapsed when the hold is gone; release and
+        restock each fall back to the other when the reservation is in the other state."""
+        inv = self.inventory
+        try:
+            if action == "commit":
+                await inv.commit(order_id, actor=INVENTORY_ACTOR)
+            elif action == "release":
+                try:
+                    await inv.release(order_id, "order released its stock", actor=INVENTORY_ACTOR)
+                except Conflict:  # already sold: put the units back instead
+                    await inv.restock(order_id, "order cancelled after payment", actor=INVENTORY_ACTOR)
+            elif action == "restock":
+                try:
+                    await inv.restock(order_id, "order cancelled after payment", actor=INVENTORY_ACTOR)
+                except Conflict:  # still held (its commit never happened): just let it go
+                    await inv.release(order_id, "order cancelled", actor=INVENTORY_ACTOR)
+            else:
+                raise ValueError(f"unknown stock action {action!r}")
+        except (Conflict, NotFound) as err:
+            if action == "commit":
+                raise StockLapsed(str(err)) from None
+            if isinstance(err, NotFound):
+                log.warning("order %s: no reservation to %s", order_id, action)
+                return
+            raise

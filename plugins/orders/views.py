@@ -1,0 +1,77 @@
+"""JSON shapes of the orders API (shared by routes.py and stream.py) and the session cart helpers."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from ecom.gateway import identity
+
+from .cart import Items, guest_items
+from .keys import ORDERS
+from .models import Cart, HistoryEntry, Order
+from .service import OrdersService
+
+SESSION_CART = "cart"  # the guest cart in the session: [[product_id, quantity], ...]
+
+
+def orders(request: web.Request) -> OrdersService:
+    return request.app[ORDERS]
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def history_json(h: HistoryEntry) -> dict[str, Any]:
+    return {"status": h.status, "previous": h.previous, "actor": h.actor, "reason": h.reason, "at": _iso(h.at)}
+
+
+def order_json(o: Order, *, with_history: bool = True) -> dict[str, Any]:
+    """An order as its viewer may see it (a seller: only their lines, and their total)."""
+    out = {"id": o.id, "status": o.status, "total_cents": o.total_cents, "currency": o.currency, "region": o.region,
+           "lines": [{"product_id": ln.product_id, "seller_id": ln.seller_id, "name": ln.name,
+                      "unit_price_cents": ln.unit_price_cents, "quantity": ln.quantity,
+                      "line_total_cents": ln.line_total_cents} for ln in o.lines],
+           "created_at": _iso(o.created_at), "updated_at": _iso(o.updated_at), "expires_at": _iso(o.expires_at),
+           "customer_id": o.customer_id,
+           "card": None if o.seller_view else {"brand": o.card_brand, "last4": o.card_last4},
+           "failure_reason": o.failure_reason, "view": "seller" if o.seller_view else "full"}
+    if with_history:
+        out["history"] = [history_json(h) for h in o.history]
+    return out
+
+
+def cart_json(cart: Cart) -> dict[str, Any]:
+    return {"lines": [{"product_id": ln.product_id, "name": ln.name, "quantity": ln.quantity,
+                       "unit_price_cents": ln.unit_price_cents, "currency": ln.currency,
+                       "line_total_cents": ln.line_total_cents, "available": ln.available, "problem": ln.problem}
+                      for ln in cart.lines],
+            "totals": cart.totals, "currency": cart.currency,
+            "total_cents": cart.totals.get(cart.currency) if cart.currency else None,
+            "item_count": cart.item_count, "can_checkout": cart.problem is None, "problem": cart.problem}
+
+
+async def current_cart(request: web.Request) -> tuple[int | None, Items]:
+    """(customer id or None for a guest, the cart's items). With an identity, a guest cart still in the
+    session is merged into the customer's cart once, then dropped from the session."""
+    svc, session, who = orders(request), await get_session(request), identity(request)
+    guest = guest_items(session.get(SESSION_CART), svc.config.max_lines)
+    if who is None:
+        return None, guest
+    if SESSION_CART in session:
+        del session[SESSION_CART]
+        if guest:
+            return who.user_id, await svc.carts.merge(who.user_id, guest)
+    return who.user_id, await svc.carts.items(who.user_id)
+
+
+async def keep_cart(request: web.Request, customer_id: int | None, items: Items) -> None:
+    """A guest's cart goes back into the session (a customer's is already saved)."""
+    if customer_id is None:
+        session = await get_session(request)
+        if items:
+            session[SESSION_CART] = [[p, q] for p, q in items]
+        else:
+            session.pop(SESSION_CART, None)

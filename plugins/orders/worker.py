@@ -1,0 +1,36 @@
+"""The sweep every worker runs: expire unpaid orders past their time (releasing their stock) and retry
+inventory calls that failed. Safe with any number of workers (orders are claimed FOR UPDATE SKIP
+LOCKED); never dies of an error: it is logged and the loop carries on at the next tick.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .service import OrdersService
+
+log = logging.getLogger("ecom.plugins.orders")
+BATCH = 100
+
+
+async def sweep(service: OrdersService, interval: float) -> None:
+    while True:
+        try:
+            while await service.expire_due(BATCH) >= BATCH:
+                await asyncio.sleep(0)
+            while await service.retry_stock(BATCH) >= BATCH:
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a dead sweep would leave unpaid orders holding stock forever
+            log.exception("the orders sweep failed; retrying")
+        await asyncio.sleep(interval)
+
+
+def start(service: OrdersService, interval: float) -> asyncio.Task:
+    return asyncio.get_running_loop().create_task(sweep(service, interval), name="orders-sweep")
+
+
+async def stop(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
