@@ -7,6 +7,7 @@ from aiohttp import web
 from ecom.errors import ValidationFailed
 from ecom.gateway import identity, login_required
 from ecom.inputs import json_object, query_int
+from ecom.openapi import api_schema
 
 from . import checks
 from .views import cart_json, current_cart, keep_cart, order_json, orders
@@ -15,6 +16,18 @@ routes = web.RouteTableDef()
 ORDER = r"{id:ord_[a-z0-9]{20,40}}"
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_LIMIT = 200
+ID = {"type": "integer", "minimum": 1}
+CART_ITEM = {"type": "object", "required": ["product_id", "quantity"], "properties": {
+    "product_id": ID, "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
+    "mode": {"enum": ["add", "set"], "default": "add"}}}
+CHECKOUT = {"type": "object", "required": ["region", "payment"], "properties": {
+    "items": {"type": "array", "minItems": 1, "maxItems": 50, "items": {
+        "type": "object", "required": ["product_id", "quantity"],
+        "properties": {"product_id": ID, "quantity": {"type": "integer", "minimum": 1, "maximum": 99}}}},
+    "from_cart": {"type": "boolean"}, "region": {"type": "string"},
+    "payment": {"type": "object", "required": ["card_number", "exp_month", "exp_year", "cvc"], "properties": {
+        "method": {"const": "card"}, "card_number": {"type": "string"}, "exp_month": {"type": ["integer", "string"]},
+        "exp_year": {"type": ["integer", "string"]}, "cvc": {"type": "string"}}}}}
 
 
 async def _cart_response(request: web.Request, items) -> web.Response:
@@ -26,14 +39,20 @@ async def _cart_response(request: web.Request, items) -> web.Response:
 
 @routes.get("/api/v1/cart")
 async def api_cart(request: web.Request) -> web.Response:
-    """-> ``{lines, totals, currency, total_cents, item_count, can_checkout, problem}``"""
+    """The caller's cart (a guest's lives in the session).
+
+    -> ``{lines, totals, currency, total_cents, item_count, can_checkout, problem}``"""
     _, items = await current_cart(request)
     return await _cart_response(request, items)
 
 
 @routes.post("/api/v1/cart/items")
+@api_schema(request=CART_ITEM, status=200)
 async def api_cart_add(request: web.Request) -> web.Response:
-    """``{product_id, quantity, mode?: "add" | "set"}``: add to (default) or set the quantity (1..99) -> the cart."""
+    """Put a product in the cart.
+
+    ``{product_id, quantity, mode?: "add" | "set"}``: add to (default) or set its quantity (1..99) -> the cart.
+    409 when more is asked than any region has."""
     body = await json_object(request)
     mode = body.get("mode", "add")
     if mode not in ("add", "set"):
@@ -46,7 +65,9 @@ async def api_cart_add(request: web.Request) -> web.Response:
 
 
 @routes.delete(r"/api/v1/cart/items/{product_id:\d{1,19}}")
+@api_schema(status=200)
 async def api_cart_remove(request: web.Request) -> web.Response:
+    """Take a product out of the cart -> the cart."""
     customer_id, items = await current_cart(request)
     items = await orders(request).carts.remove(customer_id, items, int(request.match_info["product_id"]))
     await keep_cart(request, customer_id, items)
@@ -56,11 +77,15 @@ async def api_cart_remove(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ orders
 
 @routes.post("/api/v1/orders")
+@api_schema(request=CHECKOUT, status=201)
 @login_required
 async def api_checkout(request: web.Request) -> web.Response:
-    """``{items: [{product_id, quantity}] | from_cart: true, region, payment: {method: "card", card_number,
+    """Check out: reserve the stock, place the order, request the payment.
+
+    ``{items: [{product_id, quantity}] | from_cart: true, region, payment: {method: "card", card_number,
     exp_month, exp_year, cvc}}``, optional ``Idempotency-Key`` header -> 201 order (a retry with the same
-    key and body: the same order, 201, ``Idempotent-Replayed: true``)."""
+    key and body: the same order, 201, ``Idempotent-Replayed: true``; another body: 422). 409 when stock
+    is short, 422 for a bad card or unknown products (nothing reserved then)."""
     svc, who = orders(request), identity(request)
     body = await json_object(request)
     key = checks.idempotency_key(request.headers.get("Idempotency-Key"))
@@ -78,8 +103,10 @@ async def api_checkout(request: web.Request) -> web.Response:
 @routes.get("/api/v1/orders")
 @login_required
 async def api_list(request: web.Request) -> web.Response:
-    """``?as=customer|seller|admin&status=&limit=&offset=`` -> ``[order (without history), ...]`` newest first.
-    Default view: an admin's is ``admin`` (every order), anyone else's ``customer`` (their own)."""
+    """Orders newest first: a customer's own, a seller's (their lines only) or all (admins).
+
+    ``?as=customer|seller|admin&status=&limit=&offset=`` -> ``[order (without history), ...]``. Default
+    view: an admin's is ``admin`` (every order), anyone else's ``customer`` (their own)."""
     who = identity(request)
     view = request.query.get("as") or ("admin" if who.is_admin else "customer")
     found = await orders(request).list_orders(
@@ -92,22 +119,30 @@ async def api_list(request: web.Request) -> web.Response:
 @routes.get(f"/api/v1/orders/{ORDER}")
 @login_required
 async def api_get(request: web.Request) -> web.Response:
+    """One order: its customer and admins see all of it, a seller with lines in it only those (else 404)."""
     order = await orders(request).get(identity(request), request.match_info["id"])
     return web.json_response(order_json(order), headers=NO_STORE)
 
 
 @routes.post(f"/api/v1/orders/{ORDER}/cancel")
+@api_schema(status=200)
 @login_required
 async def api_cancel(request: web.Request) -> web.Response:
-    """The customer (or an admin) cancels: 200 order; 409 when its status does not allow it."""
+    """Cancel an order (its customer or an admin); a paid one is refunded.
+
+    -> 200 order; 409 when its status does not allow it."""
     order = await orders(request).cancel(identity(request), request.match_info["id"])
     return web.json_response(order_json(order), headers=NO_STORE)
 
 
 @routes.post(f"/api/v1/orders/{ORDER}/status")
+@api_schema(request={"type": "object", "required": ["status"], "properties": {
+    "status": {"enum": ["fulfilled", "shipped", "delivered"]}}}, status=200)
 @login_required
 async def api_status(request: web.Request) -> web.Response:
-    """``{status: fulfilled|shipped|delivered}`` (a seller with lines in the order, or an admin) -> 200 order."""
+    """Move a paid order on: fulfilled, shipped, delivered (its sellers and admins).
+
+    ``{status}`` -> 200 order; 409 for a step out of order."""
     body = await json_object(request)
     order = await orders(request).advance(identity(request), request.match_info["id"], body.get("status"))
     return web.json_response(order_json(order), headers=NO_STORE)

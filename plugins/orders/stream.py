@@ -45,6 +45,7 @@ def _over(request: web.Request) -> bool:
 @routes.get(f"/api/v1/orders/{ORDER}/events")
 @login_required
 async def order_events(request: web.Request) -> web.StreamResponse:
+    """The order's status as server-sent events (its customer or an admin): now, then every change."""
     order_id = checks.order_id(request.match_info["id"])
     with request.app[LIVE].watch(order_id) as queue:  # watching before reading: no change slips in between
         order = await orders(request).watchable(identity(request), order_id)

@@ -184,6 +184,17 @@ async def test_guest_cart_in_the_session_is_merged_at_the_first_read_with_an_ide
     assert "Blue mug" in page and "€51.96" in page and 'href="/checkout"' in page  # 4 units: us-east has 5
     guest = await (await client.get("/api/v1/cart")).json()
     assert [(ln["product_id"], ln["quantity"]) for ln in guest["lines"]] == [(mug, 4)]
+    csrf = CSRF.search(page).group(1)
+    cup = await product(client, seller, stock={EU: 1}, name="Red cup")
+    for form in ({"product_id": str(cup), "quantity": "1"}, {"product_id": str(mug), "quantity": "1"}):
+        await client.post("/cart/items", data={"csrf_token": csrf, **form})  # mug: 4 + 1 (us-east has 5)
+    resp = await client.post(f"/cart/items/{mug}", data={"csrf_token": csrf, "quantity": "6"}, allow_redirects=False)
+    assert resp.status == 303 and "Only 5 of “Blue mug” available" in await (await client.get("/cart")).text()
+    await client.post(f"/cart/items/{mug}", data={"csrf_token": csrf, "quantity": "5"})
+    await client.post(f"/cart/items/{cup}/remove", data={"csrf_token": csrf})
+    await client.post(f"/cart/items/{mug}", data={"csrf_token": csrf, "quantity": "4"})
+    guest = await (await client.get("/api/v1/cart")).json()
+    assert [(ln["product_id"], ln["quantity"]) for ln in guest["lines"]] == [(mug, 4)]
 
     mine = await (await client.get("/api/v1/cart", headers=bearer(token))).json()  # same cookie, now with a token
     assert [(ln["product_id"], ln["quantity"], ln["available"]) for ln in mine["lines"]] == [(mug, 4, 5)]

@@ -1,0 +1,170 @@
+"""Checkout to paid, end to end: POST /api/v1/orders, then the order's event stream until it says ``paid``
+(payments' delay 0), as a ratio to GET /healthz measured in the same run.
+
+    .venv/bin/python bench/checkout_e2e.py --orders 500 --concurrency 20
+
+Prints one JSON report: per-order latency (checkout POST sent -> ``paid`` event received) median, p95
+and p99, the checkout POST alone, throughput, and a check that every order was paid exactly once and
+its stock committed. Everything runs in-process on loopback against a throwaway embedded PostgreSQL
+and broker; every request is real HTTP.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from common import ROOT, SECRET_KEY, free_port, summary, timed
+
+from ecom.app import POOLS, create_app  # noqa: E402
+from ecom.config import load_config  # noqa: E402
+from ecom.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
+
+PLUGINS = ["users", "products", "inventory", "payments", "orders"]
+REGION = "eu-west"
+CARD = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12,
+        "exp_year": datetime.now().year + 3, "cvc": "123"}
+
+
+@contextlib.asynccontextmanager
+async def shop(plugin_sections: dict):
+    """Like common.shop, with [plugins.<name>] sections (common.shop's ``plugins`` parameter is the list of
+    enabled plugins, so a ``plugins=`` section cannot be passed through it)."""
+    with tempfile.TemporaryDirectory(prefix="ecom-bench-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp), max_connections=200)
+        pg.start()
+        broker = EmbeddedBroker("127.0.0.1", free_port(), hashlib.sha256(SECRET_KEY.encode()).digest())
+        await broker.start()
+        port = free_port()
+        config = load_config(None, environ={}, root=ROOT, overrides={
+            "server": {"port": port, "data_dir": str(Path(tmp) / "data"), "log_level": "warning"},
+            "database": {"url": pg.url()},
+            "broker": {"url": f"mqtt://127.0.0.1:{broker.port}", "client_id": f"bench-{uuid.uuid4().hex[:8]}"},
+            "security": {"secret_key": SECRET_KEY, "rate_limit_per_minute": 0, "auth_rate_limit_per_minute": 0,
+                         "argon2_time_cost": 1, "argon2_memory_kib": 8},
+            "plugins": {"enabled": PLUGINS, **plugin_sections}})
+        app = create_app(config)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            yield f"http://127.0.0.1:{port}", app
+        finally:
+            await runner.cleanup()
+            await broker.stop()
+            pg.stop()
+
+
+async def _json(resp: aiohttp.ClientResponse, status: int) -> dict:
+    body = await resp.json()
+    assert resp.status == status, (resp.status, body)
+    return body
+
+
+async def _account(session: aiohttp.ClientSession, url: str, seller: bool = False) -> dict[str, str]:
+    email = f"b{uuid.uuid4().hex[:12]}@example.com"
+    async with session.post(f"{url}/api/v1/users", json={"email": email, "name": "Bench", "password": "bench-pass-1",
+                                                          "is_seller": seller}) as resp:
+        await _json(resp, 201)
+    async with session.post(f"{url}/api/v1/auth/token", json={"email": email, "password": "bench-pass-1"}) as resp:
+        return {"Authorization": f"Bearer {(await _json(resp, 200))['token']}"}
+
+
+async def _stocked_products(session: aiohttp.ClientSession, url: str, count: int, units: int) -> list[int]:
+    seller = await _account(session, url, seller=True)
+    ids = []
+    for n in range(count):
+        async with session.post(f"{url}/api/v1/products", headers=seller, json={
+                "name": f"Bench item {n}", "description": "", "price_cents": 1000 + n, "currency": "EUR",
+                "type": "Bench", "sku": f"BENCH-{uuid.uuid4().hex[:10]}"}) as resp:
+            product_id = (await _json(resp, 201))["id"]
+        async with session.put(f"{url}/api/v1/inventory/{product_id}/{REGION}", headers=seller,
+                               json={"quantity": units}) as resp:
+            await _json(resp, 200)
+        ids.append(product_id)
+    return ids
+
+
+async def _until_paid(session: aiohttp.ClientSession, url: str, headers: dict, order_id: str) -> None:
+    async with session.get(f"{url}/api/v1/orders/{order_id}/events", headers=headers) as resp:
+        assert resp.status == 200, resp.status
+        async for raw in resp.content:
+            line = raw.decode()
+            if line.startswith("data: ") and json.loads(line[6:])["status"] == "paid":
+                return
+            if line.startswith("data: ") and json.loads(line[6:])["status"] in ("payment_failed", "expired"):
+                raise AssertionError(f"order {order_id}: {line}")
+    raise AssertionError(f"order {order_id}: the stream ended before it was paid")
+
+
+async def main(orders: int, concurrency: int, products: int) -> dict:
+    async with shop({"payments": {"delay_seconds": 0}}) as (url, app):
+        connector = aiohttp.TCPConnector(limit=concurrency * 2 + 10)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async def healthz() -> None:
+                async with session.get(f"{url}/healthz") as resp:
+                    await resp.read()
+            baseline = summary(await timed(healthz, 200))
+            product_ids = await _stocked_products(session, url, products, orders)
+            customers = await asyncio.gather(*(_account(session, url) for _ in range(concurrency)))
+
+            latencies: list[float] = []
+            posts: list[float] = []
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(n: int) -> str:
+                headers = customers[n % len(customers)]
+                body = {"items": [{"product_id": product_ids[n % len(product_ids)], "quantity": 1}],
+                        "region": REGION, "payment": CARD}
+                async with gate:
+                    started = time.perf_counter()
+                    async with session.post(f"{url}/api/v1/orders", json=body, headers=headers) as resp:
+                        order_id = (await _json(resp, 201))["id"]
+                    posts.append((time.perf_counter() - started) * 1000)
+                    await _until_paid(session, url, headers, order_id)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    return order_id
+
+            began = time.perf_counter()
+            ids = await asyncio.gather(*(one(n) for n in range(orders)))
+            wall = time.perf_counter() - began
+
+        pools = app[POOLS]
+        paid_once = await pools["orders"].fetchval(
+            "SELECT count(*) FROM (SELECT order_id FROM order_history WHERE status = 'paid' AND order_id = ANY($1) "
+            "GROUP BY order_id HAVING count(*) = 1) t", ids)
+        charged = await pools["payments"].fetchval(
+            "SELECT count(*) FROM payments WHERE status = 'approved' AND order_id = ANY($1)", ids)
+        sold = await pools["inventory"].fetchval("SELECT coalesce(sum(-quantity_delta), 0) FROM stock_movements "
+                                                 "WHERE kind = 'sale' AND order_ref = ANY($1)", ids)
+        result = summary(latencies)
+        return {
+            "orders": orders, "concurrency": concurrency, "products": products, "payments_delay_seconds": 0,
+            "checkout_to_paid": result, "checkout_post_only": summary(posts),
+            "throughput_orders_per_s": round(orders / wall, 1), "wall_seconds": round(wall, 2),
+            "baseline_healthz": baseline,
+            "ratio_median_to_baseline": round(result["median_ms"] / baseline["median_ms"], 1),
+            "verified": {"paid_exactly_once": paid_once, "payments_approved": charged, "units_sold": int(sold),
+                         "ok": paid_once == charged == sold == orders},
+        }
+
+
+if __name__ == "__main__":
+    logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt warns of > 10 unacknowledged publishes: expected here
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=20, help="checkouts in flight at once")
+    parser.add_argument("--products", type=int, default=10, help="orders are spread over this many products")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.orders, args.concurrency, args.products)), indent=2))
