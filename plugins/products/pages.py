@@ -113,12 +113,6 @@ async def product_page(request: web.Request) -> web.Response:
 
 # --- seller pages ---
 
-@routes.get("/seller")
-@roles_required("seller")
-async def seller_home(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther("/seller/products")
-
-
 @routes.get("/seller/products")
 @roles_required("seller")
 async def seller_products(request: web.Request) -> web.Response:
