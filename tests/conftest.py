@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
 import socket
 import sys
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -25,6 +27,19 @@ from ecom.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
 
 TEST_SECRET_KEY = "test-secret-key"
 _db_counter = itertools.count(1)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Temp folders outside /tmp/pytest-of-<user>: pytest resets that folder to 0700 whenever another
+    session starts on the machine, which would lock out PostgreSQL's own system user mid-run."""
+    if not config.option.basetemp:
+        config.option.basetemp = config._ecom_basetemp = tempfile.mkdtemp(prefix="ecom-pytest-")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_ecom_basetemp", None):
+        shutil.rmtree(config._ecom_basetemp, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import aiohttp
 import psutil
@@ -16,6 +17,8 @@ import pytest
 from tests.test_cli import ROOT, wait_until, write_config
 
 INSTANCES = 3
+PLUGINS = ("users", "products", "inventory", "payments", "orders")
+PASSWORD = "a-good-password"
 
 
 def started_processes(root_pid: int) -> list[psutil.Process]:
@@ -29,16 +32,19 @@ def started_processes(root_pid: int) -> list[psutil.Process]:
 def shop(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("supervised")
     # one test client sends the whole load: lift the general limits, keep the strict log-in one
-    config = write_config(tmp, extra='[nginx]\nauth_rate = "10r/m"\nauth_burst = 5\ngeneral_rate = "5000r/s"\n'
-                                     'general_burst = 5000\n')
-    config.write_text(config.read_text().replace("[security]\n", "[security]\nrate_limit_per_minute = 0\n"))
+    config = write_config(tmp, enabled=PLUGINS,
+                          extra='[nginx]\nauth_rate = "10r/m"\nauth_burst = 5\ngeneral_rate = "5000r/s"\n'
+                                'general_burst = 5000\n[plugins.payments]\ndelay_seconds = 0.0\n')
+    config.write_text(config.read_text().replace(
+        "[security]\n", "[security]\nrate_limit_per_minute = 0\nauth_rate_limit_per_minute = 0\n"))
     port = int(next(l.split("=")[1] for l in config.read_text().splitlines() if l.startswith("port")))
     log = open(tmp / "supervisor.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--instances", str(INSTANCES), "--config",
                              str(config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     assert "ready at" in line, (line, (tmp / "supervisor.log").read_text()[-3000:])
-    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "config": config, "data": tmp / "data"}
+    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "worker_url": f"http://127.0.0.1:{port + 1}",
+           "config": config, "data": tmp / "data"}
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -134,6 +140,46 @@ async def test_nginx_rate_limits_rapid_bad_logins(shop):
                 reached_app += "X-Served-By" in resp.headers
     assert statuses[429] >= 90, statuses
     assert reached_app <= 5 + 2, (reached_app, statuses)  # the burst (+ what the rate refills meanwhile)
+
+
+async def register(session: aiohttp.ClientSession, url: str, *, seller: bool = False) -> str:
+    """A new user's bearer token (asked of a worker directly: nginx rate-limits registration per client)."""
+    email = f"u{uuid.uuid4().hex[:12]}@example.com"
+    async with session.post(url + "/api/v1/users", json={"email": email, "name": "Load", "password": PASSWORD,
+                                                         "is_seller": seller}) as resp:
+        assert resp.status == 201, await resp.text()
+    async with session.post(url + "/api/v1/auth/token", json={"email": email, "password": PASSWORD}) as resp:
+        return (await resp.json())["token"]
+
+
+async def test_forty_checkouts_for_five_units_across_workers_through_nginx(shop):
+    async with aiohttp.ClientSession() as session:
+        seller = await register(session, shop["worker_url"], seller=True)
+        customers = await asyncio.gather(*(register(session, shop["worker_url"]) for _ in range(40)))
+        auth = {"Authorization": f"Bearer {seller}"}
+        async with session.post(shop["url"] + "/api/v1/products", headers=auth, json={
+                "name": "Last lamp", "description": "Only five left.", "price_cents": 4999, "currency": "EUR",
+                "type": "Home", "sku": f"LAMP-{uuid.uuid4().hex[:8]}"}) as resp:
+            assert resp.status == 201, await resp.text()
+            lamp = (await resp.json())["id"]
+        async with session.put(f"{shop['url']}/api/v1/inventory/{lamp}/eu-west", headers=auth,
+                               json={"quantity": 5}) as resp:
+            assert resp.status == 200
+
+        async def checkout(token: str) -> tuple[int, str]:
+            card = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": time.gmtime().tm_year + 3,
+                    "cvc": "123"}
+            async with session.post(shop["url"] + "/api/v1/orders", headers={"Authorization": f"Bearer {token}"},
+                                    json={"items": [{"product_id": lamp, "quantity": 1}], "region": "eu-west",
+                                          "payment": card}) as resp:
+                return resp.status, resp.headers.get("X-Served-By", "")
+        results = await asyncio.gather(*(checkout(t) for t in customers))
+        statuses = collections.Counter(status for status, _ in results)
+        assert statuses == {201: 5, 409: 35}, statuses
+        assert len({worker for _, worker in results}) == INSTANCES  # the balancer spread them
+        async with session.get(f"{shop['url']}/api/v1/inventory/{lamp}", headers={"Cookie": "no-cache=1"}) as resp:
+            regions = {r["region"]: r for r in await resp.json()}
+        assert regions["eu-west"]["available"] == 0
 
 
 def test_sigkilled_supervisor_leaves_nothing_running(shop):
