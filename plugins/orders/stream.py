@@ -6,7 +6,8 @@ this worker through MQTT fan-out), with a ``: keep-alive`` comment every 15 s. T
 order reaches a final status, when the client goes away, or when the server shuts down. Each event::
 
     event: status
-    data: {"order_id": "ord_...", "status": "paid", "previous": "pending_payment", "reason": "...", "at": "..."}
+    data: {"order_id": "ord_...", "status": "paid", "previous": "pending_payment", "reason": "...", "at": "...",
+           "actor": "system:payments"}
 """
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ async def order_events(request: web.Request) -> web.StreamResponse:
             await response.write(_frame({"order_id": order.id, "status": order.status,
                                          "previous": last.previous if last else None,
                                          "reason": last.reason if last else "",
-                                         "at": last.at.isoformat() if last else None}))
+                                         "at": last.at.isoformat() if last else None,
+                                         "actor": last.actor if last else ""}))
             quiet_since = time.monotonic()
             while sent not in FINAL and not _over(request):
                 try:
@@ -74,7 +76,8 @@ async def order_events(request: web.Request) -> web.StreamResponse:
                     continue
                 sent = evt.status
                 await response.write(_frame({"order_id": evt.order_id, "status": evt.status,
-                                             "previous": evt.previous, "reason": evt.reason, "at": evt.at}))
+                                             "previous": evt.previous, "reason": evt.reason, "at": evt.at,
+                                             "actor": evt.actor}))
                 quiet_since = time.monotonic()
         except (ConnectionResetError, ConnectionError):
             pass  # the client went away

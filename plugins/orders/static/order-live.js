@@ -35,13 +35,13 @@
       line.appendChild(badge(change.status));
       if (change.at) {
         var when = document.createElement("time");
-        when.dateTime = change.at;
-        when.textContent = " " + new Date(change.at).toLocaleString();
+        when.dateTime = change.at;  // shown like the server does: 2025-01-31 12:00:00 UTC
+        when.textContent = " " + new Date(change.at).toISOString().slice(0, 19).replace("T", " ") + " UTC";
         line.appendChild(when);
       }
       var why = document.createElement("small");
       why.className = "text-body-secondary";
-      why.textContent = change.reason || "";
+      why.textContent = (change.reason || "") + (change.actor ? " · " + change.actor : "");
       item.appendChild(line);
       item.appendChild(why);
       timeline.appendChild(item);
