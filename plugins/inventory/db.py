@@ -101,6 +101,27 @@ async def movements(db, product_id: int, limit: int, before_id: int | None) -> l
                           product_id, limit, before_id)
 
 
+async def recent_movements(db, product_ids: list[int], limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(f"""
+        SELECT {MOVEMENT_COLUMNS} FROM stock_movements WHERE product_id = ANY($1::bigint[])
+        ORDER BY id DESC LIMIT $2""", product_ids, limit)
+
+
+async def low_stock(db, product_ids: list[int], threshold: int, limit: int) -> list[asyncpg.Record]:
+    """Stock rows of ``product_ids`` with at most ``threshold`` available, plus a row per product that has no
+    stock anywhere (region NULL), lowest first; at most ``limit`` products."""
+    return await db.fetch(f"""
+        WITH low AS (
+            SELECT {STOCK_COLUMNS} FROM stock WHERE product_id = ANY($1::bigint[]) AND quantity - reserved <= $2
+            UNION ALL
+            SELECT p, NULL, 0, 0, NULL FROM unnest($1::bigint[]) AS p
+            WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.product_id = p)),
+        worst AS (SELECT product_id, min(quantity - reserved) AS lowest FROM low GROUP BY product_id
+                  ORDER BY 2, 1 LIMIT $3)
+        SELECT low.* FROM low JOIN worst USING (product_id)
+        ORDER BY worst.lowest, low.product_id, low.region""", product_ids, threshold, limit)
+
+
 # --- reservations ---
 
 async def reservations_of(db, order_ref: str, *, lock: bool = False) -> list[asyncpg.Record]:

@@ -90,6 +90,21 @@ class InventoryService:
         await self.owned(actor, product_id)
         return [Movement(**dict(r)) for r in await db.movements(self.pool, product_id, limit, before_id)]
 
+    async def recent_movements(self, product_ids: list[int], limit: int = 10) -> list[Movement]:
+        """The newest ledger rows of any of ``product_ids`` (the caller decides whose they are)."""
+        ids = sorted({checks.whole(p, "product_id", 1, MAX_ID) for p in product_ids})
+        return [Movement(**dict(r)) for r in await db.recent_movements(self.pool, ids, limit)] if ids else []
+
+    async def low_stock(self, product_ids: list[int], threshold: int = 5, limit: int = 10) -> dict[int, list[Stock]]:
+        """product id -> its regions with at most ``threshold`` units available (a product never stocked: every
+        region at 0), lowest first, at most ``limit`` products. Regions a product has no row in are not counted."""
+        ids = sorted({checks.whole(p, "product_id", 1, MAX_ID) for p in product_ids})
+        out: dict[int, list[Stock]] = {}
+        for r in await db.low_stock(self.pool, ids, threshold, limit) if ids else []:
+            stocks = [_stock(r)] if r["region"] else [Stock(r["product_id"], region, 0, 0) for region in self.regions]
+            out.setdefault(r["product_id"], []).extend(stocks)
+        return out
+
     async def owned(self, actor: "Identity", product_id: int) -> Any:
         """The product when ``actor`` may manage its stock, by the products plugin's own rule (so both
         plugins answer alike): its seller or an admin. A customer gets Forbidden (403); another seller's

@@ -127,6 +127,40 @@ async def claim_stock_todo(conn, limit: int, older_than_seconds: float) -> list[
         ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit, older_than_seconds)
 
 
+# --- dashboards (read-only): days are UTC days of ordering, the last ``days`` of them including today ---
+
+SINCE = "(((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')"
+
+
+async def sales_by_day(db, seller_id: int | None, days: int, statuses: list[str]) -> list[asyncpg.Record]:
+    """(day, currency, revenue_cents, units) of the lines of ``seller_id`` (None: everyone's) in orders now in
+    one of ``statuses``, oldest day first."""
+    return await db.fetch(f"""
+        SELECT (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency, sum(d.line_total_cents)::bigint AS revenue,
+               sum(d.quantity)::bigint AS units
+        FROM orders o JOIN order_detail d ON d.order_id = o.id
+        WHERE o.created_at >= {SINCE} AND o.status = ANY($3::text[]) AND ($2::bigint IS NULL OR d.seller_id = $2)
+        GROUP BY 1, 2 ORDER BY 1, 2""", days, seller_id, statuses)
+
+
+async def status_counts_by_day(db, days: int) -> list[asyncpg.Record]:
+    """(day, status, count) of the orders placed each day, by their status now, oldest day first."""
+    return await db.fetch(f"""
+        SELECT (created_at AT TIME ZONE 'UTC')::date AS day, status, count(*) AS count FROM orders
+        WHERE created_at >= {SINCE} GROUP BY 1, 2 ORDER BY 1, 2""", days)
+
+
+async def counts_by_status(db, seller_id: int | None) -> dict[str, int]:
+    """status -> number of orders (with lines of ``seller_id`` when given), all time."""
+    if seller_id is not None:
+        rows = await db.fetch("""
+            SELECT status, count(*) AS count FROM orders
+            WHERE id IN (SELECT order_id FROM order_detail WHERE seller_id = $1) GROUP BY status""", seller_id)
+    else:
+        rows = await db.fetch("SELECT status, count(*) AS count FROM orders GROUP BY status")
+    return {r["status"]: r["count"] for r in rows}
+
+
 def group(rows: Iterable[asyncpg.Record], key: str = "order_id") -> dict[str, list[asyncpg.Record]]:
     out: dict[str, list[asyncpg.Record]] = {}
     for row in rows:

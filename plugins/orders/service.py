@@ -7,6 +7,7 @@ anyone else gets NotFound, exactly as for an order that does not exist.
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -40,6 +41,12 @@ def _order(row: asyncpg.Record, lines: list[asyncpg.Record], history: list[async
                  row["updated_at"], tuple(out),
                  tuple(HistoryEntry(h["status"], h["previous"], h["actor"], h["reason"], h["at"]) for h in history),
                  seller_view)
+
+
+def _days(days: Any) -> int:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+        raise ValidationFailed("days must be a whole number from 1 to 366.", errors={"days": "From 1 to 366."})
+    return days
 
 
 def actor_of(viewer: "Identity", role: str) -> str:
@@ -112,6 +119,29 @@ class OrdersService:
                                     seller_id=seller_id, status=status, limit=limit, offset=offset)
         lines = db.group(await db.lines_of(self.pool, [r["id"] for r in rows], seller_id))
         return [_order(r, lines.get(r["id"], []), seller_view=seller_id is not None) for r in rows]
+
+    # ------------------------------------------------------------------ dashboards (read-only, UTC days of ordering)
+    async def seller_sales(self, seller_id: int | None, days: int = 30) -> list[tuple[date, dict[str, int], int]]:
+        """(day, {currency: revenue cents}, units) of ``seller_id``'s lines (None: every seller's) in orders
+        paid or further along (not cancelled), for the days with sales among the last ``days``, oldest first."""
+        out: dict[date, tuple[dict[str, int], list[int]]] = {}
+        for r in await db.sales_by_day(self.pool, seller_id, _days(days), [PAID, *SELLER_STEPS]):
+            revenue, units = out.setdefault(r["day"], ({}, [0]))
+            revenue[r["currency"].strip()] = r["revenue"]
+            units[0] += r["units"]
+        return [(day, revenue, units[0]) for day, (revenue, units) in out.items()]
+
+    async def status_counts_by_day(self, days: int = 30) -> list[tuple[date, dict[str, int]]]:
+        """(day, {status: orders placed that day now in that status}) for the last ``days`` with orders, oldest first."""
+        out: dict[date, dict[str, int]] = {}
+        for r in await db.status_counts_by_day(self.pool, _days(days)):
+            out.setdefault(r["day"], {})[r["status"]] = r["count"]
+        return list(out.items())
+
+    async def counts_by_status(self, seller_id: int | None = None) -> dict[str, int]:
+        """{status: orders} for every status (0 included), all time; with ``seller_id`` only orders with their lines."""
+        found = await db.counts_by_status(self.pool, seller_id)
+        return {status: found.get(status, 0) for status in STATUSES}
 
     # ------------------------------------------------------------------ changes by people
     async def cancel(self, viewer: "Identity", order_id: Any) -> Order:

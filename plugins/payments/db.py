@@ -99,6 +99,11 @@ async def list_payments(db, customer_id: int | None, order_id: str | None, statu
         ORDER BY created_at DESC, id LIMIT $4 OFFSET $5""", customer_id, order_id, status, limit, offset)
 
 
+async def counts_by_status(db) -> dict[str, int]:
+    return {r["status"]: r["count"] for r in await db.fetch("SELECT status, count(*) AS count FROM payments "
+                                                            "GROUP BY status")}
+
+
 async def daily_summary(db, days: int) -> list[asyncpg.Record]:
     """Per UTC day of processing (newest first): payments approved (refunded later or not), declined, refunded."""
     return await db.fetch("""

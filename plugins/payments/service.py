@@ -205,3 +205,8 @@ class PaymentsService:
     async def daily_summary(self, days: int = 30) -> list[DaySummary]:
         """Approved/declined/refunded counts per UTC day of processing, newest first (for a chart)."""
         return [DaySummary(**dict(r)) for r in await db.daily_summary(self.pool, days)]
+
+    async def counts_by_status(self) -> dict[str, int]:
+        """{status: payments} for every status (0 included), all time."""
+        found = await db.counts_by_status(self.pool)
+        return {status: found.get(status, 0) for status in STATUSES}

@@ -102,6 +102,14 @@ async def seller_products(db, seller_id: int | None, before_id: int | None, limi
         SELECT {COLUMNS} FROM products p WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT $1""", *args)
 
 
+async def seller_ids_of(db, seller_id: int | None) -> list[int]:
+    """Ids of a seller's live products (every seller's when None), newest first."""
+    if seller_id is None:
+        return [r["id"] for r in await db.fetch(f"SELECT p.id FROM products p WHERE {LIVE} ORDER BY p.id DESC")]
+    return [r["id"] for r in await db.fetch(f"SELECT p.id FROM products p WHERE p.seller_id = $1 AND {LIVE} "
+                                            "ORDER BY p.id DESC", seller_id)]
+
+
 async def types(db) -> list[asyncpg.Record]:
     return await db.fetch(f"""
         SELECT p.type, count(*) AS count FROM products p WHERE {CATALOG} GROUP BY p.type ORDER BY p.type""")

@@ -146,6 +146,10 @@ class ProductsService:
         rows = await db.seller_products(self.pool, _owner_filter(actor), before_id, limit)
         return [Product.from_row(r) for r in rows]
 
+    async def seller_product_ids(self, actor: "Identity") -> list[int]:
+        """Ids of the actor's live products (an admin: everyone's), newest first (for the dashboards)."""
+        return await db.seller_ids_of(self.pool, _owner_filter(actor))
+
     # --- changing ---
 
     async def create(self, actor: "Identity", values: Mapping[str, Any]) -> Product:

@@ -38,6 +38,16 @@ async def list_users(db, limit: int, offset: int) -> list[asyncpg.Record]:
     return await db.fetch(f"SELECT {USER_COLUMNS} FROM users u ORDER BY u.id LIMIT $1 OFFSET $2", limit, offset)
 
 
+async def role_counts(db) -> asyncpg.Record:
+    return await db.fetchrow("""SELECT count(*) AS customer, count(*) FILTER (WHERE is_seller) AS seller,
+                                       count(*) FILTER (WHERE is_admin) AS admin FROM users""")
+
+
+async def set_seller(db, user_id: int, is_seller: bool) -> asyncpg.Record | None:
+    return await db.fetchrow(f"UPDATE users AS u SET is_seller = $2 WHERE u.id = $1 RETURNING {USER_COLUMNS}",
+                             user_id, is_seller)
+
+
 async def seller_ids(db) -> list[int]:
     return [r["id"] for r in await db.fetch("SELECT id FROM users WHERE is_seller ORDER BY id")]
 

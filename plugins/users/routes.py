@@ -143,3 +143,14 @@ async def admin_users(request: web.Request) -> web.Response:
     users = await _users(request).list_users(ADMIN_PAGE_SIZE + 1, (page - 1) * ADMIN_PAGE_SIZE)
     return render_template("users/admin_users.html", request, {
         "users": users[:ADMIN_PAGE_SIZE], "page": page, "has_next": len(users) > ADMIN_PAGE_SIZE})
+
+
+@routes.post(r"/admin/users/{id:\d{1,18}}/seller")
+@roles_required("admin")
+async def admin_set_seller(request: web.Request) -> web.Response:
+    """Grant (seller=1) or revoke (seller=0) the seller role; back to the users page."""
+    form = await form_data(request)
+    user = await _users(request).set_seller(int(request.match_info["id"]), form_field(form, "seller") == "1")
+    change = "is now a seller" if "seller" in user.roles else "is no longer a seller"
+    await flash(request, f"{user.name} ({user.email}) {change}.", "success")
+    raise web.HTTPSeeOther(local_path(form_field(form, "next"), "/admin/users"))

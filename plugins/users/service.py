@@ -180,6 +180,17 @@ class UsersService:
     async def seller_ids(self) -> list[int]:
         return await db.seller_ids(self.pool)
 
+    async def role_counts(self) -> dict[str, int]:
+        """{role: users holding it}: customer (every account), seller, admin."""
+        return dict(await db.role_counts(self.pool))
+
+    async def set_seller(self, user_id: int, is_seller: bool) -> User:
+        """Grant or revoke the seller role (an admin's action: the route checks); NotFound for no such user."""
+        row = await db.set_seller(self.pool, user_id, is_seller)
+        if row is None:
+            raise NotFound(f"No user {user_id}.")
+        return User.from_row(row)
+
     async def start_session(self, user_id: int) -> str:
         """A new session id for the cookie; only its SHA-256 is stored."""
         return (await self._issue("session", user_id, self.session_ttl))[0]
