@@ -125,7 +125,7 @@ class NginxConfig:
 
 @dataclass(frozen=True)
 class PluginsConfig:
-    enabled: tuple[str, ...] = ("users", "products", "inventory", "payments", "orders")
+    enabled: tuple[str, ...] = ("users", "products", "inventory", "payments", "orders", "dashboards")
     paths: tuple[str, ...] = ("plugins",)
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # raw [plugins.<name>] tables
 

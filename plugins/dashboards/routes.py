@@ -1,0 +1,44 @@
+"""HTTP <-> DashboardsService: ``/seller`` (sellers; admins see the marketplace) and ``/admin`` (admins)."""
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_jinja2 import render_template
+
+from ecom.gateway import identity, roles_required
+from ecom.health import HEALTH
+
+from .keys import DASHBOARDS
+from .service import DashboardsService, health_summary
+
+routes = web.RouteTableDef()
+ORDER_LABELS = {"pending_payment": "Awaiting payment", "paid": "Paid", "payment_failed": "Payment failed",
+                "expired": "Expired", "cancelled": "Cancelled", "fulfilled": "Fulfilled", "shipped": "Shipped",
+                "delivered": "Delivered"}
+
+
+def _dashboards(request: web.Request) -> DashboardsService:
+    return request.app[DASHBOARDS]
+
+
+def _render(name: str, request: web.Request, context: dict) -> web.Response:
+    """Personal and changing every minute: never cached."""
+    response = render_template(name, request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.get("/seller")
+@roles_required("seller")
+async def seller_dashboard(request: web.Request) -> web.Response:
+    board = await _dashboards(request).seller(identity(request))
+    return _render("dashboards/seller.html", request, {"board": board, "order_labels": ORDER_LABELS})
+
+
+@routes.get("/admin")
+@roles_required("admin")
+async def admin_dashboard(request: web.Request) -> web.Response:
+    board = await _dashboards(request).admin()
+    health = request.app.get(HEALTH)
+    snapshot = health_summary(await health.snapshot()) if health is not None else None
+    return _render("dashboards/admin.html", request, {"board": board, "health": snapshot,
+                                                      "order_labels": ORDER_LABELS})

@@ -1,0 +1,169 @@
+"""What the dashboards show: gathered from the other plugins' services (read-only) and shaped into charts
+(server-side SVG) and tables. No aiohttp here.
+
+Days are UTC days, the last ``DAYS`` of them including today, like payments' daily summary.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from markupsafe import Markup
+
+from ecom.charts import bar_chart, line_chart
+from ecom.templating import money
+
+if TYPE_CHECKING:
+    from ecom.gateway.auth import Identity
+
+DAYS = 30
+LOW_STOCK = 5              # a region with this many units available or fewer is low
+LIST_SIZE = 10             # low-stock products and stock movements shown
+FULFIL_SIZE = 5            # paid orders shown on the seller dashboard
+MAIN_CURRENCY = "USD"      # the revenue chart's currency while there are no sales
+SOLD = ("paid", "fulfilled", "shipped", "delivered")
+# Orders by status per day: four stacks (the chart's legend has room for four), the exact numbers per
+# status are in the table under the chart.
+ORDER_GROUPS = (("Awaiting payment", ("pending_payment",)), ("Paid", ("paid",)),
+                ("Failed or cancelled", ("payment_failed", "expired", "cancelled")),
+                ("Fulfilled to delivered", ("fulfilled", "shipped", "delivered")))
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def last_days(days: int, today: date | None = None) -> list[date]:
+    """The last ``days`` days up to ``today`` (UTC), oldest first."""
+    today = today or utc_today()
+    return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def day_label(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+def count_format(value: float) -> str:
+    """Counts on a chart's axis: whole numbers plainly, the axis' in-between steps (0.25 of 1) as decimals."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
+
+
+@dataclass(frozen=True)
+class SalesDay:
+    day: date
+    revenue: dict[str, int]   # currency -> cents
+    units: int
+
+
+@dataclass(frozen=True)
+class SellerDashboard:
+    marketplace: bool                    # an admin: every seller's products and sales
+    days: int
+    sales: list[SalesDay]                # days with sales, newest first
+    revenue_total: dict[str, int]        # currency -> cents over the period
+    units_total: int
+    revenue_chart: Markup
+    units_chart: Markup
+    product_count: int
+    low_stock: list[tuple[Any, list[Any]]]         # (product, its low regions as inventory Stock)
+    movements: list[tuple[Any, Any]]                # (inventory Movement, product or None)
+    order_counts: dict[str, int]                    # status -> orders with this seller's lines
+    to_fulfil: list[Any]                            # the newest paid orders (a seller: only their lines)
+
+
+@dataclass(frozen=True)
+class AdminDashboard:
+    days: int
+    roles: dict[str, int]
+    order_counts: dict[str, int]
+    payment_counts: dict[str, int]
+    orders_by_day: list[tuple[date, dict[str, int]]]   # days with orders, newest first
+    payments_by_day: list[Any]                          # payments' DaySummary, newest first
+    orders_chart: Markup
+    payments_chart: Markup
+
+
+def _revenue_format(currencies: list[str]) -> Callable[[float], str]:
+    if len(currencies) == 1:
+        return lambda v: money(round(v), currencies[0])
+    return lambda v: f"{v / 100:,.2f}"
+
+
+def sales_charts(sales: list[SalesDay], days: int, today: date | None = None) -> tuple[Markup, Markup]:
+    """(revenue per day: one line per currency, units per day: bars) over the last ``days`` days."""
+    every = last_days(days, today)
+    labels = [day_label(d) for d in every]
+    by_day = {s.day: s for s in sales}
+    currencies = sorted({c for s in sales for c in s.revenue}) or [MAIN_CURRENCY]
+    revenue = {f"Revenue ({c})": [by_day[d].revenue.get(c, 0) if d in by_day else 0 for d in every]
+               for c in currencies}
+    units = {"Units sold": [by_day[d].units if d in by_day else 0 for d in every]}
+    return (line_chart(f"Revenue per day, last {days} days", labels, revenue,
+                       value_format=_revenue_format(currencies)),
+            bar_chart(f"Units sold per day, last {days} days", labels, units, value_format=count_format))
+
+
+def orders_chart(by_day: list[tuple[date, dict[str, int]]], days: int, today: date | None = None) -> Markup:
+    every = last_days(days, today)
+    counts = dict(by_day)
+    series = {label: [sum(counts.get(d, {}).get(s, 0) for s in statuses) for d in every]
+              for label, statuses in ORDER_GROUPS}
+    return bar_chart(f"Orders per day by status, last {days} days", [day_label(d) for d in every], series,
+                     value_format=count_format)
+
+
+def payments_chart(summary: list[Any], days: int, today: date | None = None) -> Markup:
+    every = last_days(days, today)
+    by_day = {s.day: s for s in summary}
+    series = {name.capitalize(): [getattr(by_day[d], name) if d in by_day else 0 for d in every]
+              for name in ("approved", "declined", "refunded")}
+    return bar_chart(f"Payment outcomes per day, last {days} days", [day_label(d) for d in every], series,
+                     value_format=count_format, stacked=False)
+
+
+def health_summary(snapshot: dict) -> dict:
+    """The core's health snapshot with an overall verdict: broker connected, every database answering and
+    every worker heard from recently."""
+    databases = snapshot.get("databases", {})
+    workers = snapshot.get("workers", [])
+    ok = (snapshot.get("broker", {}).get("connected", False) and all(d["ok"] for d in databases.values())
+          and bool(workers) and all(w["alive"] for w in workers))
+    return {**snapshot, "ok": ok, "workers_alive": sum(1 for w in workers if w["alive"])}
+
+
+class DashboardsService:
+    def __init__(self, *, users: Any, products: Any, inventory: Any, orders: Any, payments: Any):
+        self.users, self.products, self.inventory = users, products, inventory
+        self.orders, self.payments = orders, payments
+
+    async def seller(self, who: "Identity", days: int = DAYS) -> SellerDashboard:
+        """A seller's own figures; an admin's are the whole marketplace's."""
+        seller_id = None if who.is_admin else who.user_id
+        ids = await self.products.seller_product_ids(who)
+        rows, low, movements, counts, to_fulfil = await asyncio.gather(
+            self.orders.seller_sales(seller_id, days), self.inventory.low_stock(ids, LOW_STOCK, LIST_SIZE),
+            self.inventory.recent_movements(ids, LIST_SIZE), self.orders.counts_by_status(seller_id),
+            self.orders.list_orders(who, view="admin" if who.is_admin else "seller", status="paid",
+                                    limit=FULFIL_SIZE))
+        named = await self.products.get_many({*low, *(m.product_id for m in movements)}, include_deleted=True)
+        sales = [SalesDay(day, revenue, units) for day, revenue, units in rows]
+        totals: dict[str, int] = {}
+        for s in sales:
+            for currency, cents in s.revenue.items():
+                totals[currency] = totals.get(currency, 0) + cents
+        revenue_chart, units_chart = sales_charts(sales, days)
+        return SellerDashboard(
+            marketplace=who.is_admin, days=days, sales=sales[::-1], revenue_total=dict(sorted(totals.items())),
+            units_total=sum(s.units for s in sales), revenue_chart=revenue_chart, units_chart=units_chart,
+            product_count=len(ids), low_stock=[(named[p], stocks) for p, stocks in low.items() if p in named],
+            movements=[(m, named.get(m.product_id)) for m in movements], order_counts=counts, to_fulfil=to_fulfil)
+
+    async def admin(self, days: int = DAYS) -> AdminDashboard:
+        roles, order_counts, payment_counts, by_day, summary = await asyncio.gather(
+            self.users.role_counts(), self.orders.counts_by_status(), self.payments.counts_by_status(),
+            self.orders.status_counts_by_day(days), self.payments.daily_summary(days))
+        return AdminDashboard(days=days, roles=roles, order_counts=order_counts, payment_counts=payment_counts,
+                              orders_by_day=by_day[::-1], payments_by_day=summary,
+                              orders_chart=orders_chart(by_day, days), payments_chart=payments_chart(summary, days))
