@@ -4,6 +4,7 @@ sees the sale on /seller, an admin sees the order and the charts."""
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import uuid
 import zlib
@@ -129,7 +130,8 @@ async def test_a_seller_sells_and_the_dashboards_show_it(tab, stack):
     await tab.check("admin-dashboard")
     await tab.goto("/admin/users")
     assert await page.get_by_role("cell", name=seller_email, exact=True).is_visible()
-    assert await page.get_by_role("button", name=f"Revoke seller: {seller_email}").is_visible()
+    revoke = re.compile(rf"Revoke seller\s*:\s*{re.escape(seller_email)}")  # the hidden part is its own box
+    assert await page.get_by_role("button", name=revoke).is_visible()
     await tab.check("admin-users")
     await page.goto(f"{base}/admin/orders?status=paid")
     assert await page.get_by_text(order_id).first.is_visible()
