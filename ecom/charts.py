@@ -44,10 +44,11 @@ def _frame(title: str, labels: Sequence[str], series: Mapping[str, Sequence[floa
             x = LEFT + slot * (i + 0.5)
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" text-anchor="middle" '
                          f'fill="#6c757d">{escape(label)}</text>')
+    spacing = min(150.0, (WIDTH - LEFT - RIGHT) / max(len(series), 1))  # every legend entry fits the width
     for i, name in enumerate(series):  # legend
-        x = LEFT + i * 150
-        parts.append(f'<rect x="{x}" y="{HEIGHT - 16}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{x + 14}" y="{HEIGHT - 7}" font-size="11" fill="#212529">{escape(name)}</text>')
+        x = LEFT + i * spacing
+        parts.append(f'<rect x="{x:.1f}" y="{HEIGHT - 16}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        parts.append(f'<text x="{x + 14:.1f}" y="{HEIGHT - 7}" font-size="11" fill="#212529">{escape(name)}</text>')
     return parts
 
 
