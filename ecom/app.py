@@ -124,6 +124,14 @@ def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
             app.router.add_static(f"/static/{plugin.name}", plugin.folder("static"))
     app.router.add_static("/static/vendor/bootstrap", bootstrap_dir())
     app.router.add_static("/static/core", CORE_DIR / "static")
+    if not any(getattr(r, "method", "") == "GET" and getattr(r, "path", "") == "/" for p in loaded.plugins
+               for r in p.routes):
+        app.router.add_get("/", home)  # a plugin (products) may serve a richer home page
+
+
+async def home(request: web.Request) -> web.Response:
+    """The site's home page (templates/home.html) when no plugin serves one."""
+    return aiohttp_jinja2.render_template("home.html", request, {})
 
 
 async def _infrastructure(app: web.Application):

@@ -34,9 +34,19 @@ async def insert(db, seller_id: int, fields: dict[str, Any]) -> asyncpg.Record |
                              fields["currency"], fields["type"], fields["sku"], fields["active"])
 
 
-async def copy_rows(conn: asyncpg.Connection, rows: Iterable[Sequence[Any]]) -> None:
-    """Bulk insert (seeding): tuples in COPY_COLUMNS order."""
-    await conn.copy_records_to_table("products", records=rows, columns=COPY_COLUMNS)
+SEED_COLUMNS = ("id", *COPY_COLUMNS, "image")  # ids from reserve_ids (COPY writes identity values as given)
+
+
+async def copy_rows(conn: asyncpg.Connection, rows: Iterable[Sequence[Any]],
+                    columns: Sequence[str] = COPY_COLUMNS) -> None:
+    """Bulk insert (seeding): tuples in ``columns`` order (COPY_COLUMNS or SEED_COLUMNS)."""
+    await conn.copy_records_to_table("products", records=rows, columns=columns)
+
+
+async def reserve_ids(db, count: int) -> list[int]:
+    """``count`` fresh product ids from the identity sequence (for rows that name their image file)."""
+    return [r["id"] for r in await db.fetch(
+        "SELECT nextval(pg_get_serial_sequence('products', 'id')) AS id FROM generate_series(1, $1)", count)]
 
 
 async def by_id(db, product_id: int) -> asyncpg.Record | None:
@@ -108,6 +118,16 @@ async def seller_ids_of(db, seller_id: int | None) -> list[int]:
         return [r["id"] for r in await db.fetch(f"SELECT p.id FROM products p WHERE {LIVE} ORDER BY p.id DESC")]
     return [r["id"] for r in await db.fetch(f"SELECT p.id FROM products p WHERE p.seller_id = $1 AND {LIVE} "
                                             "ORDER BY p.id DESC", seller_id)]
+
+
+async def featured(db, limit: int) -> list[asyncpg.Record]:
+    """The newest catalog products with an image, then the newest without (each walks products_created)."""
+    return await db.fetch(f"""
+        (SELECT {COLUMNS} FROM products p WHERE {CATALOG} AND p.image IS NOT NULL
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $1)
+        UNION ALL
+        (SELECT {COLUMNS} FROM products p WHERE {CATALOG} AND p.image IS NULL
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $1)""", limit)
 
 
 async def types(db) -> list[asyncpg.Record]:

@@ -1,4 +1,4 @@
-"""HTTP <-> ProductsService: the catalog and product pages, and the seller's product pages."""
+"""HTTP <-> ProductsService: the home page, the catalog and product pages, and the seller's product pages."""
 from __future__ import annotations
 
 import logging
@@ -47,7 +47,19 @@ async def _seller_names(request: web.Request, seller_ids: set[int]) -> dict[int,
     return names
 
 
-# --- catalog ---
+# --- home and catalog ---
+
+FEATURED = 8
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.Response:
+    """Featured products (newest with images first), the categories with counts, a search box."""
+    svc = products(request)
+    response = render_template("products/home.html", request, {
+        "featured": await svc.featured(FEATURED), "types": await svc.types()})
+    return await conditional(request, response, svc.config.catalog_cache_seconds)
+
 
 def _catalog_filters(request: web.Request) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
     """(the form's raw values, search arguments, errors) from the query string."""

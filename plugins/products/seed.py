@@ -2,13 +2,17 @@
 
 Names are adjective + material + noun, prices fall in a range per category, most prices are in USD and a
 few in EUR. Every run's SKUs start with a prefix of their own (from the highest product id so far), so
-seeding again adds products without SKU clashes. Rows go in with COPY, in batches.
+seeding again adds products without SKU clashes. Rows go in with COPY, in batches. Most products get a
+picture drawn in their category's colour (seed_images.py).
 """
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import datetime, timedelta, timezone
 
 from .keys import PRODUCTS
+from .seed_images import VARIANTS, SeedPictures
 
 try:
     from plugins.users.keys import USERS
@@ -16,6 +20,7 @@ except ImportError:  # pragma: no cover - the users plugin ships with the shop
     USERS = None
 
 BATCH = 2000
+PICTURE_SHARE = 0.6  # products that get a drawn picture (seed_images.py); the rest show the placeholder
 ADJECTIVES = ["Classic", "Compact", "Deluxe", "Essential", "Everyday", "Handmade", "Heavy-Duty", "Lightweight",
               "Modern", "Premium", "Rustic", "Sleek", "Smart", "Sturdy", "Vintage", "Eco", "Portable", "Pro"]
 # category -> (code, lowest and highest price in cents, materials, nouns, what it is good for)
@@ -91,9 +96,21 @@ async def seed(seeder) -> None:
     total = seeder.options.products
     run = "R" + _base36(await products.max_id() + 1)
     rows = make_rows(seeder.rng, total, seller_ids, run, datetime.now(timezone.utc))
+    pictures = SeedPictures(products.media_dir, list(CATEGORIES)) if products.media_dir else None
+    ids = await products.reserve_ids(total)
+    pick = random.Random(f"pictures:{seeder.options.random_seed}")  # seeder.rng stays as it was for stock
     with seeder.progress(total, "products") as bar:
         for start in range(0, total, BATCH):
-            batch = rows[start:start + BATCH]
-            await products.bulk_insert(batch)
+            batch, links = [], []
+            for product_id, row in zip(ids[start:start + BATCH], rows[start:start + BATCH]):
+                image = None
+                if pictures is not None and pick.random() < PICTURE_SHARE:
+                    variant = pick.randrange(VARIANTS)
+                    image = pictures.name_for(product_id, row[5], variant)
+                    links.append((image, row[5], variant))
+                batch.append((product_id, *row, image))
+            if links:
+                await asyncio.to_thread(pictures.link, links)
+            await products.bulk_insert(batch, with_ids=True)
             bar.update(len(batch))
     await products.refresh_statistics()  # fresh statistics, so that catalog queries pick their indexes at once

@@ -140,6 +140,12 @@ class ProductsService:
             self._types = (time.monotonic(), [(r["type"], r["count"]) for r in await db.types(self.pool)])
         return self._types[1]
 
+    async def featured(self, limit: int = 8) -> list[Product]:
+        """The home page's products: the newest with an image first, then the newest without."""
+        found = [Product.from_row(r) for r in await db.featured(self.pool, limit)]
+        found.sort(key=lambda p: (p.image_url is None, -p.created_at.timestamp(), -p.id))
+        return found[:limit]
+
     async def seller_products(self, actor: "Identity", before_id: int | None = None,
                               limit: int = 50) -> list[Product]:
         """The actor's products (an admin: everyone's), newest first, ``limit`` after ``before_id``."""
@@ -241,11 +247,16 @@ class ProductsService:
             next_cursor = cursors.encode(sort, db.sort_key(last, sort), last["id"])
         return items, next_cursor
 
-    async def bulk_insert(self, rows: list[tuple]) -> None:
-        """Seeding: rows in db.COPY_COLUMNS order, already valid; one COPY in one transaction."""
+    async def bulk_insert(self, rows: list[tuple], *, with_ids: bool = False) -> None:
+        """Seeding: rows in db.COPY_COLUMNS order (``with_ids``: db.SEED_COLUMNS, ids from reserve_ids),
+        already valid; one COPY in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await db.copy_rows(conn, rows)
+            await db.copy_rows(conn, rows, db.SEED_COLUMNS if with_ids else db.COPY_COLUMNS)
         self._types = None
+
+    async def reserve_ids(self, count: int) -> list[int]:
+        """Fresh product ids for bulk_insert(with_ids=True)."""
+        return await db.reserve_ids(self.pool, count) if count > 0 else []
 
     async def refresh_statistics(self) -> None:
         """VACUUM (ANALYZE) after a bulk load: planner statistics and the visibility map for index-only scans."""

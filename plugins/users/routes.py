@@ -1,4 +1,6 @@
-"""HTTP <-> UsersService: the JSON API under /api/v1 and the pages (home, register, log in/out, account)."""
+"""HTTP <-> UsersService: the JSON API under /api/v1 and the pages (register, log in/out, account).
+
+The home page belongs to the products plugin (the core serves a plain one when products is off)."""
 from __future__ import annotations
 
 from typing import Any
@@ -67,11 +69,6 @@ async def api_me(request: web.Request) -> web.Response:
 
 # --- pages ---
 
-@routes.get("/")
-async def home(request: web.Request) -> web.Response:
-    return render_template("home.html", request, {})
-
-
 def _register_page(request: web.Request, values: dict, errors: dict | None = None, status: int = 200):
     context = {"values": values, "errors": errors or {}, "min_password_length": _users(request).min_password_length}
     return render_template("users/register.html", request, context, status=status)
@@ -79,14 +76,15 @@ def _register_page(request: web.Request, values: dict, errors: dict | None = Non
 
 @routes.get("/register")
 async def register_form(request: web.Request) -> web.Response:
-    return _register_page(request, {})
+    return _register_page(request, {"next": local_path(request.query.get("next"), "/account")})
 
 
 @routes.post("/register")
 @rate_limit("auth")
 async def register(request: web.Request) -> web.Response:
     form = await form_data(request)
-    values = {"email": form_field(form, "email"), "name": form_field(form, "name"), "is_seller": "is_seller" in form}
+    values = {"email": form_field(form, "email"), "name": form_field(form, "name"), "is_seller": "is_seller" in form,
+              "next": local_path(form_field(form, "next"), "/account")}
     try:
         user = await _users(request).register(values["email"], values["name"], form_field(form, "password"),
                                               values["is_seller"])
@@ -94,7 +92,7 @@ async def register(request: web.Request) -> web.Response:
         return _register_page(request, values, err.errors, err.status)
     await log_in(request, _users(request), user.id)
     await flash(request, f"Welcome, {user.name}! Your account is ready.", "success")
-    raise web.HTTPSeeOther("/account")
+    raise web.HTTPSeeOther(values["next"])
 
 
 def _login_page(request: web.Request, values: dict, error: str = "", errors: dict | None = None, status: int = 200):
