@@ -4,9 +4,12 @@ marketplace views for customers, sellers and admins, and the live order status (
 
 Provides ``ORDERS`` (keys.py). Publishes ``ecom/orders/status`` (events.py) and, through payments'
 event contract, ``ecom/payments/requested`` and ``ecom/payments/refund_requested``; consumes
-``ecom/payments/completed`` and ``ecom/payments/failed``.
+``ecom/payments/completed`` and ``ecom/payments/failed``. Gives every page ``cart_count`` (the navbar's
+cart badge) through a template context processor.
 """
 from __future__ import annotations
+
+import aiohttp_jinja2
 
 from ecom.plugin import Plugin, PluginContext
 from plugins.inventory.keys import INVENTORY
@@ -20,6 +23,7 @@ from .events import OrderStatusChanged
 from .keys import LIVE, ORDERS
 from .live import LiveHub
 from .service import OrdersService
+from .views import cart_count_context
 
 
 async def lifespan(ctx: PluginContext):
@@ -31,6 +35,9 @@ async def lifespan(ctx: PluginContext):
     ctx.events.subscribe(PaymentCompleted, service.on_payment_completed)
     ctx.events.subscribe(PaymentFailed, service.on_payment_failed)
     ctx.events.listen(OrderStatusChanged, hub.publish)
+    processors = ctx.app.get(aiohttp_jinja2.APP_CONTEXT_PROCESSORS_KEY)
+    if isinstance(processors, list) and cart_count_context not in processors:
+        processors.append(cart_count_context)
     task = worker.start(service, ctx.config.expiry_sweep_seconds)
     yield
     hub.close()

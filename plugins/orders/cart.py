@@ -86,6 +86,16 @@ class CartService:
                 best[pid] = max(best.get(pid, 0), units)
         return best
 
+    async def shortages(self, items: Items) -> dict[str, tuple[int, ...]]:
+        """region -> ids of the products in ``items`` it has too few of (empty: the whole cart ships from
+        there), in config order; for the checkout page's region choice."""
+        ids = [p for p, _ in items]
+        out: dict[str, tuple[int, ...]] = {}
+        for region in self.inventory.regions:
+            units = await self.inventory.availability_many(ids, region) if ids else {}
+            out[region] = tuple(p for p, q in items if units.get(p, 0) < q)
+        return out
+
     async def view(self, items: Items) -> Cart:
         """The cart as it stands now: current names and prices, availability, and what is wrong."""
         ids = [p for p, _ in items]
@@ -104,5 +114,6 @@ class CartService:
             elif qty > units:
                 problem = (f"Only {units} of “{product.name}” available: lower the quantity to check out." if units
                            else f"“{product.name}” is out of stock: remove it to check out.")
-            lines.append(CartLine(pid, qty, product.name, product.price_cents, product.currency, units, problem))
+            lines.append(CartLine(pid, qty, product.name, product.price_cents, product.currency, units, problem,
+                               product.image_url))
         return Cart(tuple(lines), tuple(missing))

@@ -95,6 +95,7 @@ class CartLine:
     currency: str
     available: int                 # units in the best-stocked region
     problem: str | None = None     # why this line cannot be bought as it is
+    image_url: str | None = None   # the product's picture, for the cart page
 
     @property
     def line_total_cents(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_jinja2 import render_template
 
-from ecom.errors import Conflict, ValidationFailed
+from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.gateway import identity, login_required, roles_required
 from ecom.gateway.flash import flash
 from ecom.inputs import form_data, form_field, local_path, query_int
@@ -13,7 +13,7 @@ from ecom.inputs import form_data, form_field, local_path, query_int
 from .models import LABELS, STATUSES
 from .pages import no_store
 from .routes import ORDER
-from .views import orders
+from .views import current_cart, keep_cart, orders
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -79,6 +79,32 @@ async def cancel(request: web.Request) -> web.Response:
         refund = " Your payment will be refunded." if any(h.status == "paid" for h in order.history) else ""
         await flash(request, f"Order {order.id} is cancelled.{refund}", "success")
     raise web.HTTPSeeOther(f"/orders/{order_id}")
+
+
+@routes.post(f"/orders/{ORDER}/again")
+@login_required
+async def again(request: web.Request) -> web.Response:
+    """The customer's order's products back into their cart (after a declined card, or to buy again), then
+    on to the checkout; what cannot be added (sold out, withdrawn) is said in a message and the cart shown."""
+    who, svc = identity(request), orders(request)
+    order = await svc.get(who, request.match_info["id"])
+    if order.customer_id != who.user_id:
+        raise NotFound("No such order.")
+    customer_id, items = await current_cart(request)
+    problems = []
+    for line in order.lines:
+        if dict(items).get(line.product_id, 0) >= line.quantity:
+            continue
+        try:
+            items = await svc.carts.change(customer_id, items, line.product_id, line.quantity, add=False)
+        except (ValidationFailed, Conflict) as err:
+            problems.append(err.detail)
+    await keep_cart(request, customer_id, items)
+    if problems:
+        await flash(request, "Some items could not go back in your cart: " + " ".join(problems), "warning")
+        raise web.HTTPSeeOther("/cart")
+    await flash(request, "The items are in your cart again: check out when you are ready.", "success")
+    raise web.HTTPSeeOther("/checkout")
 
 
 @routes.post(f"/orders/{ORDER}/status")

@@ -80,8 +80,14 @@ async def _checkout_page(request: web.Request, values: dict, errors: dict | None
                          status: int = 200) -> web.Response:
     _, items = await current_cart(request)
     svc = orders(request)
+    cart = await svc.carts.view(items)
+    shortages = await svc.carts.shortages(items)
+    names = {line.product_id: line.name for line in cart.lines}
+    if not values.get("region"):  # the first region that has the whole cart
+        values["region"] = next((r for r, short in shortages.items() if not short), svc.regions[0])
     return no_store(render_template("orders/checkout.html", request, {
-        "cart": await svc.carts.view(items), "regions": svc.regions, "values": values, "errors": errors or {},
+        "cart": cart, "regions": svc.regions, "values": values, "errors": errors or {},
+        "short": {r: [names.get(p, f"product {p}") for p in ids] for r, ids in shortages.items()},
         "message": message, "idempotency_key": values.get("idempotency_key") or secrets.token_urlsafe(18)},
         status=status))
 
@@ -89,7 +95,7 @@ async def _checkout_page(request: web.Request, values: dict, errors: dict | None
 @routes.get("/checkout")
 @login_required
 async def checkout_form(request: web.Request) -> web.Response:
-    return await _checkout_page(request, {"region": orders(request).regions[0]})
+    return await _checkout_page(request, {})
 
 
 @routes.post("/checkout")

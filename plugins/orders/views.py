@@ -1,6 +1,7 @@
 """JSON shapes of the orders API (shared by routes.py and stream.py) and the session cart helpers."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +14,7 @@ from .keys import ORDERS
 from .models import Cart, HistoryEntry, Order
 from .service import OrdersService
 
+log = logging.getLogger("ecom.plugins.orders")
 SESSION_CART = "cart"  # the guest cart in the session: [[product_id, quantity], ...]
 
 
@@ -75,3 +77,22 @@ async def keep_cart(request: web.Request, customer_id: int | None, items: Items)
             session[SESSION_CART] = [[p, q] for p, q in items]
         else:
             session.pop(SESSION_CART, None)
+
+
+NO_PAGES = ("/api/", "/static/", "/media/", "/healthz", "/readyz", "/metrics")
+
+
+async def cart_count_context(request: web.Request) -> dict[str, Any]:
+    """A template context processor: ``cart_count``, the units in the shopper's cart, for the navbar.
+
+    It runs for every request, so it does nothing outside pages; a guest's count comes from the session,
+    a customer's from one indexed query (merging a guest cart carried over by the log-in first).
+    A failure only hides the number."""
+    if request.path.startswith(NO_PAGES):
+        return {}
+    try:
+        _, items = await current_cart(request)
+    except Exception:  # noqa: BLE001 - the navbar must never break a page
+        log.warning("cart count failed on %s", request.path, exc_info=True)
+        return {"cart_count": None}
+    return {"cart_count": sum(q for _, q in items)}

@@ -9,10 +9,12 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from ecom.gateway.auth import Identity, bearer_token
+from ecom.gateway.csrf import FIELD as CSRF_FIELD
 
 from .service import User, UsersService
 
 SID = "sid"
+NOT_CARRIED = (SID, CSRF_FIELD)  # session keys a log-in starts afresh
 
 
 def as_identity(user: User | None, via: str) -> Identity | None:
@@ -34,7 +36,11 @@ class UsersAuthenticator:
 
 
 async def log_in(request: web.Request, service: UsersService, user_id: int) -> None:
-    session = await new_session(request)  # a fresh cookie: nothing from before the log-in carries over
+    """A fresh session (new cookie, new CSRF token) for ``user_id``. What a guest kept in the session
+    before (a guest cart, messages to show) carries over; the sign-in and the CSRF token never do."""
+    before = {k: v for k, v in (await get_session(request)).items() if k not in NOT_CARRIED}
+    session = await new_session(request)
+    session.update(before)
     session[SID] = await service.start_session(user_id)
 
 
