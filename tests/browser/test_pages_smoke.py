@@ -5,10 +5,10 @@ from tests.browser.conftest import SELLER
 
 
 @pytest.mark.parametrize("name, path", [("home", "/"), ("catalog", "/products"), ("search", "/products?q=lamp"),
-                                        ("login", "/login"), ("register", "/register"), ("not-found", "/nope")])
+                                        ("login", "/login"), ("register", "/register"), ("404", "/nope")])
 async def test_public_pages(tab, name, path):
     response = await tab.goto(path)
-    assert response.status == (404 if name == "not-found" else 200)
+    assert response.status == (404 if name == "404" else 200)
     await tab.check(name)
 
 
