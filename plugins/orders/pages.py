@@ -64,6 +64,7 @@ async def change_quantity(request: web.Request) -> web.Response:
         await flash(request, err.detail, "danger")
     else:
         await keep_cart(request, customer_id, items)
+        await flash(request, "Quantity updated.", "success")
     raise web.HTTPSeeOther("/cart")
 
 

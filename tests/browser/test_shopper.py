@@ -122,7 +122,7 @@ async def test_search_two_products_check_out_and_watch_it_get_paid(tab, stack):
     await add_to_cart(tab, second["id"])
 
     # the cart: two lines, a quantity change, the total and the navbar count
-    rows = page.locator(".cart-table tbody tr")
+    rows = page.locator(".cart-line")
     await expect(rows).to_have_count(2)
     await page.get_by_label(f"Quantity of {first['name']}").fill("2")
     await page.get_by_role("button", name=f"Update {first['name']}").click()
@@ -252,7 +252,7 @@ async def test_a_guest_cart_survives_logging_in(tab, stack):
             assert resp.status == 201, await resp.text()
 
     await add_to_cart(tab, products[0]["id"])
-    await expect(page.locator(".cart-table tbody tr")).to_have_count(1)
+    await expect(page.locator(".cart-line")).to_have_count(1)
     await page.get_by_role("link", name="Check out").click()
     await page.wait_for_url("**/login?next=/checkout")
     await expect(page.get_by_text("Log in to check out: your cart is kept.")).to_be_visible()
@@ -263,7 +263,7 @@ async def test_a_guest_cart_survives_logging_in(tab, stack):
     await page.wait_for_url("**/checkout")
     await expect(page.locator(".order-summary")).to_contain_text(products[0]["name"])
     await tab.goto("/cart")
-    await expect(page.locator(".cart-table tbody tr")).to_have_count(1)
+    await expect(page.locator(".cart-line")).to_have_count(1)
     await expect(page.get_by_role("link", name=re.compile(r"Cart 1 item$"))).to_be_visible()
 
 
