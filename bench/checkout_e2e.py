@@ -12,58 +12,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import hashlib
 import json
 import logging
-import tempfile
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
-from common import ROOT, SECRET_KEY, free_port, summary, timed
+from common import shop, summary, timed
 
-from ecom.app import POOLS, create_app  # noqa: E402
-from ecom.config import load_config  # noqa: E402
-from ecom.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
+from ecom.app import POOLS  # noqa: E402
 
 PLUGINS = ["users", "products", "inventory", "payments", "orders"]
 REGION = "eu-west"
 CARD = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12,
         "exp_year": datetime.now().year + 3, "cvc": "123"}
-
-
-@contextlib.asynccontextmanager
-async def shop(plugin_sections: dict):
-    """Like common.shop, with [plugins.<name>] sections (common.shop's ``plugins`` parameter is the list of
-    enabled plugins, so a ``plugins=`` section cannot be passed through it)."""
-    with tempfile.TemporaryDirectory(prefix="ecom-bench-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp), max_connections=200)
-        pg.start()
-        broker = EmbeddedBroker("127.0.0.1", free_port(), hashlib.sha256(SECRET_KEY.encode()).digest())
-        await broker.start()
-        port = free_port()
-        config = load_config(None, environ={}, root=ROOT, overrides={
-            "server": {"port": port, "data_dir": str(Path(tmp) / "data"), "log_level": "warning"},
-            "database": {"url": pg.url()},
-            "broker": {"url": f"mqtt://127.0.0.1:{broker.port}", "client_id": f"bench-{uuid.uuid4().hex[:8]}"},
-            "security": {"secret_key": SECRET_KEY, "rate_limit_per_minute": 0, "auth_rate_limit_per_minute": 0,
-                         "argon2_time_cost": 1, "argon2_memory_kib": 8},
-            "plugins": {"enabled": PLUGINS, **plugin_sections}})
-        app = create_app(config)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        try:
-            yield f"http://127.0.0.1:{port}", app
-        finally:
-            await runner.cleanup()
-            await broker.stop()
-            pg.stop()
 
 
 async def _json(resp: aiohttp.ClientResponse, status: int) -> dict:
@@ -109,7 +73,7 @@ async def _until_paid(session: aiohttp.ClientSession, url: str, headers: dict, o
 
 
 async def main(orders: int, concurrency: int, products: int) -> dict:
-    async with shop({"payments": {"delay_seconds": 0}}) as (url, app):
+    async with shop(PLUGINS, plugins={"payments": {"delay_seconds": 0}}) as (url, _, app):
         connector = aiohttp.TCPConnector(limit=concurrency * 2 + 10)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
             async def healthz() -> None:

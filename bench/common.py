@@ -31,8 +31,10 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def shop(plugins: list[str], **sections) -> AsyncIterator[tuple[str, Config, web.Application]]:
-    """Start PostgreSQL, the broker and the app on free loopback ports; yield (base URL, config, app)."""
+async def shop(enabled: list[str], **sections) -> AsyncIterator[tuple[str, Config, web.Application]]:
+    """Start PostgreSQL, the broker and the app on free loopback ports; yield (base URL, config, app).
+
+    ``sections`` override config sections, e.g. ``plugins={"payments": {"delay_seconds": 0}}``."""
     with tempfile.TemporaryDirectory(prefix="ecom-bench-") as tmp:
         pg = EmbeddedPostgres(Path(tmp), max_connections=200)
         pg.start()
@@ -45,7 +47,7 @@ async def shop(plugins: list[str], **sections) -> AsyncIterator[tuple[str, Confi
             "broker": {"url": f"mqtt://127.0.0.1:{broker.port}", "client_id": f"bench-{uuid.uuid4().hex[:8]}"},
             "security": {"secret_key": SECRET_KEY, "rate_limit_per_minute": 0, "auth_rate_limit_per_minute": 0,
                          "argon2_time_cost": 1, "argon2_memory_kib": 8},
-            "plugins": {"enabled": plugins},
+            "plugins": {"enabled": enabled},
         }
         for name, values in sections.items():
             overrides.setdefault(name, {}).update(values)

@@ -31,6 +31,7 @@ PLUGINS = web.AppKey("ecom.plugins", LoadedPlugins)
 POOLS = web.AppKey("ecom.pools", dict)
 EVENT_BUS = web.AppKey("ecom.event_bus", EventBus)
 BROKER_WAIT = web.AppKey("ecom.broker_wait", float)
+CLOSING = web.AppKey("ecom.closing", asyncio.Event)  # set when shutdown begins: long responses (SSE) end
 
 CORE_DIR = Path(__file__).parent
 
@@ -80,11 +81,17 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret)
     app[EVENT_BUS] = bus
     app[BROKER_WAIT] = broker_wait
+    app[CLOSING] = asyncio.Event()
+    app.on_shutdown.append(_set_closing)
     app.cleanup_ctx.append(_infrastructure)
     for plugin in loaded.plugins:  # on the root app, in dependency order (shutdown in reverse)
         app.cleanup_ctx.append(_plugin_context(plugin))
     app.cleanup_ctx.append(_start_events)
     return app
+
+
+async def _set_closing(app: web.Application) -> None:
+    app[CLOSING].set()
 
 
 def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins) -> None:

@@ -17,6 +17,7 @@ import time
 
 from aiohttp import web
 
+from ecom.app import CLOSING
 from ecom.gateway import identity, login_required
 
 from . import checks
@@ -36,11 +37,9 @@ def _frame(data: dict) -> bytes:
 
 
 def _over(request: web.Request) -> bool:
-    """The client went away, or the server is closing connections to shut down.
-    (``_close`` is aiohttp's flag set by Server.pre_shutdown; there is no public signal left to hook
-    once the app is frozen.)"""
+    """The client went away, or the server is shutting down."""
     transport = request.transport
-    return transport is None or transport.is_closing() or bool(getattr(request.protocol, "_close", False))
+    return transport is None or transport.is_closing() or request.app[CLOSING].is_set()
 
 
 @routes.get(f"/api/v1/orders/{ORDER}/events")
