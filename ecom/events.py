@@ -162,6 +162,7 @@ class EventBus:
     """One MQTT connection per process (reconnecting), the outbox relays and the dispatch to handlers."""
 
     RETRIES = 5
+    CONCURRENCY = 32            # messages dispatched at once per process
     POLL_SECONDS = 2.0          # a relay looks at its outbox at least this often, NOTIFY or not
     MAX_BACKOFF = 3.0           # reconnect / relay retry backoff ceiling
     HOUSEKEEPING_SECONDS = 600  # how often sent outbox rows and old inbox rows are purged
@@ -182,6 +183,9 @@ class EventBus:
         self._conn_task: asyncio.Task | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
         self._started = False
+        # messages handled at once: handlers are idempotent (inbox) and MQTT gives no order across
+        # workers anyway, so a slow handler must not hold up the others
+        self._dispatching = asyncio.Semaphore(self.CONCURRENCY)
 
     # ------------------------------------------------------------------ plumbing for plugins and app
     @property
@@ -338,8 +342,9 @@ class EventBus:
                     # Messages of our persistent session may arrive right after CONNACK, before the
                     # plugins have subscribed their handlers: they wait in the queue until start().
                     await self._started_event.wait()
-                    async for message in client.messages:
-                        await self._dispatch(str(message.topic), message.payload)
+                    async for message in client.messages:  # several at once, each in its own task
+                        await self._dispatching.acquire()
+                        self._spawn(self._dispatch_one(str(message.topic), message.payload))
             except aiomqtt.MqttError as err:
                 if connected_at is not None:
                     log.warning("MQTT connection lost (%s); reconnecting", err)
@@ -354,6 +359,12 @@ class EventBus:
                 backoff = 0.1  # a connection that is dropped at once (a client id taken over?) backs off
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.MAX_BACKOFF)
+
+    async def _dispatch_one(self, topic: str, payload: bytes) -> None:
+        try:
+            await self._dispatch(topic, payload)
+        finally:
+            self._dispatching.release()
 
     async def _dispatch(self, topic: str, payload: bytes) -> None:
         subs = list(self._subs.get(topic, ()))
