@@ -107,6 +107,11 @@
     }
     var again = document.getElementById("order-again");
     if (again && FINAL.indexOf(change.status) >= 0) { again.hidden = false; }
+    if (STOPPED[change.status]) {  // "Thank you, order placed" no longer fits: leave only the bad news
+      Array.prototype.forEach.call(document.querySelectorAll("main > .alert-success"), function (flash) {
+        flash.remove();
+      });
+    }
   }
 
   var source = new EventSource(root.dataset.eventsUrl);
