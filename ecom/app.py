@@ -18,6 +18,7 @@ from .events import EventBus
 from .gateway import install as install_gateway
 from .gateway.keys import CONFIG, IDENTITY
 from .health import HEALTH, Health
+from .metrics import metrics, metrics_middleware
 from .openapi import openapi_json
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
@@ -76,6 +77,7 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     app[PLUGINS] = loaded
     app[SHOP_SECRET] = secret
     install_gateway(app, config, secret)
+    app.middlewares.insert(0, metrics_middleware)  # outermost: it sees the final status of every answer
     _setup_templates(app, config, loaded)
     _add_core_routes(app, loaded)
     bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret)
@@ -120,11 +122,13 @@ def bootstrap_dir() -> Path:
 
 
 def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
-    reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core"), ("GET", "/api/v1/openapi.json", "core")]
+    reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core"), ("GET", "/api/v1/openapi.json", "core"),
+                ("GET", "/metrics", "core")]
     check_routes(loaded.plugins, reserved)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_get("/metrics", metrics)
     for plugin in loaded.plugins:
         app.router.add_routes(plugin.routes)
         if plugin.folder("static"):

@@ -42,6 +42,7 @@ import asyncpg
 from . import outbox
 from .config import BrokerConfig
 from .embedded import client_password
+from .metrics import EVENTS
 from .outbox import Relay, housekeeping
 
 log = logging.getLogger("ecom.events")
@@ -385,20 +386,23 @@ class EventBus:
                 log.error("dropping %s for %s: %s", env.id, sub.consumer, err)
                 continue
             token = current_envelope.set(env)
+            outcome = "listened"
             try:
                 if sub.pool is None:
                     result = sub.handler(obj)
                     if asyncio.iscoroutine(result):
                         await result
                 else:
-                    await self._deliver(sub, env, obj)
+                    outcome = "applied" if await self._deliver(sub, env, obj) else "duplicate"
             except Exception:
+                outcome = "failed"
                 log.exception("event %s (%s) failed in %s", env.id, env.type, sub.consumer)
             finally:
                 current_envelope.reset(token)
+                EVENTS.labels(env.type, sub.consumer, outcome).inc()
 
-    async def _deliver(self, sub: _Subscription, env: Envelope, obj: Any) -> None:
-        """Effect + inbox row in one transaction; retried on failure, a duplicate is a no-op."""
+    async def _deliver(self, sub: _Subscription, env: Envelope, obj: Any) -> bool:
+        """Effect + inbox row in one transaction; retried on failure, a duplicate is a no-op (False)."""
         for attempt in range(1, self.RETRIES + 1):
             try:
                 async with sub.pool.acquire() as conn, conn.transaction():
@@ -407,7 +411,7 @@ class EventBus:
                         "ON CONFLICT DO NOTHING RETURNING true", env.id, sub.consumer, env.type)
                     if fresh:
                         await sub.handler(conn, obj)
-                return
+                return bool(fresh)
             except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.InterfaceError,
                     asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
                     asyncpg.InternalClientError, OSError, asyncio.TimeoutError) as err:

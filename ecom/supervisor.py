@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from .app import migrate_all
 from .config import Config
 from .datadir import DataDirLock, embedded_postgres
 from .embedded import EmbeddedBroker, die_with_parent
+from .metrics import MULTIPROC_ENV, worker_exited
 from .plugin import LoadedPlugins
 from .secret import load_secret
 
@@ -57,12 +59,15 @@ class Supervisor:
         self.stopping = asyncio.Event()
         self.reloading: asyncio.Task | None = None
         self._monitors: list[asyncio.Task] = []
+        self.metrics_dir = config.data_dir / "metrics"  # prometheus multiprocess files of this run
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
 
     # ------------------------------------------------------------------ workers
     def _worker_env(self, worker: Worker) -> dict[str, str]:
         c = self.config
         broker_url = c.broker.url or f"mqtt://{c.broker.embedded_host}:{c.broker.embedded_port}"
-        return {**os.environ,
+        return {**os.environ, MULTIPROC_ENV: str(self.metrics_dir),
                 "ECOM__SERVER__HOST": "127.0.0.1", "ECOM__SERVER__PORT": str(worker.port),
                 "ECOM__SERVER__DATA_DIR": str(c.data_dir), "ECOM__SERVER__INSTANCES": str(len(self.workers)),
                 "ECOM__SERVER__NAME": worker.name, "ECOM__DATABASE__URL": c.database.url,
@@ -113,6 +118,7 @@ class Supervisor:
         while not self.stopping.is_set():
             proc = worker.process
             code = await proc.wait()
+            worker_exited(proc.pid, str(self.metrics_dir))
             if self.stopping.is_set():
                 return
             if proc.pid in worker.retired:  # a rolling restart is replacing it: watch the new one

@@ -149,3 +149,13 @@ async def test_openapi_document_lists_every_api_route(aiohttp_client, make_confi
     assert len(documented) == len(api) and ("post", "/api/v1/users") in documented
     token = doc["paths"]["/api/v1/auth/token"]["post"]
     assert token["tags"] == ["users"] and token["summary"] and "422" in token["responses"]
+
+
+async def test_metrics_count_requests_by_route_pattern(gw):
+    for _ in range(3):
+        await gw.get("/gw/form")
+    await gw.get("/no/such/page")
+    text = await (await gw.get("/metrics")).text()
+    assert 'ecom_http_requests_total{method="GET",route="/gw/form",status="200"}' in text
+    assert 'route="unmatched",status="404"' in text and "/no/such/page" not in text  # few labels, no raw paths
+    assert "ecom_http_request_seconds_bucket" in text

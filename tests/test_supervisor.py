@@ -90,6 +90,24 @@ async def test_requests_reach_every_worker(shop):
     assert min(served.values()) > 30, served
 
 
+def healthz_count(metrics_text: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
+               if line.startswith('ecom_http_requests_total{') and 'route="/healthz"' in line)
+
+
+async def test_metrics_add_up_every_worker(shop):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(shop["worker_url"] + "/metrics") as resp:  # a worker, not nginx
+            before = healthz_count(await resp.text())
+        served = collections.Counter()
+        for _ in range(60):
+            async with session.get(shop["url"] + "/healthz") as resp:
+                served[resp.headers["X-Served-By"]] += 1
+        async with session.get(shop["worker_url"] + "/metrics") as resp:
+            after = healthz_count(await resp.text())
+    assert len(served) == INSTANCES and after - before == 60  # worker-1 reports what all three served
+
+
 async def test_nginx_serves_static_files_and_hides_metrics(shop):
     async with aiohttp.ClientSession() as session:
         async with session.get(shop["url"] + "/static/vendor/bootstrap/css/bootstrap.min.css") as resp:

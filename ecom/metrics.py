@@ -1,0 +1,59 @@
+"""Prometheus metrics at GET /metrics (never through nginx: operators scrape the workers directly).
+
+With `run.py --instances N` the supervisor gives every worker the same ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus-client's multiprocess mode), so any one worker's /metrics adds up all of them.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, multiprocess
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter("ecom_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram("ecom_http_request_seconds", "Time to answer an HTTP request", ["method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+EVENTS = Counter("ecom_events_handled_total", "Event deliveries handled", ["topic", "consumer", "outcome"])
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern (/orders/{id}), never the raw path: labels must stay few."""
+    resource = request.match_info.route.resource if request.match_info.route else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler):
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = _route(request)
+        if route != "/metrics":
+            REQUESTS.labels(request.method, route, str(status)).inc()
+            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; every worker's numbers when the workers share a multiprocess folder."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def worker_exited(pid: int, folder: str) -> None:
+    """Tell the workers' shared multiprocess store that a worker is gone (its live gauges stop counting)."""
+    multiprocess.mark_process_dead(pid, folder)
