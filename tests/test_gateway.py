@@ -105,6 +105,15 @@ async def test_body_size_limit_is_a_clear_413(gw):
     assert resp.status == 413 and (await resp.json())["title"] == "Request too large"
 
 
+async def test_static_files_are_not_rate_limited(aiohttp_client, make_config):
+    client = await aiohttp_client(create_app(make_config(plugins={"enabled": []},
+                                                         security={"rate_limit_per_minute": 5})))
+    statuses = [(await client.get("/static/core/site.css")).status for _ in range(20)]
+    assert statuses == [200] * 20
+    statuses = [(await client.get("/healthz")).status for _ in range(8)]
+    assert statuses[0] == 200 and statuses[-1] == 429  # pages still are
+
+
 async def test_auth_endpoints_are_rate_limited(gw):
     statuses = [(await gw.post("/api/v1/gw/login", json={})).status for _ in range(6)]
     assert statuses[0] == 200 and statuses[-1] == 429

@@ -63,6 +63,8 @@ def _bucket_of(request: web.Request) -> str:
 
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler):
+    if request.path.startswith(("/static/", "/media/")):  # files: cheap, and a page needs many at once
+        return await handler(request)
     limiter: RateLimiter = request.app[RATE_LIMITER]
     wait = limiter.allow(client_ip(request), _bucket_of(request))
     if wait:
