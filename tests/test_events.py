@@ -27,6 +27,7 @@ import aiomqtt
 import asyncpg
 import pytest
 
+from tests.helpers import wait_until
 from ecom.app import EVENT_BUS, POOLS, create_app, plugin_database_url
 from ecom.config import Config
 from ecom.embedded import EmbeddedBroker, client_password
@@ -39,23 +40,9 @@ from tests.eventplugins.producer import PRODUCER, Rollback, ThingHappened
 PLUGINS = {"enabled": ["producer", "consumer"], "paths": ["tests/eventplugins"]}
 CONSUMER_NAME = "consumer:ConsumerService.on_thing"  # the inbox's consumer column for the handler
 SECRET = hashlib.sha256(TEST_SECRET_KEY.encode()).digest()  # what load_secret() derives from secret_key
-DEADLINE = 15.0
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-async def wait_until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str,
-                     timeout: float = DEADLINE) -> Any:
-    """Poll ``probe`` until ``done(value)``; fail with the last value after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 async def now(value: Any) -> Any:

@@ -7,3 +7,5 @@ from .service import InventoryService
 
 INVENTORY = web.AppKey("inventory", InventoryService)
 IMPORTS = web.AppKey("inventory.imports", ImportService)
+
+__all__ = ["INVENTORY", "IMPORTS", "InventoryService", "ImportService", "OutOfStock", "Reservation", "Stock"]

@@ -6,7 +6,6 @@ import asyncio
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 
@@ -126,7 +125,7 @@ async def test_admin_sees_charts_counts_and_health(client):
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
     assert page.count('<svg class="ecom-chart"') == 2 and "style=" not in page.split("<main", 1)[1]
     label = day_label(datetime.now(timezone.utc).date())
-    assert f"Paid: " in page and f"{label} 1" in page  # the orders chart's description
+    assert "Paid: " in page and f"{label} 1" in page  # the orders chart's description
     assert "Approved: " in page and "Declined: " in page
     assert re.search(r'href="/admin/orders\?status=paid">Paid</a>\s*<span [^>]*data-count="1"', page)
     assert re.search(r'href="/admin/orders\?status=payment_failed">Payment failed</a>\s*<span [^>]*data-count="1"', page)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
 
+from tests.helpers import wait_until
 from ecom.app import POOLS, create_app
 from ecom.config import ConfigError, parse_section
 from ecom.errors import Conflict, NotFound, ValidationFailed
@@ -106,19 +107,6 @@ async def ledger_mismatches(pool: asyncpg.Pool, product_ids: list[int]) -> list[
         WHERE coalesce(s.product_id, m.product_id) = ANY($1::bigint[])
           AND (s.quantity IS DISTINCT FROM m.q OR s.reserved IS DISTINCT FROM m.r)""", product_ids)
     return [dict(r) for r in rows if not (r["quantity"] == 0 and r["q"] is None and r["reserved"] == 0)]
-
-
-async def wait_until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str,
-                     timeout: float = DEADLINE) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 async def csrf_from(client, path: str, headers: dict | None = None) -> str:

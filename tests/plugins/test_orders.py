@@ -12,14 +12,15 @@ import logging
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
 import asyncpg
 import pytest
 
-from ecom.app import EVENT_BUS, POOLS, create_app
+from tests.helpers import start, wait_until, worker
+from ecom.app import EVENT_BUS, POOLS
 from ecom.config import Config, ConfigError, parse_section
 from ecom.embedded import EmbeddedBroker, client_password
 from ecom.events import Envelope
@@ -43,30 +44,6 @@ def orders_config(make_config, *, payments: dict | None = None, orders: dict | N
         "enabled": PLUGINS, "payments": {"delay_seconds": 0, **(payments or {})},
         "inventory": {"sweep_interval_seconds": 0.2}, "orders": {"expiry_sweep_seconds": 0.2, **(orders or {})}},
         **sections)
-
-
-def worker(config: Config, name: str) -> Config:
-    """Another process of the same deployment (databases, secret), with its own broker client id."""
-    return config.replace(broker={"client_id": f"{config.broker.client_id}-{name}"})
-
-
-async def start(aiohttp_client, config: Config):
-    client = await aiohttp_client(create_app(config))
-    assert client.app[EVENT_BUS].connected
-    return client
-
-
-async def wait_until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str,
-                     timeout: float = DEADLINE) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 def bearer(token: str) -> dict[str, str]:

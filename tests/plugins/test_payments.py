@@ -16,14 +16,15 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
 import asyncpg
 import pytest
 
-from ecom.app import EVENT_BUS, POOLS, create_app, plugin_database_url
+from tests.helpers import start, wait_until, worker
+from ecom.app import EVENT_BUS, POOLS, plugin_database_url
 from ecom.config import Config, ConfigError, parse_section
 from ecom.embedded import client_password
 from ecom.errors import ValidationFailed
@@ -53,31 +54,6 @@ def card(number: str = VISA, month: Any = 12, year: Any = None, cvc: Any = CVC) 
 def payments_config(make_config, **payments: Any) -> Config:
     return make_config(fresh=True, plugins={"enabled": ["users", "payments"],
                                             "payments": {"delay_seconds": 0, **payments}})
-
-
-def worker(config: Config, name: str) -> Config:
-    """Another process of the same deployment (databases, secret), with its own broker client id."""
-    return config.replace(broker={"client_id": f"{config.broker.client_id}-{name}"})
-
-
-async def start(aiohttp_client, config: Config):
-    client = await aiohttp_client(create_app(config))
-    assert client.app[EVENT_BUS].connected
-    return client
-
-
-async def wait_until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str,
-                     timeout: float = DEADLINE) -> Any:
-    """Poll ``probe`` until ``done(value)``; fail with the last value after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------- the wire, as orders sees it
