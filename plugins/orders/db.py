@@ -166,3 +166,9 @@ def group(rows: Iterable[asyncpg.Record], key: str = "order_id") -> dict[str, li
     for row in rows:
         out.setdefault(row[key], []).append(row)
     return out
+
+
+async def delete_old_idempotency_keys(db, days: int) -> int:
+    status = await db.execute("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(days => $1)",
+                              days)
+    return int(status.split()[-1])

@@ -253,6 +253,10 @@ class OrdersService:
             await self.transitions.move(conn, row, EXPIRED, EXPIRY_ACTOR, "Not paid in time; the stock was released")
             await self.transitions.stock(conn, row["id"], "release")
 
+    async def forget_idempotency_keys(self, days: int) -> int:
+        """Drop Idempotency-Keys older than ``days`` (the orders stay). Returns how many."""
+        return await db.delete_old_idempotency_keys(self.pool, days)
+
     async def retry_stock(self, limit: int = 100, older_than_seconds: float = 1.0) -> int:
         """Inventory calls that failed earlier, tried again. Returns how many were claimed."""
         async with self.pool.acquire() as conn, conn.transaction():

@@ -1,5 +1,5 @@
-"""The sweep every worker runs: expire unpaid orders past their time (releasing their stock) and retry
-inventory calls that failed. Safe with any number of workers (orders are claimed FOR UPDATE SKIP
+"""The sweep every worker runs: expire unpaid orders past their time (releasing their stock), retry
+inventory calls that failed, and forget Idempotency-Keys older than a week. Safe with any number of workers (orders are claimed FOR UPDATE SKIP
 LOCKED); never dies of an error: it is logged and the loop carries on at the next tick.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from .service import OrdersService
 
 log = logging.getLogger("ecom.plugins.orders")
 BATCH = 100
+KEYS_KEPT_DAYS = 7  # a client retrying a checkout after a week gets a new order
 
 
 async def sweep(service: OrdersService, interval: float) -> None:
@@ -20,6 +21,7 @@ async def sweep(service: OrdersService, interval: float) -> None:
                 await asyncio.sleep(0)
             while await service.retry_stock(BATCH) >= BATCH:
                 await asyncio.sleep(0)
+            await service.forget_idempotency_keys(KEYS_KEPT_DAYS)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a dead sweep would leave unpaid orders holding stock forever

@@ -79,3 +79,18 @@ async def test_a_stock_hold_that_ran_out_before_the_payment(aiohttp_client, make
     assert (await stock(client, mug)) == {"region": EU, "quantity": 5, "reserved": 0, "available": 5}
     resp = await client.get(f"/api/v1/orders/{order['id']}", headers=bearer(token))
     assert (await resp.json())["status"] == "expired"
+
+
+async def test_old_idempotency_keys_are_forgotten_and_orders_kept(aiohttp_client, make_config):
+    client = await start(aiohttp_client, orders_config(make_config))
+    _, seller = await user(client, seller=True)
+    mug = await product(client, seller, stock={EU: 5})
+    _, token = await user(client)
+    first = await checkout(client, token, [(mug, 1)], key="old-key")
+    assert first.status == 201
+    pool = client.app[POOLS]["orders"]
+    await pool.execute("UPDATE idempotency_keys SET created_at = now() - interval '8 days'")
+    assert await client.app[ORDERS].forget_idempotency_keys(7) == 1
+    again = await checkout(client, token, [(mug, 1)], key="old-key")  # a new order now
+    assert again.status == 201 and (await again.json())["id"] != (await first.json())["id"]
+    assert await pool.fetchval("SELECT count(*) FROM orders") == 2
