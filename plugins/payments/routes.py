@@ -7,12 +7,23 @@ from aiohttp import web
 
 from ecom.gateway import identity, login_required, roles_required
 from ecom.inputs import query_int
+from ecom.openapi import api_schema
 
 from .keys import PAYMENTS
-from .service import DaySummary, Payment, PaymentsService
+from .service import STATUSES, DaySummary, Payment, PaymentsService
 
 routes = web.RouteTableDef()
 MAX_LIMIT = 200
+PAYMENT = {"type": "object", "properties": {
+    "id": {"type": "string"}, "order_id": {"type": "string"}, "status": {"enum": list(STATUSES)},
+    "amount_cents": {"type": "integer"}, "currency": {"type": "string"}, "brand": {"type": ["string", "null"]},
+    "last4": {"type": ["string", "null"]}, "transaction_id": {"type": ["string", "null"]},
+    "failure_reason": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"], "format": "date-time"},
+    "processed_at": {"type": ["string", "null"], "format": "date-time"},
+    "refunded_at": {"type": ["string", "null"], "format": "date-time"}}}
+DAY = {"type": "object", "properties": {
+    "day": {"type": "string", "format": "date"}, "approved": {"type": "integer"}, "declined": {"type": "integer"},
+    "refunded": {"type": "integer"}}}
 
 
 def payments(request: web.Request) -> PaymentsService:
@@ -49,9 +60,13 @@ async def visible_payments(request: web.Request, limit: int, offset: int) -> lis
 
 
 @routes.get("/api/v1/payments")
+@api_schema(response={"type": "array", "items": PAYMENT})
 @login_required
 async def api_list(request: web.Request) -> web.Response:
-    """``?order_id=&status=&limit=&offset=`` -> ``[payment, ...]`` newest first."""
+    """Payments newest first: a customer's own, or everyone's for an admin (401 for guests).
+
+    ``?order_id=&status=pending|approved|declined|refunded&limit=1..200&offset=`` -> ``[payment, ...]`` (never
+    the card token). 422 for a bad filter."""
     limit = query_int(request, "limit", 50, minimum=1, maximum=MAX_LIMIT)
     offset = query_int(request, "offset", 0, minimum=0, maximum=10**6)
     found = await visible_payments(request, limit, offset)
@@ -59,9 +74,12 @@ async def api_list(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/payments/summary")
+@api_schema(response={"type": "array", "items": DAY})
 @roles_required("admin")
 async def api_summary(request: web.Request) -> web.Response:
-    """``?days=30`` -> ``[{day, approved, declined, refunded}, ...]`` newest day first (admin)."""
+    """Payments counted by outcome per day, newest day first (admins).
+
+    ``?days=1..366`` (default 30) -> ``[{day, approved, declined, refunded}, ...]``."""
     days = query_int(request, "days", 30, minimum=1, maximum=366)
     summary = await payments(request).daily_summary(days)
     return web.json_response([summary_json(d) for d in summary], headers={"Cache-Control": "no-store"})

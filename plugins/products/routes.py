@@ -11,16 +11,41 @@ from aiohttp import web
 from ecom.errors import NotFound
 from ecom.gateway import identity, roles_required
 from ecom.inputs import form_data, json_object, query_int
+from ecom.openapi import api_schema
 
 from . import images
 from .caching import conditional
 from .keys import PRODUCTS
 from .service import MAX_ID, Product, ProductsService
-from .validation import MAX_PRICE
+from .validation import MAX_DESCRIPTION, MAX_NAME, MAX_PRICE, MAX_SKU, MAX_TYPE, REQUIRED
 
 routes = web.RouteTableDef()
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 MEDIA_CACHE = "public, max-age=31536000, immutable"  # names change with the content
+# What validation.check_fields checks: text is trimmed first (blank = missing), unknown fields are a 422.
+PRODUCT_FIELDS = {
+    "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "description": "One line of printable text."},
+    "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION, "default": ""},
+    "price_cents": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE,
+                    "description": "Minor units of the currency (JPY has none: yen)."},
+    "currency": {"type": "string", "description": "An ISO-4217 code the shop takes, like USD or EUR (any case)."},
+    "type": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE, "description": "The category."},
+    "sku": {"type": "string", "maxLength": MAX_SKU, "pattern": "^[A-Za-z0-9._-]{1,64}$",
+            "description": "Unique among the seller's products."},
+    "active": {"type": "boolean", "default": True, "description": "Shown in the catalog."}}
+NEW_PRODUCT = {"type": "object", "required": list(REQUIRED), "properties": PRODUCT_FIELDS,
+               "additionalProperties": False}
+PRODUCT_CHANGES = {"type": "object", "properties": PRODUCT_FIELDS, "additionalProperties": False}
+PRODUCT = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "seller_id": {"type": "integer"}, "name": {"type": "string"},
+    "description": {"type": "string"}, "price_cents": {"type": "integer"}, "currency": {"type": "string"},
+    "type": {"type": "string"}, "sku": {"type": "string"}, "active": {"type": "boolean"},
+    "image_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"}}}
+PRODUCT_PAGE = {"type": "object", "required": ["items", "next_cursor"], "properties": {
+    "items": {"type": "array", "items": PRODUCT}, "next_cursor": {"type": ["string", "null"]}}}
+TYPES = {"type": "array", "items": {"type": "object", "properties": {
+    "type": {"type": "string"}, "count": {"type": "integer"}}}}
 
 
 def products(request: web.Request) -> ProductsService:
@@ -47,7 +72,13 @@ def _max_age(request: web.Request) -> int:
 
 
 @routes.get("/api/v1/products")
+@api_schema(response=PRODUCT_PAGE)
 async def api_search(request: web.Request) -> web.Response:
+    """Search the catalog (active products; anyone).
+
+    ``?q=&type=&min_price=&max_price=&sort=relevance|newest|price_asc|price_desc|name&cursor=&limit=1..100``
+    -> ``{items: [product, ...], next_cursor}``; pass ``next_cursor`` back as ``cursor`` for the next page.
+    ``sort`` is ``relevance`` with ``q`` and ``newest`` without. 422 for a bad parameter or cursor."""
     svc = products(request)
     query = request.query
     items, next_cursor = await svc.search(
@@ -61,28 +92,42 @@ async def api_search(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/products/types")
+@api_schema(response=TYPES)
 async def api_types(request: web.Request) -> web.Response:
+    """The catalog's product types with how many products each has, by name (anyone)."""
     body = [{"type": name, "count": count} for name, count in await products(request).types()]
     return await conditional(request, web.json_response(body), _max_age(request))
 
 
 @routes.post("/api/v1/products")
+@api_schema(request=NEW_PRODUCT, response=PRODUCT, status=201)
 @roles_required("seller")
 async def api_create(request: web.Request) -> web.Response:
+    """Add a product to the caller's catalog (sellers and admins).
+
+    ``{name, price_cents, currency, type, sku, description?, active?}`` -> 201 product with a ``Location``.
+    422 naming every bad, missing or unknown field; 409 when the seller already uses the SKU."""
     product = await products(request).create(identity(request), await json_object(request))
     return web.json_response(product_json(product), status=201,
                              headers={"Location": f"/api/v1/products/{product.id}"})
 
 
 @routes.get(r"/api/v1/products/{id:[0-9]+}")
+@api_schema(response=PRODUCT)
 async def api_get(request: web.Request) -> web.Response:
+    """One product (anyone; an inactive one only for its seller and admins, else 404)."""
     product = await products(request).visible(product_id(request), identity(request))
     return await conditional(request, web.json_response(product_json(product)), _max_age(request))
 
 
 @routes.patch(r"/api/v1/products/{id:[0-9]+}")
+@api_schema(request=PRODUCT_CHANGES, response=PRODUCT)
 @roles_required("seller")
 async def api_update(request: web.Request) -> web.Response:
+    """Change some fields of a product (its seller or an admin).
+
+    Any of the create fields, checked the same way -> the product. 404 for another seller's product,
+    422 for a bad or unknown field, 409 for a SKU the seller already uses."""
     pid = product_id(request)
     product = await products(request).update(identity(request), pid, await json_object(request))
     return web.json_response(product_json(product))
@@ -91,14 +136,22 @@ async def api_update(request: web.Request) -> web.Response:
 @routes.delete(r"/api/v1/products/{id:[0-9]+}")
 @roles_required("seller")
 async def api_delete(request: web.Request) -> web.Response:
+    """Take a product out of the catalog (its seller or an admin); past orders keep it.
+
+    -> 204; 404 for another seller's product or one already deleted."""
     await products(request).delete(identity(request), product_id(request))
     return web.Response(status=204)
 
 
 @routes.put(r"/api/v1/products/{id:[0-9]+}/image")
+@api_schema(response=PRODUCT)
 @roles_required("seller")
 async def api_put_image(request: web.Request) -> web.Response:
-    """The body is the image itself (Content-Type image/png|jpeg|webp|gif) or a multipart form field 'image'."""
+    """Set a product's image (its seller or an admin).
+
+    The body is the image itself (Content-Type image/png|jpeg|webp|gif) or a multipart form field 'image'
+    -> the product. 413 past plugins.products.max_image_bytes, 415 for another content type, 422 when the
+    bytes are not such an image or no file was chosen."""
     svc, pid = products(request), product_id(request)
     await svc.editable(identity(request), pid)  # 404 before reading a stranger's upload
     if request.content_type == "multipart/form-data":

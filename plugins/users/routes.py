@@ -13,13 +13,31 @@ from ecom.gateway import identity, login_required, rate_limit, roles_required
 from ecom.gateway.auth import bearer_token
 from ecom.gateway.flash import flash
 from ecom.inputs import form_data, form_field, json_object, local_path
+from ecom.openapi import api_schema
 
 from .auth import log_in, log_out
 from .keys import USERS
-from .service import User, UsersService
+from .service import MAX_EMAIL, MAX_NAME, MAX_PASSWORD, User, UsersService
 
 routes = web.RouteTableDef()
 ADMIN_PAGE_SIZE = 50
+# What service.check_new_user checks: blank strings count as missing, email and name are trimmed first,
+# the password's least length is plugins.users.min_password_length (8 by default).
+REGISTER = {"type": "object", "required": ["email", "name", "password"], "properties": {
+    "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
+    "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "description": "One line of printable text."},
+    "password": {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD,
+                 "description": "At least plugins.users.min_password_length characters (8 by default)."},
+    "is_seller": {"type": "boolean", "default": False}}}
+CREDENTIALS = {"type": "object", "required": ["email", "password"], "properties": {
+    "email": {"type": "string", "minLength": 1}, "password": {"type": "string", "minLength": 1}}}
+USER = {"type": "object", "required": ["id", "email", "name", "roles", "created_at"], "properties": {
+    "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
+    "roles": {"type": "array", "items": {"enum": ["admin", "customer", "seller"]}},
+    "created_at": {"type": "string", "format": "date-time"}}}
+TOKEN = {"type": "object", "required": ["token", "token_type", "expires_at"], "properties": {
+    "token": {"type": "string"}, "token_type": {"const": "bearer"},
+    "expires_at": {"type": "string", "format": "date-time"}}}
 
 
 def _users(request: web.Request) -> UsersService:
@@ -34,8 +52,13 @@ def user_json(user: User) -> dict[str, Any]:
 # --- API ---
 
 @routes.post("/api/v1/users")
+@api_schema(request=REGISTER, response=USER, status=201)
 @rate_limit("auth")
 async def api_register(request: web.Request) -> web.Response:
+    """Register an account (anyone; rate-limited like logging in).
+
+    ``{email, name, password, is_seller?}`` -> 201 user (a customer, and a seller with ``is_seller``).
+    422 naming every bad field, 409 when the email is already registered."""
     body = await json_object(request)
     user = await _users(request).register(body.get("email"), body.get("name"), body.get("password"),
                                           body.get("is_seller", False))
@@ -43,8 +66,13 @@ async def api_register(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/auth/token")
+@api_schema(request=CREDENTIALS, response=TOKEN, status=200)
 @rate_limit("auth")
 async def api_issue_token(request: web.Request) -> web.Response:
+    """Log in: trade an email and password for a bearer token.
+
+    ``{email, password}`` -> ``{token, token_type: "bearer", expires_at}``; send it as
+    ``Authorization: Bearer <token>``. 422 when a field is missing, 401 for a wrong email or password."""
     body = await json_object(request)
     user = await _users(request).check_password(body.get("email"), body.get("password"))
     token, expires_at = await _users(request).issue_token(user.id)
@@ -54,6 +82,9 @@ async def api_issue_token(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/auth/token")
 async def api_revoke_token(request: web.Request) -> web.Response:
+    """Log out: revoke the bearer token this request is sent with.
+
+    -> 204; 401 without a bearer token (or with a dead one)."""
     token = bearer_token(request)  # the gateway has already answered 401 for a dead one
     if token is None:
         raise Unauthorized("Send the token to revoke as 'Authorization: Bearer <token>'.")
@@ -62,8 +93,10 @@ async def api_revoke_token(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/users/me")
+@api_schema(response=USER)
 @login_required
 async def api_me(request: web.Request) -> web.Response:
+    """The caller's own account (any logged-in user; 401 for guests)."""
     return web.json_response(user_json(await _users(request).get(identity(request).user_id)))
 
 
