@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 import aiomqtt
 import asyncpg
 
+from .aio import wait_event
 from . import outbox
 from .config import BrokerConfig
 from .embedded import client_password
@@ -244,9 +245,7 @@ class EventBus:
         """Start the reconnecting client; wait a little for the first connection (readiness tells the rest)."""
         if self._conn_task is None:
             self._conn_task = asyncio.get_running_loop().create_task(self._connection_loop())
-        try:
-            await asyncio.wait_for(self._connected.wait(), wait)
-        except asyncio.TimeoutError:
+        if not await wait_event(self._connected, wait):
             log.warning("MQTT broker not reachable yet; events wait in the outbox until it is")
 
     async def start(self) -> None:

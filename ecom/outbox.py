@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import aiomqtt
 import asyncpg
 
+from .aio import wait_event
+
 if TYPE_CHECKING:
     from .events import EventBus
 
@@ -76,10 +78,8 @@ class Relay:
                     log.warning("outbox relay of %s: %s: %s; retrying in %.1fs", plugin,
                                 type(err).__name__, err, backoff)
                     timeout, backoff = backoff, min(backoff * 2, self.bus.MAX_BACKOFF)
-                try:  # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
-                    await asyncio.wait_for(wake.wait(), timeout)
-                except asyncio.TimeoutError:
-                    pass
+                # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
+                await wait_event(wake, timeout)
         finally:
             if listener is not None:
                 if not listener_lost.is_set():

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from .aio import wait_event
 from . import nginx
 from .app import migrate_all
 from .config import Config
@@ -128,11 +129,8 @@ class Supervisor:
             if time.monotonic() - worker.started_at > 60:
                 worker.backoff = 1.0  # it ran fine for a while: this is a fresh failure
             log.warning("%s exited with status %s; restarting in %.0f s", worker.name, code, worker.backoff)
-            try:
-                await asyncio.wait_for(self.stopping.wait(), worker.backoff)
+            if await wait_event(self.stopping, worker.backoff):
                 return
-            except asyncio.TimeoutError:
-                pass
             worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
             worker.restarts += 1
             await self._spawn(worker)

@@ -494,3 +494,23 @@ async def test_purge_keeps_pending_and_recent_rows(make_config):
         assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
     finally:
         await pool.close()
+
+
+async def test_wait_event_never_swallows_a_cancellation():
+    """3.11's wait_for returns instead of raising when a cancel meets a just-set event, which keeps a
+    `while True` loop alive and hangs shutdown; the relays, schedulers and sweeps wait with wait_event."""
+    import asyncio
+    from ecom.aio import wait_event
+    event = asyncio.Event()
+
+    async def relay_like_loop():
+        while True:
+            await wait_event(event, 5)
+            event.clear()
+    for _ in range(20):
+        task = asyncio.ensure_future(relay_like_loop())
+        await asyncio.sleep(0.005)
+        event.set()  # the wake-up and the cancellation arrive together
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert task in done and task.cancelled()

@@ -6,8 +6,9 @@ of an error: it is logged and the loop carries on at the next tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+
+from ecom.aio import wait_event
 
 from .imports import ImportService
 from .service import InventoryService
@@ -19,8 +20,7 @@ async def _pause(wake: asyncio.Event | None, seconds: float) -> None:
     if wake is None:
         await asyncio.sleep(seconds)
         return
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(wake.wait(), seconds)
+    await wait_event(wake, seconds)
 
 
 async def sweep_reservations(service: InventoryService, interval: float) -> None:

@@ -11,12 +11,12 @@ order reaches a final status, when the client goes away, or when the server shut
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 from aiohttp import web
 
+from ecom.aio import get_or_none
 from ecom.app import CLOSING
 from ecom.gateway import identity, login_required
 
@@ -62,9 +62,8 @@ async def order_events(request: web.Request) -> web.StreamResponse:
                                          "actor": last.actor if last else ""}))
             quiet_since = time.monotonic()
             while sent not in FINAL and not _over(request):
-                try:
-                    evt = await asyncio.wait_for(queue.get(), TICK_SECONDS)
-                except asyncio.TimeoutError:
+                evt = await get_or_none(queue, TICK_SECONDS)
+                if evt is None:
                     if time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
                         await response.write(b": keep-alive\n\n")
                         quiet_since = time.monotonic()

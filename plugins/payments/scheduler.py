@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from ecom.aio import wait_event
+
 from .db import DUE_CHANNEL
 from .service import PaymentsService
 
@@ -81,8 +83,7 @@ class Scheduler:
                 except Exception as err:  # noqa: BLE001 - a dead scheduler would strand every payment
                     log.warning("payment scheduler: %s: %s; retrying in %.1fs", type(err).__name__, err, backoff)
                     timeout, backoff = backoff, min(backoff * 2, self.MAX_BACKOFF)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_event(self._wake, timeout)
         finally:
             if self._listener is not None:
                 conn, self._listener = self._listener, None
