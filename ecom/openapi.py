@@ -20,10 +20,12 @@ PROBLEM = {"description": "A problem (RFC 9457)", "content": {"application/probl
     "$ref": "#/components/schemas/Problem"}}}}
 
 
-def api_schema(*, request: dict | None = None, response: dict | None = None, status: int = 200):
+def api_schema(*, request: dict | None = None, response: dict | None = None, status: int = 200,
+               body_required: bool = True):
     """Attach a JSON Schema for the request body and/or the success response of an API handler."""
     def mark(handler):
-        handler.ecom_openapi = {"request": request, "response": response, "status": status}
+        handler.ecom_openapi = {"request": request, "response": response, "status": status,
+                                "body_required": body_required}
         return handler
     return mark
 
@@ -59,7 +61,8 @@ def _operation(method: str, path: str, handler: Any) -> dict:
     if description.strip():
         op["description"] = description.strip()
     if meta.get("request"):
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["request"]}}}
+        op["requestBody"] = {"required": meta.get("body_required", True),
+                             "content": {"application/json": {"schema": meta["request"]}}}
     elif method in ("post", "put", "patch"):
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
     return op

@@ -214,7 +214,7 @@ async def api_commit(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/inventory/reservations/{order_ref}/release")
-@api_schema(request=RELEASE, response=RESERVATION, status=200)
+@api_schema(request=RELEASE, response=RESERVATION, status=200, body_required=False)
 @roles_required("admin")
 async def api_release(request: web.Request) -> web.Response:
     """Release a held reservation: its units are available again (admins).
@@ -227,7 +227,7 @@ async def api_release(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/inventory/reservations/{order_ref}/restock")
-@api_schema(request=RELEASE, response=RESERVATION, status=200)
+@api_schema(request=RELEASE, response=RESERVATION, status=200, body_required=False)
 @roles_required("admin")
 async def api_restock(request: web.Request) -> web.Response:
     """Put a committed reservation's units back in stock, as for a refund (admins).
