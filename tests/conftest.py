@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 import shutil
 import socket
 import sys
@@ -42,10 +43,28 @@ def pytest_unconfigure(config):
         shutil.rmtree(config._ecom_basetemp, ignore_errors=True)
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports free right now, below the kernel's ephemeral
+    range (32768+), so that no outgoing connection of the test run can take one before a server binds it."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_KEEP = ("PATH", "HOME", "LANG")
 
 
 def write_config(tmp_path: Path, enabled=("users",), paths=(str(ROOT / "plugins"),), extra: str = "") -> Path:
-    port, broker_port = free_port(), free_port()
+    port, broker_port = free_ports(4), free_port()  # port + 1..3: the workers of --instances 3
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [server]

@@ -11,7 +11,8 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import async_playwright
 
-from tests.test_cli import ROOT, free_port
+from tests.conftest import free_port, free_ports
+from tests.test_cli import ROOT
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -32,7 +33,7 @@ def stack(tmp_path_factory):
 port = {port}
 data_dir = "{tmp / 'data'}"
 log_level = "warning"
-worker_base_port = {free_port()}
+worker_base_port = {free_ports(2)}
 [broker]
 embedded_port = {free_port()}
 [security]
