@@ -20,6 +20,7 @@ from .config import ConfigError
 
 log = logging.getLogger("ecom.db")
 
+MIN_POOL = 4
 MIGRATION_LOCK_KEY = 0x65636F6D  # "ecom": same key in every database
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -123,10 +124,13 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration]) -> list
 
 
 def pool_size(max_connections: int, instances: int, databases: int, pool_max: int) -> int:
-    """Connections per pool so that instances x databases x (pool + 1 listener) fits the server, with headroom."""
+    """Connections per pool so that instances x databases x pool fits the server, with headroom.
+
+    At least 4: a pool lends one connection to its outbox relay's LISTEN and may lend one to a plugin's
+    scheduler (payments), and requests need the rest."""
     budget = max_connections - 10
-    per_pool = budget // max(instances * databases, 1) - 1
-    if per_pool < 2:
+    per_pool = budget // max(instances * databases, 1)
+    if per_pool < MIN_POOL:
         raise ConfigError(f"config: database.max_connections = {max_connections} is too small for "
                           f"{instances} instance(s) x {databases} plugin database(s); raise it")
     return min(pool_max, per_pool)

@@ -75,7 +75,7 @@ def test_badly_named_migration_file(tmp_path):
 def test_pool_size_fits_max_connections():
     assert db.pool_size(200, 3, 5, 10) == 10
     size = db.pool_size(100, 3, 5, 10)
-    assert 3 * 5 * (size + 1) <= 100 and size >= 2
+    assert 3 * 5 * size <= 100 - 10 and size >= db.MIN_POOL
     from ecom.config import ConfigError
     with pytest.raises(ConfigError, match="max_connections"):
         db.pool_size(100, 20, 5, 10)
