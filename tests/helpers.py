@@ -1,13 +1,15 @@
-"""Helpers shared by the test modules: bounded polling and extra app instances ("workers")."""
+"""Helpers shared by the test modules: bounded polling, extra app instances ("workers"), accounts."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, Awaitable, Callable
 
-from ecom.app import EVENT_BUS, create_app
+from ecom.app import EVENT_BUS, POOLS, create_app
 from ecom.config import Config
 
 DEADLINE = 15.0
+PASSWORD = "correct horse battery"
 
 
 async def wait_until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str,
@@ -34,3 +36,18 @@ async def start(aiohttp_client, config: Config):
     client = await aiohttp_client(create_app(config))
     assert client.app[EVENT_BUS].connected
     return client
+
+
+async def account(client, *, seller: bool = False, admin: bool = False) -> tuple[int, str, str]:
+    """(id, email, bearer token) of a new customer, seller or admin, made through the users API."""
+    from plugins.users.admin import create_admin
+    email = f"u{uuid.uuid4().hex[:12]}@example.com"
+    resp = await client.post("/api/v1/users", json={"email": email, "name": "Tester", "password": PASSWORD,
+                                                    "is_seller": seller})
+    assert resp.status == 201, await resp.text()
+    user_id = (await resp.json())["id"]
+    if admin:
+        await create_admin(client.app[POOLS]["users"], email, PASSWORD, time_cost=1, memory_kib=8)
+    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    return user_id, email, (await resp.json())["token"]

@@ -9,18 +9,18 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ecom.app import POOLS, create_app
+from ecom.app import create_app
 from ecom.gateway.auth import Identity
 from plugins.dashboards.service import day_label
 from plugins.inventory.keys import INVENTORY
 from plugins.orders.keys import ORDERS
 from plugins.payments.keys import PAYMENTS
 from plugins.products.keys import PRODUCTS
-from plugins.users.admin import create_admin
 from plugins.users.keys import USERS
+from tests.helpers import PASSWORD
+from tests.helpers import account as user
 
 PLUGINS = ["users", "products", "inventory", "payments", "orders", "dashboards"]
-PASSWORD = "correct horse battery"
 VISA, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0002"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -35,17 +35,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def user(client, *, seller: bool = False, admin: bool = False) -> tuple[int, str, str]:
-    """(id, email, bearer token) of a new account."""
-    email = f"u{uuid.uuid4().hex[:12]}@example.com"
-    resp = await client.post("/api/v1/users", json={"email": email, "name": "Tester", "password": PASSWORD,
-                                                    "is_seller": seller})
-    assert resp.status == 201, await resp.text()
-    user_id = (await resp.json())["id"]
-    if admin:
-        await create_admin(client.app[POOLS]["users"], email, PASSWORD, time_cost=1, memory_kib=8)
-    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    return user_id, email, (await resp.json())["token"]
 
 
 async def product(client, token: str, price_cents: int, stock: dict[str, int], currency: str = "EUR",

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import PASSWORD, account, wait_until
 from ecom.app import POOLS, create_app
 from ecom.config import ConfigError, parse_section
 from ecom.errors import Conflict, NotFound, ValidationFailed
@@ -23,9 +23,7 @@ from plugins.inventory.config import InventoryConfig
 from plugins.inventory.keys import IMPORTS, INVENTORY, OutOfStock
 from plugins.inventory.seed import seed as seed_inventory
 from plugins.products.keys import PRODUCTS
-from plugins.users.admin import create_admin
 
-PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLUGINS = ["users", "products", "inventory"]
 FAST = {"sweep_interval_seconds": 0.1, "import_batch_size": 100}
@@ -54,16 +52,8 @@ def unique(prefix: str = "u") -> str:
 
 async def user(client, *, seller: bool = False, admin: bool = False) -> tuple[int, str]:
     """(user id, bearer token) of a new customer, seller or admin."""
-    email = f"{unique()}@example.com"
-    resp = await client.post("/api/v1/users", json={"email": email, "name": "Tester", "password": PASSWORD,
-                                                    "is_seller": seller})
-    assert resp.status == 201, await resp.text()
-    user_id = (await resp.json())["id"]
-    if admin:
-        await create_admin(client.app[POOLS]["users"], email, PASSWORD, time_cost=1, memory_kib=8)
-    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    return user_id, (await resp.json())["token"]
+    user_id, _, token = await account(client, seller=seller, admin=admin)
+    return user_id, token
 
 
 async def product(client, token: str, sku: str | None = None) -> int:

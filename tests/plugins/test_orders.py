@@ -19,19 +19,17 @@ import aiomqtt
 import asyncpg
 import pytest
 
-from tests.helpers import start, wait_until, worker
+from tests.helpers import PASSWORD, account, start, wait_until, worker
 from ecom.app import EVENT_BUS, POOLS
 from ecom.config import Config, ConfigError, parse_section
 from ecom.embedded import EmbeddedBroker, client_password
 from ecom.events import Envelope
 from plugins.orders.config import OrdersConfig
 from plugins.payments.events import PaymentCompleted, PaymentFailed
-from plugins.users.admin import create_admin
 from tests.conftest import TEST_SECRET_KEY, free_port
 
 SECRET = hashlib.sha256(TEST_SECRET_KEY.encode()).digest()
 PLUGINS = ["users", "products", "inventory", "payments", "orders"]
-PASSWORD = "correct horse battery"
 VISA, DECLINED, BAD_LUHN = "4242 4242 4242 4242", "4000 0000 0000 0002", "4242 4242 4242 4241"
 CVC = "8317"
 EU, US = "eu-west", "us-east"
@@ -57,16 +55,8 @@ def card(number: str = VISA, cvc: str = CVC, **changes: Any) -> dict[str, Any]:
 
 async def user(client, *, seller: bool = False, admin: bool = False) -> tuple[int, str]:
     """(user id, bearer token) of a new customer, seller or admin."""
-    email = f"u{uuid.uuid4().hex[:12]}@example.com"
-    resp = await client.post("/api/v1/users", json={"email": email, "name": "Tester", "password": PASSWORD,
-                                                    "is_seller": seller})
-    assert resp.status == 201, await resp.text()
-    user_id = (await resp.json())["id"]
-    if admin:
-        await create_admin(client.app[POOLS]["users"], email, PASSWORD, time_cost=1, memory_kib=8)
-    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    return user_id, (await resp.json())["token"]
+    user_id, _, token = await account(client, seller=seller, admin=admin)
+    return user_id, token
 
 
 async def product(client, seller_token: str, *, stock: dict[str, int] | None = None, price_cents: int = 1299,
