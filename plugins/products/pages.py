@@ -188,18 +188,7 @@ async def new_form(request: web.Request) -> web.Response:
 @routes.post("/seller/products/new")
 @roles_required("seller")
 async def create(request: web.Request) -> web.Response:
-    svc, who = products(request), identity(request)
-    values, fields, image, errors, status = await _read_form(request)
-    if errors:
-        return await _form_page(request, None, values, errors, status)
-    try:
-        product = await svc.create(who, fields)
-    except (ValidationFailed, Conflict) as err:
-        return await _form_page(request, None, values, err.errors, err.status)
-    if image is not None:
-        await svc.set_image(who, product.id, image)
-    await flash(request, f"“{product.name}” is in the catalog.", "success")
-    raise web.HTTPSeeOther("/seller/products")
+    return await _save(request, None)
 
 
 @routes.get(r"/seller/products/{id:[0-9]+}/edit")
@@ -212,18 +201,23 @@ async def edit_form(request: web.Request) -> web.Response:
 @routes.post(r"/seller/products/{id:[0-9]+}/edit")
 @roles_required("seller")
 async def update(request: web.Request) -> web.Response:
+    return await _save(request, await products(request).editable(identity(request), product_id(request)))
+
+
+async def _save(request: web.Request, product) -> web.Response:
+    """Create (``product`` None) or update from the posted form; the form again, with errors, if it fails."""
     svc, who = products(request), identity(request)
-    product = await svc.editable(who, product_id(request))
     values, fields, image, errors, status = await _read_form(request)
     if errors:
         return await _form_page(request, product, values, errors, status)
     try:
-        product = await svc.update(who, product.id, fields)
+        saved = await (svc.create(who, fields) if product is None else svc.update(who, product.id, fields))
     except (ValidationFailed, Conflict) as err:
         return await _form_page(request, product, values, err.errors, err.status)
     if image is not None:
-        await svc.set_image(who, product.id, image)
-    await flash(request, f"Saved “{product.name}”.", "success")
+        await svc.set_image(who, saved.id, image)
+    message = f"“{saved.name}” is in the catalog." if product is None else f"Saved “{saved.name}”."
+    await flash(request, message, "success")
     raise web.HTTPSeeOther("/seller/products")
 
 
