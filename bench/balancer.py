@@ -22,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 HELLO = """
 from aiohttp import web
@@ -29,13 +31,6 @@ async def hello(request): return web.Response(text="hello")
 app = web.Application(); app.router.add_get("/", hello)
 web.run_app(app, host="127.0.0.1", port={port}, access_log=None, print=None)
 """
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
