@@ -10,10 +10,10 @@ import hmac
 import secrets
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp_session import SESSION_KEY, get_session
 from markupsafe import Markup, escape
 
+from ..inputs import form_data, form_field
 from .auth import bearer_token
 
 SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
@@ -36,12 +36,8 @@ async def _sent_token(request: web.Request) -> str:
     if header:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form = await request.post()  # cached: the handler reads the same form again
-        except (ValueError, HttpProcessingError):
-            raise web.HTTPBadRequest(text="The form data could not be read.") from None
-        value = form.get(FIELD, "")
-        return value if isinstance(value, str) else ""
+        form = await form_data(request)  # cached: the handler reads the same form again
+        return form_field(form, FIELD)
     return ""
 
 
