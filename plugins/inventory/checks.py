@@ -4,19 +4,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ecom.errors import ValidationFailed
+from ecom.text import storable
 
 from .models import MAX_ID, MAX_ORDER_REF, MAX_QUANTITY, MAX_REASON, MAX_RESERVE
 
 MAX_TTL = 7 * 86400
-
-
-def storable(text: str) -> bool:
-    """PostgreSQL text holds no NUL, and a lone surrogate (possible in JSON) has no UTF-8 form."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
 
 
 def whole(value: Any, field: str, low: int, high: int) -> int:

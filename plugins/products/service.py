@@ -18,9 +18,10 @@ import asyncpg
 
 from ecom.config import ConfigError
 from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ecom.text import storable
 
 from . import cursor as cursors, db, images
-from .validation import MAX_PRICE, MAX_TYPE, SKU_SHAPE, check_fields, storable
+from .validation import MAX_PRICE, MAX_TYPE, SKU_SHAPE, check_fields
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from ecom.errors import ValidationFailed
+from ecom.text import storable
 
 MAX_NAME, MAX_DESCRIPTION, MAX_TYPE, MAX_SKU = 200, 5000, 60, 64
 MAX_PRICE = 10**10
@@ -19,15 +20,6 @@ CURRENCIES = {
 }
 FIELDS = ("name", "description", "price_cents", "currency", "type", "sku", "active")
 REQUIRED = ("name", "price_cents", "currency", "type", "sku")
-
-
-def storable(text: str) -> bool:
-    """PostgreSQL text holds no NUL, and a lone surrogate (possible in JSON) has no UTF-8 form."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
 
 
 def _text(value: Any, max_len: int, *, required: bool = True, one_line: bool = True) -> tuple[str, str | None]:

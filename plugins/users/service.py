@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ecom.config import ConfigError, SecurityConfig
 from ecom.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from ecom.text import storable as _storable
 
 from . import db
 
@@ -78,15 +79,6 @@ class Passwords:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
-
-
-def _storable(text: str) -> bool:
-    """PostgreSQL text holds no NUL, and a lone surrogate (possible in JSON) has no UTF-8 form."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
 
 
 def _text(value: Any, field: str, errors: dict[str, str]) -> str:
