@@ -19,7 +19,8 @@ from aiohttp import web  # noqa: E402
 
 from ecom.app import create_app  # noqa: E402
 from ecom.config import Config, load_config  # noqa: E402
-from ecom.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
+from ecom.broker import EmbeddedBroker  # noqa: E402
+from ecom.embedded import EmbeddedPostgres  # noqa: E402
 
 SECRET_KEY = "bench-secret"
 

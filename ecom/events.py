@@ -42,7 +42,7 @@ import asyncpg
 from .aio import wait_event
 from . import outbox
 from .config import BrokerConfig
-from .embedded import client_password
+from .broker import client_password
 from .metrics import EVENTS
 from .outbox import Relay, housekeeping
 

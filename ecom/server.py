@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import Config
-from .embedded import EmbeddedBroker
+from .broker import EmbeddedBroker
 from .plugin import LoadedPlugins
 from .secret import load_secret
 

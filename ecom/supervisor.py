@@ -25,7 +25,8 @@ from . import nginx
 from .app import migrate_all
 from .config import Config
 from .datadir import DataDirLock, embedded_postgres
-from .embedded import EmbeddedBroker, die_with_parent
+from .broker import EmbeddedBroker
+from .embedded import die_with_parent
 from .metrics import MULTIPROC_ENV, worker_exited
 from .plugin import LoadedPlugins
 from .secret import load_secret

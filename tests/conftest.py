@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 from ecom.config import Config, load_config  # noqa: E402
-from ecom.embedded import EmbeddedBroker, EmbeddedPostgres  # noqa: E402
+from ecom.broker import EmbeddedBroker  # noqa: E402
+from ecom.embedded import EmbeddedPostgres  # noqa: E402
 
 TEST_SECRET_KEY = "test-secret-key"
 _db_counter = itertools.count(1)

@@ -30,7 +30,7 @@ import pytest
 from tests.helpers import wait_until
 from ecom.app import EVENT_BUS, POOLS, create_app, plugin_database_url
 from ecom.config import Config
-from ecom.embedded import EmbeddedBroker, client_password
+from ecom.broker import EmbeddedBroker, client_password
 from ecom.events import Envelope, EventError, event
 from ecom.outbox import pending_outbox
 from tests.conftest import ROOT, TEST_SECRET_KEY, free_port

@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import PASSWORD, account, start, wait_until, worker
 from ecom.app import EVENT_BUS, POOLS
 from ecom.config import Config, ConfigError, parse_section
-from ecom.embedded import EmbeddedBroker, client_password
+from ecom.broker import EmbeddedBroker, client_password
 from ecom.events import Envelope
 from plugins.orders.config import OrdersConfig
 from plugins.payments.events import PaymentCompleted, PaymentFailed

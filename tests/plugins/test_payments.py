@@ -26,7 +26,7 @@ import pytest
 from tests.helpers import start, wait_until, worker
 from ecom.app import EVENT_BUS, POOLS, plugin_database_url
 from ecom.config import Config, ConfigError, parse_section
-from ecom.embedded import client_password
+from ecom.broker import client_password
 from ecom.errors import ValidationFailed
 from ecom.events import Envelope, PluginEvents, current_envelope
 from plugins.payments.cards import CardDetails, CardVault, TokenInvalid, decline_reason, parse_card

@@ -1,6 +1,6 @@
 """amqtt authentication plugin: a client is let in only with its own derived password.
 
-The password of client id ``c`` is ``HMAC(secret, "mqtt:" + c)`` (see :func:`ecom.embedded.client_password`),
+The password of client id ``c`` is ``HMAC(secret, "mqtt:" + c)`` (see :func:`ecom.broker.client_password`),
 so every process has its own credential and no password file has to be written or shared.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ class DerivedPasswordAuthPlugin(BaseAuthPlugin):
         secret: str = ""  # hex of the shop secret
 
     async def authenticate(self, *, session: Session) -> bool | None:
-        from ecom.embedded import client_password
+        from ecom.broker import client_password
 
         if not self.config.secret or not session.username or session.password is None:
             return False
