@@ -1,13 +1,14 @@
 """Keyset pagination cursors: opaque to clients, base64url of JSON [sort, last sort key, last id].
 
-A cursor that does not decode to exactly that shape (tampered, truncated, from another sort) is a 422.
+A cursor that does not decode to exactly that shape (tampered, truncated, from another sort, a date
+whose offset moves it out of the years 1..9999) is a 422.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ecom.errors import ValidationFailed
@@ -55,6 +56,10 @@ def _key(sort: str, key: Any) -> Any:
             raise _bad() from None
         if key.tzinfo is None:
             raise _bad()
+        try:  # an offset that pushes the instant past year 1..9999 cannot be compared by the database
+            key = key.astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            raise _bad() from None
     elif sort == "name":
         if not isinstance(key, str) or len(key) > 400 or "\x00" in key:
             raise _bad()

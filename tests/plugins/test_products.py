@@ -451,6 +451,17 @@ async def test_cursor_json_is_opaque_base64(client):
     assert decoded[0] == "newest" and decoded[2] == body["items"][-1]["id"]
 
 
+@pytest.mark.parametrize("key", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+async def test_a_forged_cursor_with_an_out_of_range_date_is_a_422(client, key):
+    """The date parses in Python but its UTC instant falls outside years 1..9999: a problem, never a 500."""
+    forged = base64.urlsafe_b64encode(json.dumps(["newest", key, 7]).encode()).decode().rstrip("=")
+    resp = await client.get("/api/v1/products", params={"cursor": forged})
+    body = await resp.json()
+    assert resp.status == 422 and resp.content_type == "application/problem+json" and "cursor" in body["errors"]
+    resp = await client.get("/products", params={"cursor": forged})
+    assert resp.status == 422 and "That page link is not valid" in await resp.text()
+
+
 async def test_product_page_shows_availability_from_an_inventory_service(aiohttp_client, make_config, monkeypatch):
     """The soft lookup (the real inventory plugin is tested by its own tests): regions shown, failures hidden."""
     from aiohttp import web
