@@ -28,7 +28,9 @@ class ServerConfig:
     data_dir: str = "var"
     instances: int = 1
     max_body_bytes: int = 10 * 1024 * 1024
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    trusted_proxies: tuple[str, ...] = ()  # only a proxy really in front (the supervisor sets loopback for its workers)
+    max_connections: int = 1000  # open HTTP connections; at the cap the oldest idle one is closed (ecom/http_guard.py)
+    header_timeout: float = 10.0  # seconds a connection may take to send complete request headers
     shutdown_timeout: float = 10.0
     log_level: str = "info"
     worker_base_port: int = 0  # --instances N: workers listen on 127.0.0.1:<base>..<base+N-1>; 0 = port + 1
@@ -40,6 +42,8 @@ class ServerConfig:
         _check(self.max_body_bytes >= 1024, "server.max_body_bytes", "must be at least 1024")
         _check(self.worker_base_port == 0 or 1024 <= self.worker_base_port <= 65000, "server.worker_base_port",
                "must be 0 or between 1024 and 65000")
+        _check(self.max_connections >= 16, "server.max_connections", "must be at least 16")
+        _check(0.5 <= self.header_timeout <= 300, "server.header_timeout", "must be between 0.5 and 300 seconds")
         _check(self.log_level in ("debug", "info", "warning", "error"), "server.log_level",
                "must be one of debug, info, warning, error")
 

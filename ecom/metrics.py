@@ -1,10 +1,15 @@
 """Prometheus metrics at GET /metrics (never through nginx: operators scrape the workers directly).
 
+/metrics answers only a loopback peer that did not come through a proxy (no X-Forwarded-For, Forwarded or
+X-Real-IP header): a single-process shop bound to a public address serves the shop to the world, but its
+metrics (routes, volumes, failures) only to a scraper on the same host. Anyone else gets a plain 404.
+
 With `run.py --instances N` the supervisor gives every worker the same ``PROMETHEUS_MULTIPROC_DIR``
 (prometheus-client's multiprocess mode), so any one worker's /metrics adds up all of them.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 
@@ -44,8 +49,22 @@ async def metrics_middleware(request: web.Request, handler):
             LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
 
 
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def direct_loopback(request: web.Request) -> bool:
+    """True when the peer is on this host and no proxy relayed the request (a proxy may run on this host)."""
+    try:
+        local = ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+    except ValueError:  # a unix socket or an unknown peer
+        return False
+    return local and not any(name in request.headers for name in PROXY_HEADERS)
+
+
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format; every worker's numbers when the workers share a multiprocess folder."""
+    if not direct_loopback(request):
+        raise web.HTTPNotFound(text="Not found.")
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -72,7 +72,8 @@ class Supervisor:
         return {**os.environ, MULTIPROC_ENV: str(self.metrics_dir),
                 "ECOM__SERVER__HOST": "127.0.0.1", "ECOM__SERVER__PORT": str(worker.port),
                 "ECOM__SERVER__DATA_DIR": str(c.data_dir), "ECOM__SERVER__INSTANCES": str(len(self.workers)),
-                "ECOM__SERVER__NAME": worker.name, "ECOM__DATABASE__URL": c.database.url,
+                "ECOM__SERVER__NAME": worker.name, "ECOM__SERVER__TRUSTED_PROXIES": '["127.0.0.1", "::1"]',
+                "ECOM__DATABASE__URL": c.database.url,
                 "ECOM__BROKER__URL": broker_url,
                 "ECOM__BROKER__CLIENT_ID": f"{c.broker.client_id or 'ecom'}-{c.server.port}-{worker.name}"}
 

@@ -34,7 +34,10 @@ async def test_redirects_carry_headers_too(gw):
     assert_secure(resp)
 
 
-async def test_request_id_from_trusted_proxy_is_kept(gw):
+async def test_request_id_from_trusted_proxy_is_kept(aiohttp_client, make_config):
+    config = make_config(plugins={"enabled": ["gwtest"], "paths": ["tests/loaderplugins"]},
+                         server={"trusted_proxies": ["127.0.0.1", "::1"]})
+    gw = await aiohttp_client(create_app(config))
     resp = await gw.get("/healthz", headers={"X-Request-Id": "abcdef123456"})
     assert resp.headers["X-Request-Id"] == "abcdef123456"
     resp = await gw.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
