@@ -9,16 +9,16 @@ from __future__ import annotations
 from ecom.plugin import Plugin, PluginContext
 
 from . import pages, routes
-from .cards import CardVault
 from .config import PaymentsConfig
 from .events import PaymentRequested, RefundRequested
 from .keys import PAYMENTS
 from .scheduler import Scheduler
 from .service import PaymentsService
+from .vault import CardVault
 
 
 async def lifespan(ctx: PluginContext):
-    vault = CardVault(ctx.secret("card-token"), ctx.config.card_token_ttl_seconds)
+    vault = CardVault(ctx.secret("card-key-wrap"), ctx.config.card_token_ttl_seconds)
     service = PaymentsService(ctx.pool, ctx.config, vault, ctx.events)
     ctx.provide(PAYMENTS, service)
     ctx.events.subscribe(PaymentRequested, service.on_payment_requested)

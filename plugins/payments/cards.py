@@ -2,17 +2,13 @@
 
 A card is checked twice: when orders tokenizes it at checkout (a bad card is a 422 there) and again
 when the payment is processed (a token is only as good as the card inside it). The number and CVC
-leave this module only inside a Fernet token; ``CardDetails`` hides them from ``repr``.
+leave this module only to be sealed into a card token (vault.py); ``CardDetails`` hides them from ``repr``.
 """
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
-
-from cryptography.fernet import Fernet, InvalidToken
 
 from ecom.errors import ValidationFailed
 
@@ -129,30 +125,3 @@ def decline_reason(card: CardDetails, today: datetime | None = None) -> str | No
     if card.number == DECLINED_TEST_NUMBER:
         return "Card declined"
     return None
-
-
-class TokenInvalid(Exception):
-    """The token is expired, forged, or was sealed with another key."""
-
-
-class CardVault:
-    """Seals card details into short-lived Fernet tokens (AES-128-CBC + HMAC-SHA256, with a timestamp)."""
-
-    def __init__(self, key: bytes, ttl_seconds: int):
-        if len(key) != 32:
-            raise ValueError("the card token key must be 32 bytes")
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
-        self.ttl_seconds = ttl_seconds
-
-    def seal(self, card: CardDetails, *, issued_at: float | None = None) -> str:
-        """The token; ``issued_at`` (a Unix time, default now) starts its ``ttl_seconds``."""
-        plain = json.dumps({"n": card.number, "m": card.exp_month, "y": card.exp_year, "c": card.cvc}).encode()
-        token = self._fernet.encrypt(plain) if issued_at is None else self._fernet.encrypt_at_time(plain, int(issued_at))
-        return token.decode("ascii")
-
-    def open(self, token: str) -> CardDetails:
-        try:
-            raw = json.loads(self._fernet.decrypt(token.encode("ascii"), ttl=self.ttl_seconds))
-            return CardDetails(str(raw["n"]), int(raw["m"]), int(raw["y"]), str(raw["c"]))
-        except (InvalidToken, UnicodeError, ValueError, KeyError, TypeError, AttributeError):
-            raise TokenInvalid("the card token is expired or invalid") from None

@@ -59,6 +59,31 @@ async def decline(db, payment_id: uuid.UUID, reason: str, brand: str | None, las
         WHERE id = $1""", payment_id, reason, brand, last4)
 
 
+async def insert_card_key(db, key_id: uuid.UUID, wrapped: bytes, ttl_seconds: float) -> None:
+    await db.execute("INSERT INTO card_keys (id, key, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))",
+                     key_id, wrapped, ttl_seconds)
+
+
+async def take_card_key(db, key_id: uuid.UUID) -> bytes | None:
+    """Delete a token's key and return it (None when it is gone or expired): a token opens at most once,
+    and only in the transaction that records what became of its payment."""
+    row = await db.fetchrow("DELETE FROM card_keys WHERE id = $1 RETURNING key, expires_at > now() AS live", key_id)
+    return row["key"] if row is not None and row["live"] else None
+
+
+async def drop_unused_card_key(db, key_id: uuid.UUID, order_id: str, token: str) -> None:
+    """Delete the key of a token that will never be used (a repeated request), unless it is the token the
+    order's payment is waiting with."""
+    await db.execute("""
+        DELETE FROM card_keys WHERE id = $1
+          AND NOT EXISTS (SELECT 1 FROM payments WHERE order_id = $2 AND card_token = $3)""", key_id, order_id, token)
+
+
+async def delete_expired_card_keys(db) -> int:
+    status = await db.execute("DELETE FROM card_keys WHERE expires_at <= now()")
+    return int(status.split()[-1])
+
+
 async def postpone(db, payment_id: uuid.UUID, seconds: float) -> None:
     await db.execute("UPDATE payments SET due_at = now() + make_interval(secs => $2) WHERE id = $1",
                      payment_id, seconds)

@@ -3,6 +3,7 @@
 The due time lives in the database, so a payment recorded by a worker that dies is processed by
 whichever scheduler runs next. A scheduler sleeps until the next due time (at most ``MAX_SLEEP``) and
 is woken early by the NOTIFY that recording a payment sends, so a delay of 0 is near-immediate.
+Every ``KEY_SWEEP_SECONDS`` it also deletes expired card keys: a token nobody paid with stops opening.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Scheduler:
     MAX_SLEEP = 1.0       # look at least this often (covers a NOTIFY missed while reconnecting)
     MIN_SLEEP = 0.02      # a due payment another worker holds: let it commit instead of spinning
     MAX_BACKOFF = 3.0
+    KEY_SWEEP_SECONDS = 5.0  # an expired card key outlives its TTL by at most about this long
 
     def __init__(self, pool: asyncpg.Pool, service: PaymentsService):
         self.pool, self.service = pool, service
@@ -68,6 +70,8 @@ class Scheduler:
     async def _run(self) -> None:
         backoff = 0.1
         self._listener_lost = True
+        loop = asyncio.get_running_loop()
+        next_key_sweep = loop.time()
         try:
             while True:
                 self._wake.clear()
@@ -77,6 +81,9 @@ class Scheduler:
                     # LISTEN first, then look: a payment recorded in between is seen now or NOTIFYed later
                     while await self.service.process_due() >= self.service.config.scheduler_batch:
                         pass
+                    if loop.time() >= next_key_sweep:
+                        await self.service.forget_expired_card_keys()
+                        next_key_sweep = loop.time() + self.KEY_SWEEP_SECONDS
                     due_in = await self.service.seconds_until_due()
                     timeout = self.MAX_SLEEP if due_in is None else min(self.MAX_SLEEP, max(self.MIN_SLEEP, due_in))
                     backoff = 0.1

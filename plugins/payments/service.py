@@ -1,6 +1,8 @@
 """Payments: card tokens, recording requested payments, processing them when due, refunds, listings.
 
-No aiohttp here. Logs name payments and orders, never a card number, CVC or token.
+No aiohttp here. Logs name payments and orders, never a card number, CVC or token. A card token opens
+at most once: its key (vault.py) is deleted when its payment is processed, when it turns out to be
+unusable, or when it expires.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import asyncpg
 from ecom.errors import ValidationFailed
 
 from . import db
-from .cards import BRANDS, CardToken, CardVault, TokenInvalid, decline_reason, parse_card
+from .cards import BRANDS, CardDetails, CardToken, decline_reason, parse_card
 from .config import PaymentsConfig
 from .events import PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRequested, RefundRequested
+from .vault import CardVault, TokenInvalid
 
 log = logging.getLogger("ecom.plugins.payments")
 
@@ -75,13 +78,31 @@ class PaymentsService:
         self.pool, self.config, self.vault, self.events = pool, config, vault, events
 
     # ------------------------------------------------------------------ checkout (called by orders)
-    def tokenize(self, card: Any) -> CardToken:
-        """Check ``{card_number, exp_month, exp_year, cvc}`` and seal it into a short-lived token.
+    async def tokenize(self, card: Any) -> CardToken:
+        """Check ``{card_number, exp_month, exp_year, cvc}`` and seal it into a token with a key of its
+        own, stored here until the payment is processed or ``card_token_ttl_seconds`` have passed.
 
         Raises ValidationFailed naming the bad fields (``card_number``, ``exp_month``, ``exp_year``,
         ``cvc``). The token is the only place the number and CVC exist after this call."""
         details = parse_card(card)
-        return CardToken(self.vault.seal(details), details.brand, details.last4)
+        key_id, data_key, wrapped = self.vault.new_key()
+        await db.insert_card_key(self.pool, key_id, wrapped, self.config.card_token_ttl_seconds)
+        return CardToken(self.vault.seal(details, key_id, data_key), details.brand, details.last4)
+
+    async def forget_expired_card_keys(self) -> int:
+        """Delete the keys of tokens past their TTL (every copy of those tokens becomes noise)."""
+        return await db.delete_expired_card_keys(self.pool)
+
+    async def _open(self, conn: asyncpg.Connection, token: Any) -> CardDetails | None:
+        """The card in ``token``, its key deleted in ``conn``'s transaction; None if it cannot be opened."""
+        key_id = self.vault.key_id(token)
+        wrapped = await db.take_card_key(conn, key_id) if key_id is not None else None
+        if wrapped is None:
+            return None
+        try:
+            return self.vault.open(token, wrapped)
+        except TokenInvalid:
+            return None
 
     # ------------------------------------------------------------------ event handlers (inbox transactions)
     async def on_payment_requested(self, conn: asyncpg.Connection, req: PaymentRequested) -> None:
@@ -97,6 +118,8 @@ class PaymentsService:
         last4 = req.last4 if isinstance(req.last4, str) and re.fullmatch(r"[0-9]{4}", req.last4) else None
         if (amount is None or not 0 < amount <= MAX_AMOUNT or currency is None or customer_id is None
                 or not isinstance(req.card_token, str) or not req.card_token):
+            if (key_id := self.vault.key_id(req.card_token)) is not None:
+                await db.take_card_key(conn, key_id)  # never to be used: shred it now
             if await db.insert_declined(conn, payment_id, order_id, customer_id, amount if amount and 0 < amount
                                         <= MAX_AMOUNT else 0, currency or "XXX", brand, last4, INVALID_REQUEST):
                 await self.events.emit(conn, PaymentFailed(order_id, str(payment_id), INVALID_REQUEST))
@@ -104,6 +127,8 @@ class PaymentsService:
             return
         if not await db.insert_pending(conn, payment_id, order_id, customer_id, amount, currency, brand, last4,
                                        req.card_token, self.config.delay_seconds):
+            if (key_id := self.vault.key_id(req.card_token)) is not None:
+                await db.drop_unused_card_key(conn, key_id, order_id, req.card_token)
             log.info("payment for order %s already recorded; repeated request ignored", order_id)
             return
         log.info("payment %s for order %s recorded (%d %s), due in %gs", payment_id, order_id, amount, currency,
@@ -162,12 +187,8 @@ class PaymentsService:
 
     async def _process(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
         payment_id, order_id = row["id"], row["order_id"]
-        try:
-            card = self.vault.open(row["card_token"] or "")
-        except TokenInvalid:
-            card, reason = None, TOKEN_EXPIRED
-        else:
-            reason = decline_reason(card)
+        card = await self._open(conn, row["card_token"])
+        reason = TOKEN_EXPIRED if card is None else decline_reason(card)
         if reason is not None:
             await db.decline(conn, payment_id, reason, card and card.brand, card and card.last4)
             await self.events.emit(conn, PaymentFailed(order_id, str(payment_id), reason))

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import re
-import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -29,7 +28,8 @@ from ecom.config import Config, ConfigError, parse_section
 from ecom.broker import client_password
 from ecom.errors import ValidationFailed
 from ecom.events import Envelope, PluginEvents, current_envelope
-from plugins.payments.cards import CardDetails, CardVault, TokenInvalid, decline_reason, parse_card
+from plugins.payments.cards import CardDetails, decline_reason, parse_card
+from plugins.payments.vault import CardVault, TokenInvalid
 from plugins.payments import db as payments_db
 from plugins.payments.config import PaymentsConfig
 from plugins.payments.events import (PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRequested,
@@ -62,10 +62,10 @@ def envelope(obj: Any) -> Envelope:
     return Envelope.wrap(obj)
 
 
-def request_for(app, order_id: str, number: str = VISA, customer_id: int = 1, amount_cents: int = 2599,
+async def request_for(app, order_id: str, number: str = VISA, customer_id: int = 1, amount_cents: int = 2599,
                 **card_fields: Any) -> Envelope:
     """A PaymentRequested envelope as orders emits it at checkout (card tokenized by the service)."""
-    token = app[PAYMENTS].tokenize(card(number, **card_fields))
+    token = await app[PAYMENTS].tokenize(card(number, **card_fields))
     return envelope(PaymentRequested(order_id, customer_id, amount_cents, "EUR", token.token, token.brand,
                                      token.last4))
 
@@ -156,21 +156,26 @@ def vault_service(ttl: int = 3600) -> PaymentsService:
     return PaymentsService(None, PaymentsConfig(), CardVault(hashlib.sha256(b"k").digest(), ttl))
 
 
+def sealed(vault: CardVault, details: CardDetails) -> tuple[str, bytes]:
+    """(a token, its wrapped key as card_keys holds it), without a database."""
+    key_id, data_key, wrapped = vault.new_key()
+    return vault.seal(details, key_id, data_key), wrapped
+
+
 @pytest.mark.parametrize("number, brand", [
     (VISA, "visa"), ("5555 5555 5555 4444", "mastercard"), ("2223003122003222", "mastercard"),
     (AMEX, "amex"), ("6011111111111117", "discover"), ("3530111333300000", "other"), (4242424242424242, "visa")])
-def test_tokenize_detects_brand_and_hides_the_card(number, brand):
-    svc = vault_service()
+def test_cards_are_checked_sealed_and_hidden(number, brand):
+    vault = vault_service().vault
     digits = re.sub(r"\D", "", str(number))
-    token = svc.tokenize(card(number, month="03", year=str(datetime.now().year + 2),
+    details = parse_card(card(number, month="03", year=str(datetime.now().year + 2),
                               cvc="1234" if brand == "amex" else "567"))
-    assert (token.brand, token.last4) == (brand, digits[-4:])
-    assert digits not in token.token and token.token.isascii()
-    opened = svc.vault.open(token.token)
+    assert (details.brand, details.last4) == (brand, digits[-4:])
+    token, wrapped = sealed(vault, details)
+    assert digits not in token and token.isascii() and vault.key_id(token) is not None
+    opened = vault.open(token, wrapped)
     assert (opened.number, opened.exp_month, opened.brand) == (digits, 3, brand)
-    assert digits not in repr(opened) and digits not in repr(token)
-    with pytest.raises(AttributeError):  # frozen
-        token.brand = "x"
+    assert digits not in repr(opened) and digits not in repr(details) and digits not in wrapped.hex()
 
 
 @pytest.mark.parametrize("changes, field", [
@@ -185,9 +190,9 @@ def test_tokenize_detects_brand_and_hides_the_card(number, brand):
     ({"cvc": "12"}, "cvc"), ({"cvc": "12345"}, "cvc"), ({"cvc": "12a"}, "cvc"), ({"cvc": None}, "cvc"),
     ({"number": AMEX, "cvc": "123"}, "cvc"),                     # Amex needs 4 digits
 ])
-def test_tokenize_rejects_bad_cards_naming_the_field(changes, field):
-    with pytest.raises(ValidationFailed) as err:
-        vault_service().tokenize(card(**changes))
+async def test_tokenize_rejects_bad_cards_naming_the_field(changes, field):
+    with pytest.raises(ValidationFailed) as err:  # before any key is made (the service has no database here)
+        await vault_service().tokenize(card(**changes))
     assert set(err.value.errors) == {field}, err.value.errors
     assert err.value.status == 422
 
@@ -214,18 +219,22 @@ def test_processing_rechecks_the_card():
     assert decline_reason(CardDetails("378282246310005", 12, 2031, "123"), now) == "Invalid CVC"
 
 
-def test_card_tokens_expire_and_cannot_be_forged():
-    svc = vault_service(ttl=60)
+def test_a_token_opens_only_with_its_own_key():
+    """Each token has its own data key; a tampered token, another token's key, a key row moved to
+    another id, or a key wrapped under another shop secret open nothing."""
+    vault = vault_service().vault
     details = parse_card(card())
-    old = svc.vault.seal(details, issued_at=time.time() - 120)
-    fresh = svc.vault.seal(details)
-    assert svc.vault.open(fresh).number == "4242424242424242"
-    other_key = CardVault(hashlib.sha256(b"other").digest(), 60)
-    for bad in (old, fresh[:-4] + "AAAA", "", "not a token", "é"):
+    token, wrapped = sealed(vault, details)
+    other_token, other_wrapped = sealed(vault, details)
+    assert vault.open(token, wrapped).number == "4242424242424242"
+    assert token.split(".")[1] != other_token.split(".")[1]
+    for bad, key in ((token[:-4] + "AAAA", wrapped), (token, other_wrapped), (other_token, wrapped),
+                     ("", wrapped), ("not a token", wrapped), ("é", wrapped), (token, wrapped[:-1] + b"x")):
         with pytest.raises(TokenInvalid):
-            svc.vault.open(bad)
+            vault.open(bad, key)
     with pytest.raises(TokenInvalid):
-        other_key.open(fresh)
+        CardVault(hashlib.sha256(b"other").digest(), 60).open(token, wrapped)
+    assert [vault.key_id(t) for t in (None, 5, "x" * 3000, "abc.def", "gAAAAAB.x")] == [None] * 5
 
 
 def test_config_section_is_validated():
@@ -248,8 +257,10 @@ async def test_approved_declined_and_unusable_requests(aiohttp_client, make_conf
     app = (await start(aiohttp_client, config)).app
     pool, svc = app[POOLS]["payments"], app[PAYMENTS]
     ok, declined, stale, malformed = order(), order(), order(), order()
-    stale_token = svc.vault.seal(parse_card(card()), issued_at=time.time() - 7200)
-    requests = [request_for(app, ok, customer_id=7), request_for(app, declined, DECLINED),
+    stale_token = (await svc.tokenize(card())).token
+    await pool.execute("UPDATE card_keys SET expires_at = now() - interval '1 second' WHERE id = $1",
+                       svc.vault.key_id(stale_token))  # its TTL has passed
+    requests = [await request_for(app, ok, customer_id=7), await request_for(app, declined, DECLINED),
                 envelope(PaymentRequested(stale, 7, 100, "EUR", stale_token, "visa", "4242")),
                 envelope(PaymentRequested(malformed, 7, -5, "EUR", "x", "visa", "4242"))]
     async with wire(config) as seen:
@@ -270,6 +281,7 @@ async def test_approved_declined_and_unusable_requests(aiohttp_client, make_conf
     assert (row["status"], row["failure_reason"], row["last4"], row["card_token"], row["transaction_id"]) == \
         ("declined", "Card declined", "0002", None, None)
     assert await pool.fetchval("SELECT count(*) FROM payments WHERE card_token IS NOT NULL") == 0
+    assert await pool.fetchval("SELECT count(*) FROM card_keys") == 0  # used, or expired: shredded
 
     text = caplog.text
     assert ok in text and "approved" in text and "Card declined" in text
@@ -286,8 +298,8 @@ async def test_same_request_three_times_to_two_workers_gives_one_payment(aiohttp
     counts = [copies_received(a, PaymentRequested), copies_received(b, PaymentRequested)]
     pool = a[POOLS]["payments"]
     order_id = order()
-    env = request_for(a, order_id)
-    again = request_for(b, order_id)  # orders retrying with a new event id
+    env = await request_for(a, order_id)
+    again = await request_for(b, order_id)  # orders retrying with a new event id
     async with wire(config) as seen:
         await publish(config, env, times=3)
         await publish(config, again)
@@ -302,6 +314,7 @@ async def test_same_request_three_times_to_two_workers_gives_one_payment(aiohttp
     assert len(await outbox_for(pool, order_id, *RESULT_TOPICS)) == 1
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1::uuid[])",
                                [env.id, again.id]) == 2
+    assert await pool.fetchval("SELECT count(*) FROM card_keys") == 0  # the repeat's token was shredded too
 
 
 async def test_delay_is_durable_across_a_restart(aiohttp_client, make_config):
@@ -310,7 +323,7 @@ async def test_delay_is_durable_across_a_restart(aiohttp_client, make_config):
     config = payments_config(make_config, delay_seconds=2)
     first = await start(aiohttp_client, config)
     order_id = order()
-    env = request_for(first.app, order_id)
+    env = await request_for(first.app, order_id)
     async with wire(config) as seen:
         await publish(config, env)
         pool = first.app[POOLS]["payments"]
@@ -345,7 +358,7 @@ async def test_racing_schedulers_process_each_payment_once(aiohttp_client, make_
     b = (await start(aiohttp_client, worker(config, "b"))).app
     pool = a[POOLS]["payments"]
     orders = [order() for _ in range(30)]
-    await publish(config, *(request_for(a, o, DECLINED if i % 3 == 0 else VISA) for i, o in enumerate(orders)))
+    await publish(config, *[await request_for(a, o, DECLINED if i % 3 == 0 else VISA) for i, o in enumerate(orders)])
     await wait_until(lambda: pool.fetchval("SELECT count(*) FROM payments WHERE order_id = ANY($1)", orders),
                      lambda n: n == 30, "30 payments recorded")
 
@@ -372,7 +385,7 @@ async def test_a_payment_that_hits_an_error_does_not_hold_up_the_others(aiohttp_
     app = (await start(aiohttp_client, config)).app
     pool = app[POOLS]["payments"]
     first, broken, last = order(), order(), order()
-    await publish(config, *(request_for(app, o) for o in (first, broken, last)))
+    await publish(config, *[await request_for(app, o) for o in (first, broken, last)])
     await wait_until(lambda: pool.fetchval("SELECT count(*) FROM payments"), lambda n: n == 3, "3 payments")
     broken_id = (await payment_row(pool, broken))["id"]
     approve = payments_db.approve
@@ -404,7 +417,7 @@ async def test_refund_once_and_reject_what_cannot_be_refunded(aiohttp_client, ma
     pool = app[POOLS]["payments"]
     paid, unpaid, unknown = order(), order(), order()
     async with wire(config) as seen:
-        await publish(config, request_for(app, paid), request_for(app, unpaid, DECLINED))
+        await publish(config, await request_for(app, paid), await request_for(app, unpaid, DECLINED))
         completed = await seen.one_result(paid)
         await seen.one_result(unpaid)
 
@@ -455,9 +468,9 @@ async def test_customers_see_their_own_payments_admins_all(aiohttp_client, make_
     (ana, ana_token), (bo, bo_token), (_, admin_token) = [await user(client), await user(client),
                                                           await user(client, admin=True)]
     ana_ok, ana_declined, bo_order = order(), order(), order()
-    await publish(config, request_for(client.app, ana_ok, customer_id=ana),
-                  request_for(client.app, ana_declined, DECLINED, customer_id=ana),
-                  request_for(client.app, bo_order, customer_id=bo, amount_cents=990))
+    await publish(config, await request_for(client.app, ana_ok, customer_id=ana),
+                  await request_for(client.app, ana_declined, DECLINED, customer_id=ana),
+                  await request_for(client.app, bo_order, customer_id=bo, amount_cents=990))
     for o in (ana_ok, ana_declined, bo_order):
         await wait_until(lambda o=o: processed(pool, o), bool, f"{o} processed")
 
@@ -523,7 +536,7 @@ async def test_database_holds_no_card_number_or_cvc(aiohttp_client, make_config)
     app = (await start(aiohttp_client, config)).app
     pool = app[POOLS]["payments"]
     ok, declined = order(), order()
-    await publish(config, request_for(app, ok), request_for(app, declined, DECLINED))
+    await publish(config, await request_for(app, ok), await request_for(app, declined, DECLINED))
     for o in (ok, declined):
         await wait_until(lambda o=o: processed(pool, o), bool, f"{o} processed")
     await publish(config, envelope(RefundRequested(ok, 2599, "EUR", "Cancelled")))
