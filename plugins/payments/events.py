@@ -4,7 +4,8 @@ Every payload travels in the envelope of :mod:`ecom.events`
 (``{"id", "type": <topic>, "version": 1, "occurred_at", "data": {...}}``), QoS 1, through the producer's
 outbox; consumers dedupe by event id in their inbox. Money is integer minor units plus an ISO 4217
 currency code. No event ever carries a card number or CVC in clear: only ``card_token`` (opaque,
-Fernet-encrypted by the payments plugin, short-lived), ``brand`` and ``last4``.
+``<key id>.<Fernet ciphertext>``, whose one-off key payments deletes once the payment is processed or
+the token expires: a copy kept anywhere opens nothing after that), ``brand`` and ``last4``.
 """
 from __future__ import annotations
 
