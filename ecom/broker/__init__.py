@@ -1,12 +1,22 @@
-"""The embedded MQTT broker (amqtt) and the credentials of its clients."""
+"""The embedded MQTT broker (amqtt, hardened) and the credentials of its clients.
+
+Two ways to run it: :class:`EmbeddedBroker` in the caller's event loop (the test fixture), and
+:class:`ecom.broker.process.BrokerProcess`, a child process (``python -m ecom.broker``) that the shop and
+the supervisor use so that sockets held open against the broker cannot starve the web process.
+"""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
 import logging
+import secrets
+
+from .acl import TOOL_PREFIX
+from .limits import Limits
 
 log = logging.getLogger("ecom.broker")
+APP_PREFIX = "ecom-app-"
 
 
 def client_password(secret: bytes, client_id: str) -> str:
@@ -14,29 +24,36 @@ def client_password(secret: bytes, client_id: str) -> str:
     return hmac.new(secret, b"mqtt:" + client_id.encode(), hashlib.sha256).hexdigest()
 
 
-class EmbeddedBroker:
-    """An amqtt broker on loopback: authentication on, anonymous clients refused."""
+def new_client_id(role: str = "app") -> str:
+    """A client id nobody can guess (random per process and start): ``ecom-app-…`` or ``ecom-tool-…``."""
+    return (TOOL_PREFIX if role == "tool" else APP_PREFIX) + secrets.token_hex(8)
 
-    def __init__(self, host: str, port: int, secret: bytes):
+
+class EmbeddedBroker:
+    """A hardened amqtt broker on loopback in this event loop: auth on, ACLs, limits (see hardened.py)."""
+
+    def __init__(self, host: str, port: int, secret: bytes, limits: Limits | None = None):
         self.host, self.port, self.secret = host, port, secret
+        self.limits = limits or Limits()
         self._broker = None
 
     @property
     def running(self) -> bool:
         return self._broker is not None
 
-    async def start(self) -> None:
-        from amqtt.broker import Broker
+    @property
+    def broker(self):
+        """The amqtt broker object (tests look at its session table)."""
+        return self._broker
 
-        config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 0}},
-            "plugins": {
-                "ecom.broker.auth.DerivedPasswordAuthPlugin": {"secret": self.secret.hex()},
-            },
-        }
-        self._broker = Broker(config, loop=asyncio.get_running_loop())
-        await self._broker.start()
-        log.info("MQTT broker listening on %s:%s", self.host, self.port)
+    async def start(self) -> None:
+        from .hardened import HardenedBroker, broker_config
+
+        broker = HardenedBroker(broker_config(self.host, self.port, self.secret, self.limits), self.limits,
+                                loop=asyncio.get_running_loop())
+        await broker.start()
+        self._broker = broker
+        log.info("MQTT broker listening on %s:%s (cap %d connections)", self.host, self.port, broker.cap)
 
     async def stop(self) -> None:
         broker, self._broker = self._broker, None
