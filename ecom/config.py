@@ -76,11 +76,22 @@ class BrokerConfig:
     client_id: str = ""
     shared_subscriptions: bool = False
     keepalive: int = 30
+    max_connections: int = 1000         # embedded broker: concurrent sockets; more are closed at once
+    connect_timeout: float = 10.0       # embedded broker: seconds from accept to a complete CONNECT
+    max_payload_bytes: int = 262144     # embedded broker: largest publish or will payload
+    session_expiry_seconds: int = 600   # embedded broker: a disconnected session is dropped after this
 
     def validate(self) -> None:
         _check(self.url == "" or self.url.startswith(("mqtt://", "mqtts://")), "broker.url",
                "must be an mqtt:// or mqtts:// URL, or empty for the embedded broker")
         _check(1 <= self.embedded_port <= 65535, "broker.embedded_port", "must be between 1 and 65535")
+        _check(len(self.client_id.encode()) <= 128, "broker.client_id", "must be at most 128 bytes")
+        _check(1 <= self.max_connections <= 100_000, "broker.max_connections", "must be between 1 and 100000")
+        _check(0.5 <= self.connect_timeout <= 300, "broker.connect_timeout", "must be between 0.5 and 300 seconds")
+        _check(1024 <= self.max_payload_bytes <= 64 * 1024 * 1024, "broker.max_payload_bytes",
+               "must be between 1024 and 67108864")
+        _check(10 <= self.session_expiry_seconds <= 7 * 86400, "broker.session_expiry_seconds",
+               "must be between 10 and 604800")
 
 
 @dataclass(frozen=True)
