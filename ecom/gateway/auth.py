@@ -75,6 +75,7 @@ def login_required(handler):
         if identity(request) is None:
             raise _login_needed(request)
         return await handler(request)
+    wrapper.ecom_auth = ()  # any identity; ecom/openapi.py documents it
     return wrapper
 
 
@@ -89,5 +90,6 @@ def roles_required(*roles: str):
             if not who.has_role(*roles):
                 raise Forbidden(f"This needs the {' or '.join(roles)} role.")
             return await handler(request)
+        wrapper.ecom_auth = roles  # ecom/openapi.py documents it
         return wrapper
     return decorate

@@ -45,6 +45,8 @@ async def _sent_token(request: web.Request) -> str:
 async def csrf_middleware(request: web.Request, handler):
     if request.method in SAFE or bearer_token(request) or request.content_type == "application/json":
         return await handler(request)
+    if request.match_info.http_exception is not None:  # no such route or method: its 404/405 comes first
+        return await handler(request)
     session = await get_session(request)
     expected = session.get(FIELD, "")
     sent = await _sent_token(request)

@@ -137,7 +137,8 @@ def upload_field(form: MultiDictProxy) -> tuple[bytes, str]:
 
 
 @routes.post("/api/v1/inventory/imports")
-@api_schema(response=IMPORT_JOB, status=202)
+@api_schema(response=IMPORT_JOB, status=202, query={
+    "seller_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "Admins: whose stock."}})
 @roles_required("seller")
 async def api_queue_import(request: web.Request) -> web.Response:
     """Queue a CSV stock import for the caller's products (sellers; admins may name another seller).
@@ -281,7 +282,9 @@ async def api_adjust(request: web.Request) -> web.Response:
 
 @routes.get(f"/api/v1/inventory/{PRODUCT}/movements")
 @api_schema(response={"type": "object", "properties": {"items": {"type": "array", "items": MOVEMENT},
-                                                       "next_cursor": {"type": ["string", "null"]}}})
+                                                       "next_cursor": {"type": ["string", "null"]}}}, query={
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    "cursor": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "next_cursor of the last page."}})
 @roles_required("seller")
 async def api_movements(request: web.Request) -> web.Response:
     """A product's stock ledger, newest first (its seller or an admin; another seller's: 404).

@@ -101,6 +101,12 @@ async def api_checkout(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/orders")
+@api_schema(status=200, query={
+    "as": {"enum": ["customer", "seller", "admin"], "description": "Whose orders (seller and admin need the role)."},
+    "status": {"enum": ["pending_payment", "paid", "payment_failed", "expired", "cancelled", "fulfilled",
+                        "shipped", "delivered"]},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
+    "offset": {"type": "integer", "minimum": 0, "maximum": 10**6, "default": 0}})
 @login_required
 async def api_list(request: web.Request) -> web.Response:
     """Orders newest first: a customer's own, a seller's (their lines only) or all (admins).

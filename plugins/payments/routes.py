@@ -60,7 +60,11 @@ async def visible_payments(request: web.Request, limit: int, offset: int) -> lis
 
 
 @routes.get("/api/v1/payments")
-@api_schema(response={"type": "array", "items": PAYMENT})
+@api_schema(response={"type": "array", "items": PAYMENT}, query={
+    "order_id": {"type": "string", "minLength": 1, "maxLength": 100, "description": "Only this order's payments."},
+    "status": {"enum": list(STATUSES)},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
+    "offset": {"type": "integer", "minimum": 0, "maximum": 10**6, "default": 0}})
 @login_required
 async def api_list(request: web.Request) -> web.Response:
     """Payments newest first: a customer's own, or everyone's for an admin (401 for guests).
@@ -74,7 +78,8 @@ async def api_list(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/payments/summary")
-@api_schema(response={"type": "array", "items": DAY})
+@api_schema(response={"type": "array", "items": DAY}, query={
+    "days": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30, "description": "How many days back."}})
 @roles_required("admin")
 async def api_summary(request: web.Request) -> web.Response:
     """Payments counted by outcome per day, newest day first (admins).

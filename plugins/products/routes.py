@@ -72,7 +72,15 @@ def _max_age(request: web.Request) -> int:
 
 
 @routes.get("/api/v1/products")
-@api_schema(response=PRODUCT_PAGE)
+@api_schema(response=PRODUCT_PAGE, query={
+    "q": {"type": "string", "maxLength": 200, "description": "Words, a misspelled name or a SKU prefix."},
+    "type": {"type": "string", "maxLength": MAX_TYPE, "description": "Only this product type."},
+    "min_price": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE, "description": "Cents, inclusive."},
+    "max_price": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE, "description": "Cents, inclusive."},
+    "sort": {"enum": ["relevance", "newest", "price_asc", "price_desc", "name"],
+             "description": "relevance needs q; the default is relevance with q, newest without."},
+    "cursor": {"type": "string", "description": "The next_cursor of the previous page, for the same sort."},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Page size."}})
 async def api_search(request: web.Request) -> web.Response:
     """Search the catalog (active products; anyone).
 
