@@ -80,7 +80,8 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     app.middlewares.insert(0, metrics_middleware)  # outermost: it sees the final status of every answer
     _setup_templates(app, config, loaded)
     _add_core_routes(app, loaded)
-    bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret)
+    bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret,
+                   command_timeout=config.database.command_timeout)
     app[EVENT_BUS] = bus
     app[BROKER_WAIT] = broker_wait
     app[CLOSING] = asyncio.Event()
@@ -220,6 +221,8 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as err:  # noqa: BLE001 - any failure means not ready
             checks[f"db:{name}"] = f"error: {type(err).__name__}"
     checks["broker"] = "ok" if request.app[EVENT_BUS].connected else "disconnected"
+    health = request.app.get(HEALTH)  # our own probe went round the broker lately (ecom.health)
+    checks["events"] = "ok" if health is not None and health.flowing else "not flowing"
     ready = all(v == "ok" for v in checks.values())
     return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
                              status=200 if ready else 503)

@@ -1,6 +1,10 @@
 """The transactional outbox: an event is written in the transaction of the change it announces, and a
 relay publishes it after commit (DESIGN §5). A crash between commit and publish loses nothing: the row
 stays pending until a relay, in this process after a restart or in any other worker, publishes it.
+
+The outbox holds the unsigned envelope; the relay signs it as the plugin whose outbox it is when it
+publishes (ecom.events.signing). A row marked sent may still be lost by the broker: consumers catch up
+from this table (ecom.events.catchup), which is why sent rows are kept for days, not deleted at once.
 """
 from __future__ import annotations
 
@@ -72,11 +76,11 @@ class Relay:
                         while await self._publish_batch(pool, client):
                             pass
                     backoff = 0.1
-                except aiomqtt.MqttError as err:  # the reconnect wakes us
-                    log.warning("outbox relay of %s paused: %s", plugin, err)
+                except (aiomqtt.MqttError, asyncio.TimeoutError) as err:  # the reconnect wakes us
+                    self.bus.report_outage("outbox relay of %s paused: %s", plugin, str(err) or type(err).__name__)
                 except Exception as err:  # noqa: BLE001 - a relay that dies strands every later event
-                    log.warning("outbox relay of %s: %s: %s; retrying in %.1fs", plugin,
-                                type(err).__name__, err, backoff)
+                    self.bus.quiet.warning(f"relay:{plugin}", "outbox relay of %s: %s: %s; retrying in %.1fs",
+                                           plugin, type(err).__name__, err, backoff)
                     timeout, backoff = backoff, min(backoff * 2, self.bus.MAX_BACKOFF)
                 # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
                 await wait_event(wake, timeout)
@@ -108,17 +112,21 @@ class Relay:
                 "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
             if not rows:
                 return 0
-            await asyncio.gather(*(client.publish(r["topic"], r["payload"], qos=1, timeout=10) for r in rows))
+            sign = self.bus.sign
+            await asyncio.gather(*(client.publish(r["topic"], sign(self.plugin, r["payload"]), qos=1, timeout=10)
+                                   for r in rows))
             await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
             return len(rows)
 
 
 async def housekeeping(plugin: str, pool: asyncpg.Pool, outbox_keep: timedelta, inbox_keep: timedelta,
                        every: float) -> None:
-    """Purge sent outbox rows and old inbox rows forever, so neither table grows without end."""
+    """Purge sent outbox rows, old inbox rows and old dead letters forever, so no table grows without end."""
+    from .events.deadletter import purge as purge_dead_letters
     while True:
         try:
             await purge(pool, outbox_keep, inbox_keep)
+            await purge_dead_letters(pool, inbox_keep)
         except Exception as err:  # noqa: BLE001 - next round will try again
             log.warning("event housekeeping of %s failed: %s", plugin, err)
         await asyncio.sleep(every)

@@ -31,7 +31,7 @@ from tests.helpers import wait_until
 from ecom.app import EVENT_BUS, POOLS, create_app, plugin_database_url
 from ecom.config import Config
 from ecom.broker import EmbeddedBroker, client_password
-from ecom.events import Envelope, EventError, event
+from ecom.events import Envelope, EventError, Signer, event, owner_of
 from ecom.outbox import pending_outbox
 from tests.conftest import ROOT, TEST_SECRET_KEY, free_port
 from tests.eventplugins.consumer import CONSUMER  # the loader imports these same modules
@@ -86,6 +86,11 @@ async def publisher(config: Config):
     async with aiomqtt.Client(host, port, identifier=client_id, username=client_id,
                               password=client_password(SECRET, client_id), timeout=5) as client:
         yield client
+
+
+def signed(env: Envelope) -> str:
+    """The wire form a relay of the topic's owner would publish (consumers accept nothing else)."""
+    return Signer(SECRET).sign(owner_of(env.type), env.to_json())
 
 
 def envelope(thing_id: int, label: str, event_id: uuid.UUID | None = None) -> Envelope:
@@ -218,7 +223,7 @@ async def test_duplicates_and_fan_out_have_one_effect(aiohttp_client, make_confi
     env = envelope(4242, "triple")
     async with publisher(config) as client:
         for _ in range(3):
-            await client.publish(env.type, env.to_json(), qos=1)
+            await client.publish(env.type, signed(env), qos=1)
     assert await wait_until(copies(a, b), lambda cs: all(c.get(env.id) == 3 for c in cs),
                             "3 copies in each worker") == [{env.id: 3}] * 2
 
@@ -332,7 +337,7 @@ async def test_malformed_payload_is_dropped_and_consumer_survives(aiohttp_client
     async with publisher(config) as client:  # one client, one topic: delivered in this order
         for payload in garbage:
             await client.publish(ThingHappened.TOPIC, payload, qos=1)
-        await client.publish(ThingHappened.TOPIC, good.to_json(), qos=1)
+        await client.publish(ThingHappened.TOPIC, signed(good), qos=1)
     await wait_until(copies(app), lambda cs: good.id in cs[0], "the good event behind the garbage")
     assert app[CONSUMER].copies == {good.id: 1}
     assert await effects_by_event(pool) == {good.id: 1}
@@ -344,10 +349,11 @@ async def test_malformed_payload_is_dropped_and_consumer_survives(aiohttp_client
 
 
 async def test_failing_handler_rolls_back_and_delivery_goes_on(aiohttp_client, make_config):
-    """A handler that raises: its effect and its inbox row roll back together (so a redelivery could
-    still apply it), and the events after it are delivered. Without an inbox recorded in the
-    handler's own transaction, a failure would either leave an inbox row (event never applied) or a
-    half effect."""
+    """A handler that raises: its effect and its inbox row roll back together, it is retried, then
+    dead-lettered with the error (never silently dropped), and the events after it are delivered. A
+    redelivery of a dead-lettered event is not applied: a dead letter is final until an operator
+    deletes its row. Without an inbox recorded in the handler's own transaction, a failure would
+    either leave an inbox row (event never applied) or a half effect."""
     config = make_config(plugins=PLUGINS, fresh=True)
     app = (await start(aiohttp_client, config)).app
     producer, pool = app[PRODUCER], app[POOLS]["consumer"]
@@ -358,17 +364,18 @@ async def test_failing_handler_rolls_back_and_delivery_goes_on(aiohttp_client, m
     assert await effects_by_event(pool) == {fine1: 1, fine2: 1}
     assert await inbox_by_event(pool) == {fine1: [CONSUMER_NAME], fine2: [CONSUMER_NAME]}
     assert await counter(pool) == 2  # the failed handlers' increments rolled back too
+    dead = await pool.fetch("SELECT event_id, consumer, kind, reason, producer FROM dead_letter ORDER BY id")
+    assert [(r["event_id"], r["consumer"], r["kind"], r["producer"]) for r in dead] == [
+        (boom1, CONSUMER_NAME, "failed", "producer"), (boom2, CONSUMER_NAME, "failed", "producer")]
+    assert all("handler refuses boom" in r["reason"] for r in dead)
     assert await wait_until(lambda: pending_outbox(app[POOLS]["producer"]), lambda n: n == 0, "an empty outbox") == 0
 
-    # the failed event is not poisoned: redelivered (same id) to a handler that now accepts it
-    # (the label no longer starts with "boom"), it is applied -- once
-    retry = envelope(0, "retried", event_id=boom1)
+    retry = envelope(0, "retried", event_id=boom1)  # same id: parked, not applied again
     async with publisher(config) as client:
-        await client.publish(retry.type, retry.to_json(), qos=1)
-        await client.publish(retry.type, retry.to_json(), qos=1)
-    await wait_until(copies(app), lambda cs: cs[0][boom1] == 3, "both redeliveries")
-    assert await effects_by_event(pool) == {fine1: 1, fine2: 1, boom1: 1}
-    assert await counter(pool) == 3
+        await client.publish(retry.type, signed(retry), qos=1)
+    await wait_until(copies(app), lambda cs: cs[0][boom1] == 2, "the redelivery")
+    assert await effects_by_event(pool) == {fine1: 1, fine2: 1}
+    assert await counter(pool) == 2
 
 
 # ----------------------------------------------------------------------- 5. the bus's own resilience
@@ -443,7 +450,7 @@ async def test_listen_after_start_subscribes_the_new_topic(aiohttp_client, make_
         async with publisher(config) as client:
             async def publish_and_look():  # until the SUBSCRIBE has gone through, copies are not ours
                 env = Envelope(uuid.uuid4(), LiveOnly.TOPIC, 1, datetime.now(timezone.utc), {"n": 7})
-                await client.publish(env.type, env.to_json(), qos=1)
+                await client.publish(env.type, signed(env), qos=1)
                 await asyncio.sleep(0.05)
                 return list(seen)
             assert 7 in await wait_until(publish_and_look, bool, "a live-only event")

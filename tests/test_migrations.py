@@ -16,7 +16,7 @@ def alpha_config(make_config, **kw):
 async def test_database_created_and_migrations_recorded(make_config):
     cfg = alpha_config(make_config)
     applied = await migrate_all(cfg, load_plugins(cfg))
-    assert applied["alpha"] == ["core:0001_events.sql", "alpha:0001_things.sql", "alpha:0002_more.sql"]
+    assert applied["alpha"] == ["core:0001_events.sql", "core:0002_dead_letters_and_cursors.sql", "alpha:0001_things.sql", "alpha:0002_more.sql"]
     url = plugin_database_url(cfg, "alpha")
     assert db.database_name(url) == f"{cfg.database.name_prefix}_alpha"
     conn = await asyncpg.connect(url)
@@ -34,7 +34,7 @@ async def test_concurrent_migrators_apply_each_migration_once(make_config):
     loaded = load_plugins(cfg)
     results = await asyncio.gather(*(migrate_all(cfg, loaded) for _ in range(5)))
     applied = [key for r in results for key in r["alpha"]]
-    assert sorted(applied) == sorted(["core:0001_events.sql", "alpha:0001_things.sql", "alpha:0002_more.sql"])
+    assert sorted(applied) == sorted(["core:0001_events.sql", "core:0002_dead_letters_and_cursors.sql", "alpha:0001_things.sql", "alpha:0002_more.sql"])
 
 
 async def test_edited_applied_migration_is_an_error(make_config, tmp_path):
@@ -61,7 +61,7 @@ async def test_failing_migration_leaves_nothing_behind(make_config):
     conn = await asyncpg.connect(plugin_database_url(cfg, "broken_mig"))
     try:
         keys = {r["key"] for r in await conn.fetch("SELECT key FROM schema_migrations")}
-        assert keys == {"core:0001_events.sql"}
+        assert keys == {"core:0001_events.sql", "core:0002_dead_letters_and_cursors.sql"}
     finally:
         await conn.close()
 

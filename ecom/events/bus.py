@@ -1,192 +1,70 @@
-"""Events over MQTT with a transactional outbox and a deduplicating inbox (DESIGN §5).
+"""The event bus: one reconnecting MQTT connection per process, the outbox relays, verified dispatch,
+catch-up from the producers' outboxes, and the hooks the liveness probe uses to repair a connection.
 
-Declaring an event (next to its dataclass, documented like a public API)::
-
-    @event("ecom/payments/requested")
-    @dataclass(frozen=True)
-    class PaymentRequested:
-        order_id: str
-        amount_cents: int
-
-Producing: ``await ctx.events.emit(conn, PaymentRequested(...))`` inside the transaction that makes
-the change. The row lands in the plugin's ``outbox``; a relay (woken by NOTIFY, rows claimed with
-``FOR UPDATE SKIP LOCKED``) publishes it with QoS 1 and marks it sent. A crash between commit and
-publish loses nothing: the row is still pending when a relay runs again.
-
-Consuming: ``ctx.events.subscribe(PaymentRequested, handler)``; ``await handler(conn, event)`` runs in a
-transaction on the subscriber's database that also records ``(event id, consumer)`` in its ``inbox``.
-A duplicate (QoS 1 redelivery, or every worker receiving the same message) finds the row and has no
-effect. ``ctx.events.listen(cls, callback)`` is the no-database variant for live fan-out (SSE).
-
-Wire format: topic ``ecom/<plugin>/<event>``, payload a JSON envelope
-``{"id": uuid, "type": topic, "version": int, "occurred_at": ISO-8601, "data": {...}}``.
+Producing: ``await ctx.events.emit(conn, obj)`` inside the transaction that makes the change; the
+relay publishes it (signed as the emitting plugin, which must own the topic) after commit.
+Consuming: ``ctx.events.subscribe(cls, handler)`` runs ``await handler(conn, event)`` once per event id
+in a transaction that also records the inbox row; ``listen(cls, callback)`` is the no-database variant.
 """
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import dataclasses
-import functools
-import json
 import logging
 import socket
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import asyncpg
 
-from .aio import wait_event
-from . import outbox
-from .config import BrokerConfig
-from .broker import client_password
-from .metrics import EVENTS
-from .outbox import Relay, housekeeping
+from ..aio import wait_event
+from ..broker import client_password
+from ..config import BrokerConfig
+from ..outbox import Relay, housekeeping
+from .catchup import CatchUp, settle_time
+from .deadletter import QuietLog
+from .dispatch import Dispatcher
+from .envelope import Envelope
+from .registry import SYSTEM, EventError, owner_of
+from .signing import Signer
+from .subscriptions import PluginEvents, _Subscription
 
 log = logging.getLogger("ecom.events")
-
 E = TypeVar("E")
-REGISTRY: dict[str, type] = {}
-current_envelope: contextvars.ContextVar["Envelope | None"] = contextvars.ContextVar("current_envelope", default=None)
-
-
-class EventError(ValueError):
-    pass
-
-
-def event(topic: str, version: int = 1):
-    """Class decorator registering a dataclass as the payload of ``topic``."""
-    parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != "ecom" or not all(parts) or any(c in topic for c in "#+$ "):
-        raise EventError(f"event topic {topic!r} must look like ecom/<plugin>/<event>")
-
-    def register(cls):
-        if not dataclasses.is_dataclass(cls):
-            raise EventError(f"{cls.__name__}: an event must be a dataclass")
-        if topic in REGISTRY and REGISTRY[topic].__qualname__ != cls.__qualname__:
-            raise EventError(f"topic {topic} is already declared by {REGISTRY[topic].__qualname__}")
-        cls.TOPIC, cls.VERSION = topic, version
-        REGISTRY[topic] = cls
-        return cls
-    return register
-
-
-@dataclass(frozen=True)
-class Envelope:
-    id: uuid.UUID
-    type: str
-    version: int
-    occurred_at: datetime
-    data: dict[str, Any]
-
-    @classmethod
-    def wrap(cls, obj: Any) -> "Envelope":
-        topic = getattr(type(obj), "TOPIC", None)
-        if topic is None:
-            raise EventError(f"{type(obj).__name__} is not declared with @event(topic)")
-        return cls(uuid.uuid4(), topic, type(obj).VERSION, datetime.now(timezone.utc), dataclasses.asdict(obj))
-
-    def to_json(self) -> str:
-        return json.dumps({"id": str(self.id), "type": self.type, "version": self.version,
-                           "occurred_at": self.occurred_at.isoformat(), "data": self.data}, default=str)
-
-    @classmethod
-    def from_json(cls, payload: bytes | str) -> "Envelope":
-        try:
-            raw = json.loads(payload)
-            if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
-                raise TypeError("an envelope is a JSON object whose data is an object")
-            return cls(uuid.UUID(raw["id"]), str(raw["type"]), int(raw["version"]),
-                       datetime.fromisoformat(raw["occurred_at"]), raw["data"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise EventError(f"malformed event envelope: {err}") from None
-
-    def payload_as(self, cls: type[E]) -> E:
-        names = {f.name for f in dataclasses.fields(cls)}
-        try:
-            return cls(**{k: v for k, v in self.data.items() if k in names})  # unknown keys: newer producer
-        except TypeError as err:
-            raise EventError(f"{self.type}: payload does not fit {cls.__name__}: {err}") from None
-
-
-Handler = Callable[[asyncpg.Connection, Any], Awaitable[None]]
-Listener = Callable[[Any], Awaitable[None] | None]
-
-
-@dataclass
-class _Subscription:
-    cls: type
-    consumer: str
-    pool: asyncpg.Pool | None
-    handler: Callable
-
-
-class PluginEvents:
-    """A plugin's view of the bus: emit into its own outbox, subscribe with its own inbox."""
-
-    def __init__(self, bus: "EventBus", plugin: str, pool: asyncpg.Pool):
-        self.bus, self.plugin, self.pool = bus, plugin, pool
-
-    async def emit(self, conn: asyncpg.Connection, obj: Any) -> uuid.UUID:
-        """Write ``obj`` to the outbox in ``conn``'s current transaction; published after commit."""
-        if not conn.is_in_transaction():
-            raise EventError("emit() must run inside the transaction of the change it announces")
-        env = Envelope.wrap(obj)
-        await outbox.write(conn, env.id, env.type, env.to_json())
-        return env.id
-
-    def subscribe(self, cls: type[E], handler: Callable[[asyncpg.Connection, E], Awaitable[None]], *,
-                  name: str | None = None) -> None:
-        """Run ``handler`` once per event id. Its inbox rows are keyed ``<plugin>:<name>`` (default: the
-        handler's qualified name), which must be the same in every worker and across releases."""
-        consumer = f"{self.plugin}:{name or _handler_name(handler)}"
-        self.bus.add(_Subscription(cls, consumer, self.pool, handler))
-
-    def listen(self, cls: type[E], callback: Callable[[E], Awaitable[None] | None]) -> Callable[[], None]:
-        """Every copy this process receives, without database or dedupe (live views). Returns an unlisten."""
-        sub = _Subscription(cls, f"{self.plugin}:listen", None, callback)
-        self.bus.add(sub)
-        return lambda: self.bus.remove(sub)
-
-
-def _handler_name(handler: Callable) -> str:
-    """A name that is the same in every process: never a repr with a memory address in it."""
-    target = handler
-    while isinstance(target, functools.partial):
-        target = target.func
-    return getattr(target, "__qualname__", None) or type(target).__qualname__
 
 
 class EventBus:
-    """One MQTT connection per process (reconnecting), the outbox relays and the dispatch to handlers."""
-
-    RETRIES = 5
     CONCURRENCY = 32            # messages dispatched at once per process
     POLL_SECONDS = 2.0          # a relay looks at its outbox at least this often, NOTIFY or not
     MAX_BACKOFF = 3.0           # reconnect / relay retry backoff ceiling
-    HOUSEKEEPING_SECONDS = 600  # how often sent outbox rows and old inbox rows are purged
-    OUTBOX_KEEP = timedelta(days=7)   # sent events stay this long (for inspection and replays)
+    HOUSEKEEPING_SECONDS = 600  # how often sent outbox rows, old inbox rows and dead letters are purged
+    OUTBOX_KEEP = timedelta(days=7)   # sent events stay this long (catch-up, inspection, replays)
     INBOX_KEEP = timedelta(days=30)   # longer than any redelivery can arrive
     STABLE_SECONDS = 2.0        # a broker connection that lasted less does not reset the backoff
+    MQTT_TIMEOUT = 5.0          # CONNECT / SUBSCRIBE / PUBLISH answers: a frozen broker is noticed
 
-    def __init__(self, config: BrokerConfig, *, client_id: str, secret: bytes):
+    def __init__(self, config: BrokerConfig, *, client_id: str, secret: bytes, command_timeout: float = 30.0):
         self.config, self.client_id, self.secret = config, client_id, secret
+        self.signer = Signer(secret)
+        self.quiet = QuietLog(log)
+        self.dispatcher = Dispatcher(self.signer, self.quiet)
+        self.catch_up = CatchUp(self, settle_time(command_timeout))
         self._subs: dict[str, list[_Subscription]] = {}
         self._client: aiomqtt.Client | None = None
         self._subscribed: set[str] = set()  # topics subscribed on the current connection
         self._connected = asyncio.Event()
         self._started_event = asyncio.Event()
+        self._drop = asyncio.Event()        # set by the liveness probe: drop and re-establish the connection
         self._relays: list[Relay] = []
         self._tasks: list[asyncio.Task] = []
         self._side_tasks: set[asyncio.Task] = set()
         self._conn_task: asyncio.Task | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
         self._started = False
-        # messages handled at once: handlers are idempotent (inbox) and MQTT gives no order across
-        # workers anyway, so a slow handler must not hold up the others
+        self.outage = False                 # True from the first sign of trouble until a probe comes back
+        self.connected_at: float | None = None
         self._dispatching = asyncio.Semaphore(self.CONCURRENCY)
 
     # ------------------------------------------------------------------ plumbing for plugins and app
@@ -209,26 +87,50 @@ class EventBus:
         if self._started and client is not None and self.connected and topic not in self._subscribed:
             self._spawn(self._keep_subscribed(client, self._subscribed))
 
-    def listen(self, cls: type[E], callback: Callable[[E], Awaitable[None] | None], owner: str = "core") -> None:
-        """The core's own live listeners (no database, no dedupe), like PluginEvents.listen."""
-        self.add(_Subscription(cls, f"{owner}:listen", None, callback))
-
-    async def publish_now(self, obj: Any, qos: int = 0) -> bool:
-        """Best-effort publish without the outbox, for news that may be lost (heartbeats). False if offline."""
-        client = self._client
-        if client is None or not self.connected:
-            return False
-        env = Envelope.wrap(obj)
-        try:
-            await client.publish(env.type, env.to_json(), qos=qos, timeout=5)
-            return True
-        except (aiomqtt.MqttError, asyncio.TimeoutError):
-            return False
-
     def remove(self, sub: _Subscription) -> None:
         subs = self._subs.get(sub.cls.TOPIC, [])
         if sub in subs:
             subs.remove(sub)
+
+    def handlers(self) -> list[_Subscription]:
+        """Every subscription with a database (catch-up's consumers)."""
+        return [s for subs in list(self._subs.values()) for s in list(subs) if s.pool is not None]
+
+    def listen(self, cls: type[E], callback: Callable[[E], Awaitable[None] | None], owner: str = "core") -> None:
+        """The core's own live listeners (no database, no dedupe), like PluginEvents.listen."""
+        self.add(_Subscription(cls, f"{owner}:listen", None, callback))
+
+    def sign(self, plugin: str, payload: str) -> str:
+        """The wire form of an outbox payload: signed as ``plugin`` (the relays call this)."""
+        return self.signer.sign(plugin, payload)
+
+    async def publish_now(self, obj: Any, qos: int = 0) -> bool:
+        """Best-effort publish without the outbox, for the core's news that may be lost (heartbeats,
+        probes: ``ecom/system/*``, signed with the system key). False if offline."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        env = Envelope.wrap(obj)
+        if owner_of(env.type) != SYSTEM:
+            raise EventError(f"publish_now is for the core's ecom/system/* topics, not {env.type}")
+        try:
+            await client.publish(env.type, self.sign(SYSTEM, env.to_json()), qos=qos, timeout=self.MQTT_TIMEOUT)
+            return True
+        except (aiomqtt.MqttError, asyncio.TimeoutError):
+            return False
+
+    def report_outage(self, msg: str, *args: Any) -> None:
+        """The first sign of trouble is a warning; every later one, until events flow again, is debug."""
+        if self.outage:
+            log.debug(msg, *args)
+        else:
+            self.outage = True
+            log.warning(msg, *args)
+
+    def report_flowing(self) -> None:
+        if self.outage:
+            self.outage = False
+            log.info("events are flowing again")
 
     def _connection_args(self) -> dict[str, Any]:
         url = urlsplit(self.config.url or f"mqtt://{self.config.embedded_host}:{self.config.embedded_port}")
@@ -237,6 +139,7 @@ class EventBus:
         return {"hostname": url.hostname or "127.0.0.1", "port": url.port or 1883, "username": username,
                 "password": password, "identifier": self.client_id, "clean_session": False,
                 "protocol": aiomqtt.ProtocolVersion.V311, "keepalive": self.config.keepalive,
+                "timeout": self.MQTT_TIMEOUT,
                 "tls_params": aiomqtt.TLSParameters() if url.scheme == "mqtts" else None,
                 # paho leaves Nagle on: a QoS 1 publish then waits ~40 ms for its PUBACK on loopback
                 "socket_options": ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)}
@@ -249,14 +152,14 @@ class EventBus:
             log.warning("MQTT broker not reachable yet; events wait in the outbox until it is")
 
     async def start(self) -> None:
-        """Subscribe, dispatch and relay outboxes (after every plugin has subscribed its handlers)."""
+        """Subscribe, dispatch, relay outboxes and catch up (after every plugin has subscribed)."""
         self._started = True
         client = self._client
         if client is not None and self.connected:
             try:
                 await self._sync_subscriptions(client, self._subscribed)
             except aiomqtt.MqttError as err:
-                log.warning("MQTT subscription failed (%s); retrying", err)
+                self.report_outage("MQTT subscription failed (%s); retrying", err)
                 self._spawn(self._keep_subscribed(client, self._subscribed))
         self._started_event.set()  # from now on received messages are dispatched
         loop = asyncio.get_running_loop()
@@ -266,13 +169,14 @@ class EventBus:
             self._tasks.append(loop.create_task(relay.run()))
             self._tasks.append(loop.create_task(housekeeping(plugin, pool, self.OUTBOX_KEEP, self.INBOX_KEEP,
                                                              self.HOUSEKEEPING_SECONDS)))
+        self._tasks.append(loop.create_task(self.catch_up.run()))
 
     def live_client(self) -> aiomqtt.Client | None:
         """The MQTT client while connected, else None (relays publish only then)."""
         return self._client if self.connected else None
 
     async def stop(self) -> None:
-        """Stop the relays (the connection keeps dispatching until close())."""
+        """Stop the relays and catch-up (the connection keeps dispatching until close())."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -298,6 +202,18 @@ class EventBus:
         if not task.cancelled() and task.exception() is not None:
             log.error("events background task failed: %r", task.exception())
 
+    # ------------------------------------------------------------------ repairs (the liveness probe)
+    def resubscribe(self) -> None:
+        """SUBSCRIBE every topic again on the current connection (the broker may have lost them:
+        a session taken over by a CONNECT with our client id, a broker restarted behind a proxy)."""
+        client = self._client
+        if client is not None and self.connected:
+            self._spawn(self._keep_subscribed(client, set()))
+
+    def reconnect(self) -> None:
+        """Drop the current connection and establish a new one."""
+        self._drop.set()
+
     # ------------------------------------------------------------------ connection and dispatch
     def _filter(self, topic: str) -> str:
         return f"$share/ecom/{topic}" if self.config.shared_subscriptions else topic
@@ -307,7 +223,7 @@ class EventBus:
         (looping, so that a topic added while a SUBSCRIBE was in flight is not missed)."""
         while missing := [topic for topic in list(self._subs) if topic not in subscribed]:
             for topic in missing:
-                granted = await client.subscribe(self._filter(topic), qos=1)
+                granted = await client.subscribe(self._filter(topic), qos=1, timeout=self.MQTT_TIMEOUT)
                 if any(getattr(code, "value", code) >= 0x80 for code in granted):
                     raise aiomqtt.MqttError(f"the broker refused the subscription to {topic}")
                 subscribed.add(topic)
@@ -318,11 +234,21 @@ class EventBus:
         while client is self._client:
             try:
                 await self._sync_subscriptions(client, subscribed)
+                if subscribed is not self._subscribed:
+                    self._subscribed.update(subscribed)
                 return
-            except aiomqtt.MqttError as err:
-                log.warning("MQTT subscription failed (%s); retrying in %.1fs", err, delay)
+            except (aiomqtt.MqttError, asyncio.TimeoutError) as err:
+                self.report_outage("MQTT subscription failed (%s); retrying in %.1fs", err, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.MAX_BACKOFF)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        # Messages of our persistent session may arrive right after CONNACK, before the plugins
+        # have subscribed their handlers: they wait in the queue until start().
+        await self._started_event.wait()
+        async for message in client.messages:  # several at once, each in its own task
+            await self._dispatching.acquire()
+            self._spawn(self._dispatch_one(str(message.topic), message.payload))
 
     async def _connection_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -334,20 +260,29 @@ class EventBus:
                     self._client, self._subscribed = client, set()
                     if self._started:  # a new connection (or a restarted broker) knows none of them
                         await self._sync_subscriptions(client, self._subscribed)
+                    self._drop.clear()
                     self._connected.set()
                     connected_at = loop.time()
+                    self.connected_at = time.monotonic()  # the liveness probe's clock
                     for relay in self._relays:  # publish what waited while we were away
                         relay.wake()
+                    self.catch_up.wake()        # and fetch what the broker may have lost meanwhile
                     log.info("connected to MQTT broker as %s", self.client_id)
-                    # Messages of our persistent session may arrive right after CONNACK, before the
-                    # plugins have subscribed their handlers: they wait in the queue until start().
-                    await self._started_event.wait()
-                    async for message in client.messages:  # several at once, each in its own task
-                        await self._dispatching.acquire()
-                        self._spawn(self._dispatch_one(str(message.topic), message.payload))
-            except aiomqtt.MqttError as err:
+                    reader = loop.create_task(self._read(client))
+                    dropper = loop.create_task(self._drop.wait())
+                    try:
+                        await asyncio.wait({reader, dropper}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        for task in (reader, dropper):
+                            task.cancel()
+                        await asyncio.gather(reader, dropper, return_exceptions=True)
+                    if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                        raise reader.exception()
+                    self._connected.clear()  # dropped on purpose: leave without a polite DISCONNECT wait
+                    raise aiomqtt.MqttError("dropped by the liveness probe")
+            except (aiomqtt.MqttError, asyncio.TimeoutError) as err:
                 if connected_at is not None:
-                    log.warning("MQTT connection lost (%s); reconnecting", err)
+                    self.report_outage("MQTT connection lost (%s); reconnecting", err)
                 else:
                     log.debug("MQTT broker not reachable (%s); retrying in %.1fs", err, backoff)
             except Exception:  # noqa: BLE001 - whatever broke, this task must keep reconnecting
@@ -362,59 +297,8 @@ class EventBus:
 
     async def _dispatch_one(self, topic: str, payload: bytes) -> None:
         try:
-            await self._dispatch(topic, payload)
+            subs = list(self._subs.get(topic, ()))
+            if subs:
+                await self.dispatcher.from_broker(topic, payload, subs)
         finally:
             self._dispatching.release()
-
-    async def _dispatch(self, topic: str, payload: bytes) -> None:
-        subs = list(self._subs.get(topic, ()))
-        if not subs:
-            return
-        try:
-            env = Envelope.from_json(payload)
-        except EventError as err:
-            log.error("dropping message on %s: %s", topic, err)
-            return
-        if env.type != topic:
-            log.error("dropping %s on %s: its envelope says it is a %s", env.id, topic, env.type)
-            return
-        for sub in subs:
-            try:
-                obj = env.payload_as(sub.cls)
-            except EventError as err:
-                log.error("dropping %s for %s: %s", env.id, sub.consumer, err)
-                continue
-            token = current_envelope.set(env)
-            outcome = "listened"
-            try:
-                if sub.pool is None:
-                    result = sub.handler(obj)
-                    if asyncio.iscoroutine(result):
-                        await result
-                else:
-                    outcome = "applied" if await self._deliver(sub, env, obj) else "duplicate"
-            except Exception:
-                outcome = "failed"
-                log.exception("event %s (%s) failed in %s", env.id, env.type, sub.consumer)
-            finally:
-                current_envelope.reset(token)
-                EVENTS.labels(env.type, sub.consumer, outcome).inc()
-
-    async def _deliver(self, sub: _Subscription, env: Envelope, obj: Any) -> bool:
-        """Effect + inbox row in one transaction; retried on failure, a duplicate is a no-op (False)."""
-        for attempt in range(1, self.RETRIES + 1):
-            try:
-                async with sub.pool.acquire() as conn, conn.transaction():
-                    fresh = await conn.fetchval(
-                        "INSERT INTO inbox (event_id, consumer, topic) VALUES ($1, $2, $3) "
-                        "ON CONFLICT DO NOTHING RETURNING true", env.id, sub.consumer, env.type)
-                    if fresh:
-                        await sub.handler(conn, obj)
-                return bool(fresh)
-            except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.InterfaceError,
-                    asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
-                    asyncpg.InternalClientError, OSError, asyncio.TimeoutError) as err:
-                if attempt == self.RETRIES:
-                    raise
-                log.warning("retrying event %s in %s after %s", env.id, sub.consumer, err)
-                await asyncio.sleep(0.05 * 2 ** attempt)

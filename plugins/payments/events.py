@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ecom.events import event
 
 
-@event("ecom/payments/requested")
+@event("ecom/payments/requested", owner="orders")
 @dataclass(frozen=True)
 class PaymentRequested:
     """Charge a card for an order. Produced by **orders** at checkout, in the order's transaction.
@@ -74,7 +74,7 @@ class PaymentFailed:
     reason: str
 
 
-@event("ecom/payments/refund_requested")
+@event("ecom/payments/refund_requested", owner="orders")
 @dataclass(frozen=True)
 class RefundRequested:
     """Give an order's money back. Produced by **orders** when a paid order is cancelled.
