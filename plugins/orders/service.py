@@ -1,8 +1,9 @@
 """Orders: checkout, reading with marketplace visibility, cancelling, the sellers' steps, and the saga's
 reactions to payments and to time. No aiohttp here.
 
-Who sees an order: its customer and admins (all of it), a seller with lines in it (only those lines);
-anyone else gets NotFound, exactly as for an order that does not exist.
+Who sees an order: its customer and admins (all of it), a seller with lines in it (only those lines, and
+no payment details); anyone else gets NotFound, exactly as for an order that does not exist. A payment
+result moves an order only once the payments service confirms it (trust.py).
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from plugins.payments.events import PaymentCompleted, PaymentFailed
 from . import checks, db
 from .cart import CartService
 from .checkout import Checkout, fingerprint
+from .saga import Saga
 from .checks import CheckoutRequest
 from .config import OrdersConfig
-from .models import (CANCELLED, EXPIRED, FAILED, LABELS, PAID, PENDING, SELLER_STEPS, STATUSES, HistoryEntry, Order,
-                     OrderLine)
-from .transitions import EXPIRY_ACTOR, PAYMENTS_ACTOR, StockLapsed, Transitions
+from .models import (CANCELLED, LABELS, PAID, SELLER_STEPS, STATUSES, HistoryEntry, Order, OrderLine)
+from .transitions import Transitions
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
@@ -36,8 +37,10 @@ def _order(row: asyncpg.Record, lines: list[asyncpg.Record], history: list[async
     out = [OrderLine(r["product_id"], r["seller_id"], r["name"], r["unit_price_cents"], r["quantity"],
                      r["line_total_cents"]) for r in lines]
     total = sum(line.line_total_cents for line in out) if seller_view else row["total_cents"]
+    # a seller's view carries no payment details at all: no template or API shape can show them then
+    brand, last4 = (None, None) if seller_view else (row["card_brand"], row["card_last4"])
     return Order(row["id"], row["customer_id"], row["status"], row["region"], total, row["currency"].strip(),
-                 row["card_brand"], row["card_last4"], row["failure_reason"], row["expires_at"], row["created_at"],
+                 brand, last4, row["failure_reason"], row["expires_at"], row["created_at"],
                  row["updated_at"], tuple(out),
                  tuple(HistoryEntry(h["status"], h["previous"], h["actor"], h["reason"], h["at"]) for h in history),
                  seller_view)
@@ -61,6 +64,7 @@ class OrdersService:
         self.transitions = Transitions(events, inventory)
         self.carts = CartService(pool, config, products, inventory)
         self._checkout = Checkout(pool, config, products, inventory, payments, self.carts, self.transitions)
+        self.saga = Saga(pool, payments, self.transitions)
 
     # ------------------------------------------------------------------ checkout
     def parse_checkout(self, body: dict[str, Any]) -> CheckoutRequest:
@@ -176,110 +180,19 @@ class OrdersService:
                                         f"Marked {LABELS[status].lower()} by the {role}")
             return await self._load(conn, row["id"], seller_id)
 
-    # ------------------------------------------------------------------ the saga (inbox transactions)
+    # ------------------------------------------------------------------ the saga (saga.py); names kept: they key the inbox
     async def on_payment_completed(self, conn: asyncpg.Connection, evt: PaymentCompleted) -> None:
-        row = await db.get_order(conn, str(evt.order_id), lock=True)
-        if row is None:
-            log.warning("payment %s names unknown order %s; ignored", evt.payment_id, evt.order_id)
-            return
-        await self._paid(conn, row, str(evt.payment_id), str(evt.transaction_id),
-                         f"Payment approved ({evt.brand} ending {evt.last4})")
+        await self.saga.completed(conn, evt)
 
     async def on_payment_failed(self, conn: asyncpg.Connection, evt: PaymentFailed) -> None:
-        row = await db.get_order(conn, str(evt.order_id), lock=True)
-        if row is None:
-            log.warning("failed payment %s names unknown order %s; ignored", evt.payment_id, evt.order_id)
-            return
-        await self._failed(conn, row, str(evt.payment_id), str(evt.reason)[:200])
+        await self.saga.failed(conn, evt)
 
-    async def _paid(self, conn, row: asyncpg.Record, payment_id: str, transaction_id: str, reason: str) -> None:
-        status = row["status"]
-        if status in (EXPIRED, CANCELLED, FAILED):  # the money came too late: it goes back
-            await self.transitions.refund(conn, row, f"Payment arrived after the order was {LABELS[status].lower()}")
-            return
-        if status != PENDING:
-            log.info("order %s is already %s; repeated payment result ignored", row["id"], status)
-            return
-        todo = None
-        try:
-            await self.transitions.apply(row["id"], "commit")
-        except StockLapsed:
-            await self.transitions.move(conn, row, EXPIRED, PAYMENTS_ACTOR,
-                                        "The stock hold ran out before the payment arrived; the payment is refunded")
-            await self.transitions.refund(conn, row, "Payment arrived after the stock hold ran out")
-            return
-        except Exception as err:  # noqa: BLE001 - inventory unreachable: paid now, stock committed by the sweep
-            log.warning("order %s: committing stock failed (%s); will retry", row["id"], type(err).__name__)
-            todo = "commit"
-        await self.transitions.move(conn, row, PAID, PAYMENTS_ACTOR, reason, payment_id=payment_id,
-                                    transaction_id=transaction_id)
-        if todo:
-            await db.set_stock_todo(conn, row["id"], todo)
-
-    async def _failed(self, conn, row: asyncpg.Record, payment_id: str, reason: str) -> None:
-        if row["status"] != PENDING:
-            log.info("order %s is %s; payment failure (%s) ignored", row["id"], row["status"], reason)
-            return
-        await self.transitions.move(conn, row, FAILED, PAYMENTS_ACTOR, f"Payment failed: {reason}",
-                                    payment_id=payment_id, failure_reason=reason)
-        await self.transitions.stock(conn, row["id"], "release")
-
-    # ------------------------------------------------------------------ the sweep (worker.py)
     async def expire_due(self, limit: int = 100) -> int:
-        """Unpaid orders past their time: a payment result that never arrived is looked up first (approved:
-        paid; declined: failed); otherwise expired, stock released. Returns how many were claimed."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await db.claim_expired(conn, limit)
-            for row in rows:
-                try:
-                    async with conn.transaction():  # a savepoint: one bad order does not hold up the rest
-                        await self._expire(conn, row)
-                except Exception:  # noqa: BLE001 - it stays pending; the next sweep retries it
-                    log.exception("order %s could not be expired; retrying", row["id"])
-            return len(rows)
+        return await self.saga.expire_due(limit)
 
-    async def _expire(self, conn, row: asyncpg.Record) -> None:
-        try:
-            payment = await self.payments.payment_for_order(row["id"])
-        except Exception as err:  # noqa: BLE001 - expire anyway: a payment arriving later is refunded
-            log.warning("order %s: payment lookup failed (%s)", row["id"], type(err).__name__)
-            payment = None
-        if payment is not None and payment.status == "approved":
-            await self._paid(conn, row, str(payment.id), payment.transaction_id or "",
-                             f"Payment approved ({payment.brand} ending {payment.last4})")
-        elif payment is not None and payment.status == "declined":
-            await self._failed(conn, row, str(payment.id), payment.failure_reason or "Card declined")
-        else:
-            await self.transitions.move(conn, row, EXPIRED, EXPIRY_ACTOR, "Not paid in time; the stock was released")
-            await self.transitions.stock(conn, row["id"], "release")
+    async def retry_stock(self, limit: int = 100, older_than_seconds: float = 1.0) -> int:
+        return await self.saga.retry_stock(limit, older_than_seconds)
 
     async def forget_idempotency_keys(self, days: int) -> int:
         """Drop Idempotency-Keys older than ``days`` (the orders stay). Returns how many."""
         return await db.delete_old_idempotency_keys(self.pool, days)
-
-    async def retry_stock(self, limit: int = 100, older_than_seconds: float = 1.0) -> int:
-        """Inventory calls that failed earlier, tried again. Returns how many were claimed."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await db.claim_stock_todo(conn, limit, older_than_seconds)
-            for row in rows:
-                try:
-                    await self.transitions.apply(row["id"], row["stock_todo"])
-                except StockLapsed:
-                    await self._lapsed_after_payment(conn, row["id"])
-                except Exception as err:  # noqa: BLE001 - still away: try again at a later sweep
-                    log.warning("order %s: stock %s failed again (%s)", row["id"], row["stock_todo"],
-                                type(err).__name__)
-                    await db.set_stock_todo(conn, row["id"], row["stock_todo"])
-                    continue
-                await db.set_stock_todo(conn, row["id"], None)
-            return len(rows)
-
-    async def _lapsed_after_payment(self, conn, order_id: str) -> None:
-        """A paid order whose stock hold ran out before it could be committed: cancelled and refunded."""
-        row = await db.get_order(conn, order_id)
-        if row["status"] != PAID:
-            log.error("order %s is %s but its stock hold ran out; check it by hand", order_id, row["status"])
-            return
-        reason = "The stock hold ran out before the sale could be recorded; the payment is refunded"
-        await self.transitions.move(conn, row, CANCELLED, "system:orders", reason)
-        await self.transitions.refund(conn, row, reason)
