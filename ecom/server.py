@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import Config
+from .http_guard import GuardedAppRunner
 from .broker import EmbeddedBroker
 from .plugin import LoadedPlugins
 from .secret import load_secret
@@ -36,8 +37,10 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
                   f"{config.broker.embedded_port}: {err.strerror or err}", file=sys.stderr)
             return 1
     app = create_app(config, loaded=loaded, secret=secret)
-    runner = web.AppRunner(app, access_log=logging.getLogger("ecom.access"),
-                           shutdown_timeout=config.server.shutdown_timeout, handle_signals=False)
+    runner = GuardedAppRunner(app, access_log=logging.getLogger("ecom.access"),  # slowloris guard, connection cap
+                              shutdown_timeout=config.server.shutdown_timeout, handle_signals=False,
+                              max_connections=config.server.max_connections,
+                              header_timeout=config.server.header_timeout)
     try:
         await runner.setup()
         site = web.TCPSite(runner, config.server.host, config.server.port, reuse_address=True)
