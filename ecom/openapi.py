@@ -51,11 +51,14 @@ HEADERS = {
 
 def api_schema(*, request: dict | None = None, response: dict | None = None, status: int = 200,
                body_required: bool = True, query: dict[str, dict] | None = None,
-               required_query: tuple[str, ...] = ()):
+               required_query: tuple[str, ...] = (), errors: tuple[int, ...] = ()):
     """Describe an API handler: its JSON body, its success status and answer, and its query parameters.
 
     ``query`` maps each query parameter the handler reads to its JSON Schema (a ``description`` in it
-    becomes the parameter's); ``required_query`` names those that must be present."""
+    becomes the parameter's); ``required_query`` names those that must be present; ``errors`` adds error
+    statuses the rules in this module's docstring do not derive (a 403 that depends on a parameter)."""
+    if set(errors) - set(WHY):
+        raise ValueError(f"api_schema: no description for error statuses {sorted(set(errors) - set(WHY))}")
     unknown = set(required_query) - set(query or {})
     if unknown:
         raise ValueError(f"api_schema: required_query names undeclared parameters {sorted(unknown)}")
@@ -63,7 +66,7 @@ def api_schema(*, request: dict | None = None, response: dict | None = None, sta
     def mark(handler):
         handler.ecom_openapi = {"request": request, "response": response, "status": status,
                                 "body_required": body_required, "query": dict(query or {}),
-                                "required_query": tuple(required_query)}
+                                "required_query": tuple(required_query), "errors": tuple(errors)}
         return handler
     return mark
 
@@ -107,7 +110,7 @@ def _query_parameters(meta: dict) -> list[dict]:
 
 
 def _error_statuses(method: str, path: str, meta: dict, auth: tuple[str, ...] | None) -> list[int]:
-    statuses = {401, 429, 503}
+    statuses = {401, 429, 503, *meta.get("errors", ())}
     if method in WRITES:
         statuses |= {400, 403, 409, 413, 415, 422}
     if PARAM.search(path):
@@ -127,7 +130,29 @@ def _problem(status: int) -> dict:
     return answer
 
 
-def _operation(method: str, path: str, handler: Any) -> dict:
+def path_patterns(pattern: str) -> dict[str, str]:
+    """Each ``(?P<name>regex)`` group of a route's compiled pattern: what the router lets through."""
+    found, start = {}, 0
+    while (match := re.compile(r"\(\?P<(\w+)>").search(pattern, start)) is not None:
+        depth, i = 1, match.end()
+        while depth and i < len(pattern):
+            if pattern[i] == "\\":
+                i += 1
+            elif pattern[i] == "(":
+                depth += 1
+            elif pattern[i] == ")":
+                depth -= 1
+            i += 1
+        found[match.group(1)] = pattern[match.end():i - 1]
+        start = i
+    return found
+
+
+def _path_schema(regex: str | None) -> dict:
+    return {"type": "string", "pattern": f"^(?:{regex})$"} if regex else {"type": "string"}
+
+
+def _operation(method: str, path: str, handler: Any, patterns: dict[str, str]) -> dict:
     doc = inspect.getdoc(_unwrap(handler)) or ""
     summary, _, description = doc.partition("\n")
     meta, auth = meta_of(handler), _auth(handler)
@@ -139,7 +164,7 @@ def _operation(method: str, path: str, handler: Any) -> dict:
     op: dict[str, Any] = {
         "summary": summary.strip() or f"{method.upper()} {path}", "tags": [_plugin_of(handler)],
         "operationId": f"{_plugin_of(handler)}.{name}.{method}",
-        "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        "parameters": [{"name": p, "in": "path", "required": True, "schema": _path_schema(patterns.get(p))}
                        for p in PARAM.findall(path)] + _query_parameters(meta),
         "responses": {str(status): success,
                       **{str(code): _problem(code) for code in _error_statuses(method, path, meta, auth)}},
@@ -161,20 +186,22 @@ def _operation(method: str, path: str, handler: Any) -> dict:
 
 
 def api_routes(app: web.Application):
-    """(method, documented path, handler) of every /api/v1 route of ``app``."""
+    """(method, documented path, handler, path parameter regexes) of every /api/v1 route of ``app``."""
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter")
         method = route.method.lower()
         if not path or not path.startswith("/api/v1/") or method in ("head", "options", "*"):
             continue
-        yield method, PARAM.sub(lambda m: "{" + m.group(1) + "}", path), route.handler
+        pattern = info.get("pattern")
+        yield (method, PARAM.sub(lambda m: "{" + m.group(1) + "}", path), route.handler,
+               path_patterns(pattern.pattern) if pattern is not None else {})
 
 
 def build(app: web.Application) -> dict:
     paths: dict[str, dict] = {}
-    for method, path, handler in api_routes(app):
-        paths.setdefault(path, {})[method] = _operation(method, path, handler)
+    for method, path, handler, patterns in api_routes(app):
+        paths.setdefault(path, {})[method] = _operation(method, path, handler, patterns)
     return {
         "openapi": "3.1.0",
         "info": {"title": "ecom API", "version": "1", "description": "JSON API of the shop. Errors are "

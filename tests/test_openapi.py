@@ -172,7 +172,7 @@ def query_reads(func, seen: set | None = None) -> tuple[set[str], list[str]]:
 async def test_every_query_parameter_a_handler_reads_is_documented(make_config):
     app = create_app(make_config())
     doc, problems, scanned = build(app), [], {}
-    for method, path, handler in api_routes(app):
+    for method, path, handler, _ in api_routes(app):
         reads, dynamic = query_reads(handler)
         documented = {p["name"] for p in doc["paths"][path][method]["parameters"] if p["in"] == "query"}
         scanned[(method, path)] = reads

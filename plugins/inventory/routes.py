@@ -193,7 +193,7 @@ async def api_reserve(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/inventory/reservations/{order_ref}")
-@api_schema(response=RESERVATION)
+@api_schema(response=RESERVATION, errors=(422,))  # an order_ref that is not printable text
 @roles_required("admin")
 async def api_reservation(request: web.Request) -> web.Response:
     """The reservation of an order (admins); 404 when there is none."""

@@ -101,7 +101,7 @@ async def api_checkout(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/orders")
-@api_schema(status=200, query={
+@api_schema(status=200, errors=(403,), query={
     "as": {"enum": ["customer", "seller", "admin"], "description": "Whose orders (seller and admin need the role)."},
     "status": {"enum": ["pending_payment", "paid", "payment_failed", "expired", "cancelled", "fulfilled",
                         "shipped", "delivered"]},
