@@ -1,6 +1,7 @@
 """The command line (``python run.py ...``), DESIGN §10.
 
     run.py [run] [--instances N] [--port P] [--data-dir DIR] [--config FILE]
+                         [--rotate-secret]   a new secret.key (says what that voids)
     run.py worker        one app process, no embedded parts (its PostgreSQL and broker live elsewhere)
     run.py migrate       apply every plugin's migrations, then exit
     run.py nginx-conf    print the nginx config that --instances N runs with
@@ -25,6 +26,7 @@ from typing import Any
 
 from .config import Config, ConfigError, load_config
 from .datadir import AlreadyRunning, embedded_postgres
+from .embedded import EmbeddedPostgresError
 from .db import MigrationError
 from .plugin import PluginError, load_plugins
 
@@ -42,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="app processes behind nginx (without the flag: one process, no nginx)")
 
     parser = argparse.ArgumentParser(prog="run.py", parents=[common], description="Run the ecom shop.")
+    rotate_help = "make a new shop secret (secret.key) and say what that voids: sessions, pending card payments"
+    parser.add_argument("--rotate-secret", action="store_true", help=rotate_help)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", parents=[common], help="start the whole shop (default)")
+    run = sub.add_parser("run", parents=[common], help="start the whole shop (default)")
+    run.add_argument("--rotate-secret", action="store_true", default=argparse.SUPPRESS, help=rotate_help)
     sub.add_parser("worker", parents=[common], help="one app process using external PostgreSQL and broker")
     sub.add_parser("migrate", parents=[common], help="apply pending migrations and exit")
     admin = sub.add_parser("create-admin", parents=[common], help="create an admin user (or promote one)")
@@ -81,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(config.server.log_level, json_format=not sys.stderr.isatty())
         loaded = load_plugins(config)
         if command == "run":
+            _check_secret(config, rotate=args.rotate_secret)
             config_file = str(Path(args.config).resolve()) if Path(args.config).exists() else None
             behind_nginx = args.instances is not None or config.server.instances > 1  # --instances 1: one worker
             return _run(config, loaded, config_file, behind_nginx)
@@ -106,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, PluginError, MigrationError) as err:
         print(f"ecom: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    except AlreadyRunning as err:
+    except (AlreadyRunning, EmbeddedPostgresError) as err:
         print(f"ecom: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _check_secret(config: Config, *, rotate: bool) -> None:
+    """Before anything starts: the shop secret is sound, or made new on the operator's word (SecretError else)."""
+    from .secret import load_secret, rotate_secret
+    if rotate:
+        voided = rotate_secret(config)
+        print(f"ecom: made a new shop secret; voided: {'; '.join(voided)}", file=sys.stderr, flush=True)
+    else:
+        load_secret(config)
 
 
 def _with_embedded_urls(config: Config, pg_url: str | None, broker_url: str | None = None) -> Config:
