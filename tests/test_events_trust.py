@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -30,7 +31,7 @@ from ecom.health import HEALTH, Heartbeat
 from plugins.payments.events import PaymentCompleted
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import start, wait_until
-from tests.plugins.test_orders import EU, checkout, get_order, orders_config, product, user
+from tests.plugins.test_orders import EU, checkout, get_order, product, user
 
 SECRET = hashlib.sha256(TEST_SECRET_KEY.encode()).digest()
 CONSUMER = "orders"
@@ -60,7 +61,9 @@ def dead_letters_counted(reason: str) -> float:
 
 
 async def test_forged_payment_results_are_dead_lettered_and_change_nothing(aiohttp_client, make_config, caplog):
-    config = orders_config(make_config, payments={"delay_seconds": 600})
+    config = make_config(fresh=True, plugins={  # every plugin; payments' delay out of reach: the order waits
+        "enabled": ["users", "products", "inventory", "payments", "orders", "dashboards"],
+        "payments": {"delay_seconds": 600}})
     client = await start(aiohttp_client, config)
     app = client.app
     _, seller = await user(client, seller=True)
@@ -120,7 +123,13 @@ async def test_forged_payment_results_are_dead_lettered_and_change_nothing(aioht
     assert logged == {reason for reason, _ in forged.values()}
     assert len(untrusted_lines) <= 5, [r.getMessage() for r in untrusted_lines]  # 4 reasons + the heartbeat
 
-    # the admin health panel shows them
+    # the admin health panel shows them: a count per plugin and the newest with their reason
     health = await app[HEALTH].snapshot()
     assert health["databases"]["orders"]["dead_letters"]["count"] >= 4
     assert {r["event_id"] for r in health["databases"]["orders"]["dead_letters"]["newest"]} >= set(forged)
+    _, admin = await user(client, admin=True)
+    resp = await client.get("/admin", headers={"Authorization": f"Bearer {admin}"})
+    assert resp.status == 200
+    page = await resp.text()
+    assert re.search(r'data-dead-letters="orders">orders: <strong>[4-9]</strong>', page), page[-3000:]
+    assert "producer does not own the topic" in page and "ecom/payments/completed" in page

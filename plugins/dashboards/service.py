@@ -124,13 +124,20 @@ def payments_chart(summary: list[Any], days: int, today: date | None = None) -> 
 
 
 def health_summary(snapshot: dict) -> dict:
-    """The core's health snapshot with an overall verdict: broker connected, every database answering and
-    every worker heard from recently."""
+    """The core's health snapshot with an overall verdict: broker connected, events flowing (the
+    liveness probe went round), every database answering, every worker heard from recently; plus the
+    dead letters (events never applied) of every plugin, newest first."""
     databases = snapshot.get("databases", {})
     workers = snapshot.get("workers", [])
-    ok = (snapshot.get("broker", {}).get("connected", False) and all(d["ok"] for d in databases.values())
+    flowing = snapshot.get("events", {}).get("flowing", False)
+    ok = (snapshot.get("broker", {}).get("connected", False) and flowing and all(d["ok"] for d in databases.values())
           and bool(workers) and all(w["alive"] for w in workers))
-    return {**snapshot, "ok": ok, "workers_alive": sum(1 for w in workers if w["alive"])}
+    dead = {name: db["dead_letters"] for name, db in databases.items() if db.get("dead_letters")}
+    newest = sorted(((name, row) for name, d in dead.items() for row in d["newest"]),
+                    key=lambda item: item[1]["received_at"], reverse=True)[:5]
+    return {**snapshot, "ok": ok, "events_flowing": flowing, "workers_alive": sum(1 for w in workers if w["alive"]),
+            "dead_letter_counts": {name: d["count"] for name, d in dead.items()},
+            "dead_letters_newest": [dict(row, plugin=name) for name, row in newest]}
 
 
 class DashboardsService:
