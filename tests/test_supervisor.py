@@ -165,7 +165,7 @@ async def register(session: aiohttp.ClientSession, url: str, *, seller: bool = F
     email = f"u{uuid.uuid4().hex[:12]}@example.com"
     async with session.post(url + "/api/v1/users", json={"email": email, "name": "Load", "password": PASSWORD,
                                                          "is_seller": seller}) as resp:
-        assert resp.status == 201, await resp.text()
+        assert resp.status == 202, await resp.text()
     async with session.post(url + "/api/v1/auth/token", json={"email": email, "password": PASSWORD}) as resp:
         return (await resp.json())["token"]
 

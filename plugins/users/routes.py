@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp_jinja2 import render_template
+from yarl import URL
 
-from ecom.errors import Conflict, Unauthorized, ValidationFailed
+from ecom.errors import Unauthorized, ValidationFailed
 from ecom.gateway import identity, login_required, rate_limit, roles_required
 from ecom.gateway.auth import bearer_token
 from ecom.gateway.flash import flash
@@ -35,6 +36,10 @@ USER = {"type": "object", "required": ["id", "email", "name", "roles", "created_
     "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
     "roles": {"type": "array", "items": {"enum": ["admin", "customer", "seller"]}},
     "created_at": {"type": "string", "format": "date-time"}}}
+SIGNED_UP = ("If this email was not registered yet, the account is ready: log in with it. "
+             "If it was, nothing has changed.")  # the same words for a new and a known email
+ACCEPTED = {"type": "object", "required": ["status", "detail"], "properties": {
+    "status": {"const": "accepted"}, "detail": {"type": "string"}}}
 TOKEN = {"type": "object", "required": ["token", "token_type", "expires_at"], "properties": {
     "token": {"type": "string"}, "token_type": {"const": "bearer"},
     "expires_at": {"type": "string", "format": "date-time"}}}
@@ -52,17 +57,19 @@ def user_json(user: User) -> dict[str, Any]:
 # --- API ---
 
 @routes.post("/api/v1/users")
-@api_schema(request=REGISTER, response=USER, status=201)
+@api_schema(request=REGISTER, response=ACCEPTED, status=202)
 @rate_limit("auth")
 async def api_register(request: web.Request) -> web.Response:
     """Register an account (anyone; rate-limited like logging in).
 
-    ``{email, name, password, is_seller?}`` -> 201 user (a customer, and a seller with ``is_seller``).
-    422 naming every bad field, 409 when the email is already registered."""
+    ``{email, name, password, is_seller?}`` -> 202 ``{status: "accepted", detail}`` whether the email was new
+    (a customer, and a seller with ``is_seller``, is created) or already registered (nothing changes): the
+    answer must not tell who has an account. Log in (POST /api/v1/auth/token) to get the new account's token
+    and GET /api/v1/users/me for its id. 422 naming every bad field (a too common password included)."""
     body = await json_object(request)
-    user = await _users(request).register(body.get("email"), body.get("name"), body.get("password"),
-                                          body.get("is_seller", False))
-    return web.json_response(user_json(user), status=201)
+    await _users(request).register(body.get("email"), body.get("name"), body.get("password"),
+                                   body.get("is_seller", False))
+    return web.json_response({"status": "accepted", "detail": SIGNED_UP}, status=202)
 
 
 @routes.post("/api/v1/auth/token")
@@ -119,13 +126,13 @@ async def register(request: web.Request) -> web.Response:
     values = {"email": form_field(form, "email"), "name": form_field(form, "name"), "is_seller": "is_seller" in form,
               "next": local_path(form_field(form, "next"), "/account")}
     try:
-        user = await _users(request).register(values["email"], values["name"], form_field(form, "password"),
-                                              values["is_seller"])
-    except (ValidationFailed, Conflict) as err:
+        await _users(request).register(values["email"], values["name"], form_field(form, "password"),
+                                       values["is_seller"])
+    except ValidationFailed as err:
         return _register_page(request, values, err.errors, err.status)
-    await log_in(request, _users(request), user.id)
-    await flash(request, f"Welcome, {user.name}! Your account is ready.", "success")
-    raise web.HTTPSeeOther(values["next"])
+    # a new and a known email get the same answer (no session either way): the owner logs in next
+    await flash(request, SIGNED_UP, "success")
+    raise web.HTTPSeeOther(str(URL("/login").with_query(next=values["next"])))
 
 
 def _login_page(request: web.Request, values: dict, error: str = "", errors: dict | None = None, status: int = 200):

@@ -14,10 +14,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ecom.config import ConfigError, SecurityConfig
-from ecom.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from ecom.errors import NotFound, Unauthorized, ValidationFailed
 from ecom.text import storable as _storable
 
 from . import db
+from .denylist import password_problem
 
 MAX_NAME, MAX_EMAIL, MAX_PASSWORD = 100, 254, 256
 EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -111,6 +112,8 @@ def check_new_user(email: Any, name: Any, password: Any, is_seller: Any = False,
         errors["name"] = "Use letters, digits, spaces and punctuation only."
     if password and not min_password_length <= len(password) <= MAX_PASSWORD:
         errors["password"] = f"Use {min_password_length} to {MAX_PASSWORD} characters."
+    elif password and (problem := password_problem(password, email, name)):
+        errors["password"] = problem
     if not isinstance(is_seller, bool):
         errors["is_seller"] = "Must be true or false."
     if errors:
@@ -133,13 +136,14 @@ class UsersService:
         self.session_ttl = session_ttl
         self.min_password_length = min_password_length
 
-    async def register(self, email: Any, name: Any, password: Any, is_seller: Any = False) -> User:
-        """A new customer (and seller when ``is_seller``); Conflict when the email is taken."""
+    async def register(self, email: Any, name: Any, password: Any, is_seller: Any = False) -> User | None:
+        """A new customer (and seller when ``is_seller``); None when the email is taken.
+
+        Callers answer both cases alike (no account enumeration), so both cost the same: the password is
+        hashed before the insert learns whether the email exists."""
         email, name = check_new_user(email, name, password, is_seller, min_password_length=self.min_password_length)
         row = await db.insert_user(self.pool, email, name, await self.passwords.hash(password), is_seller)
-        if row is None:
-            raise Conflict("An account with this email already exists.", errors={"email": "Already registered."})
-        return User.from_row(row)
+        return User.from_row(row) if row is not None else None
 
     async def create_admin(self, email: str, password: str) -> int:
         """Create an admin, or promote the existing user with this email (keeping their password). Idempotent."""

@@ -31,7 +31,7 @@ async def account(http: aiohttp.ClientSession, base: str, *, seller: bool) -> tu
     email = f"{'seller' if seller else 'buyer'}-{uuid.uuid4().hex[:8]}@example.com"
     async with http.post(f"{base}/api/v1/users", json={"email": email, "name": email.split("@")[0].title(),
                                                        "password": PASSWORD, "is_seller": seller}) as resp:
-        assert resp.status == 201, await resp.text()
+        assert resp.status == 202, await resp.text()
     async with http.post(f"{base}/api/v1/auth/token", json={"email": email, "password": PASSWORD}) as resp:
         assert resp.status == 200, await resp.text()
         return email, (await resp.json())["token"]

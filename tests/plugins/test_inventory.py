@@ -116,10 +116,12 @@ async def session_seller(client) -> tuple[int, str]:
     email = f"{unique()}@example.com"
     resp = await client.post("/api/v1/users", json={"email": email, "name": "Page Seller", "password": PASSWORD,
                                                     "is_seller": True})
-    user_id = (await resp.json())["id"]
+    assert resp.status == 202, await resp.text()
     resp = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    token = (await resp.json())["token"]
     await log_in(client, email)
-    return user_id, (await resp.json())["token"]
+    resp = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    return (await resp.json())["id"], token
 
 
 # --- stock: who may change it ---

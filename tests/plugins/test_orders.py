@@ -647,11 +647,12 @@ async def log_in(client) -> tuple[int, str]:
     """A new customer logged in through the login page (cookie session): (user id, the page's CSRF token)."""
     email = f"p{uuid.uuid4().hex[:12]}@example.com"
     resp = await client.post("/api/v1/users", json={"email": email, "name": "Page", "password": PASSWORD})
-    user_id = (await resp.json())["id"]
+    assert resp.status == 202, await resp.text()
     page = await (await client.get("/login")).text()
     resp = await client.post("/login", data={"csrf_token": CSRF.search(page).group(1), "email": email,
                                              "password": PASSWORD, "next": "/orders"})
     assert resp.status == 200 and resp.url.path == "/orders", await resp.text()
+    user_id = (await (await client.get("/api/v1/users/me")).json())["id"]  # the session's own account
     return user_id, CSRF.search(await resp.text()).group(1)
 
 

@@ -1,6 +1,7 @@
 """The users plugin over real HTTP, PostgreSQL and broker: API, pages, sessions, tokens, admin."""
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -26,8 +27,11 @@ def new_email() -> str:
 
 
 async def register(client, email: str, name: str = "Ana", **extra) -> dict:
+    """The new account's JSON (GET /api/v1/users/me with its token: sign-up itself answers no id)."""
     resp = await client.post("/api/v1/users", json={"email": email, "name": name, "password": PASSWORD, **extra})
-    assert resp.status == 201, await resp.text()
+    assert resp.status == 202, await resp.text()
+    resp = await client.get("/api/v1/users/me", headers=bearer(await get_token(client, email.strip().lower())))
+    assert resp.status == 200, await resp.text()
     return await resp.json()
 
 
@@ -105,11 +109,22 @@ async def test_api_wrong_password_and_unknown_email_look_the_same(client):
     assert details[0] == details[1] == "Wrong email or password."
 
 
-async def test_api_duplicate_email_is_409(client):
+async def test_api_sign_up_answers_alike_for_a_known_and_a_new_email(client):
+    """No enumeration: same status, same body, no id, and a hash computed either way (similar time)."""
     email = new_email()
     await register(client, email)
-    resp = await client.post("/api/v1/users", json={"email": f"  {email.upper()} ", "name": "B", "password": PASSWORD})
-    assert resp.status == 409 and (await resp.json())["errors"]["email"]
+    answers, times = [], []
+    for address in (f"  {email.upper()} ", new_email()) * 3:
+        began = asyncio.get_running_loop().time()
+        resp = await client.post("/api/v1/users", json={"email": address, "name": "B", "password": "another passphrase"})
+        times.append(asyncio.get_running_loop().time() - began)
+        answers.append((resp.status, await resp.json()))
+    assert answers[0] == answers[1] and answers[0][0] == 202 and "id" not in answers[0][1], answers
+    assert len({json.dumps(a, sort_keys=True) for a in answers}) == 1
+    known, new = min(times[0::2]), min(times[1::2])
+    assert known > new / 3, (known, new)  # the known email was hashed too (not a bare lookup)
+    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": "another passphrase"})
+    assert resp.status == 401  # and the known account was not changed
 
 
 @pytest.mark.parametrize("kwargs, status, bad_field", [
@@ -171,12 +186,14 @@ async def test_pages_register_account_logout_and_cookie_replay(client):
     token = await csrf_from(client, "/register")
     resp = await client.post("/register", allow_redirects=False, data={
         "csrf_token": token, "name": "Bea Costa", "email": email, "password": PASSWORD, "is_seller": "on"})
-    assert resp.status == 303 and resp.headers["Location"] == "/account"
-
-    resp = await client.get("/account")
+    assert resp.status == 303 and resp.headers["Location"] == "/login?next=/account"
+    page = await (await client.get("/login?next=/account")).text()
+    assert "If this email was not registered yet, the account is ready" in page
+    resp = await client.post("/login", data={"csrf_token": CSRF.search(page).group(1), "email": email,
+                                             "password": PASSWORD, "next": "/account"})
     page = await resp.text()
-    assert resp.status == 200 and "Bea Costa" in page and email in page and "seller" in page
-    assert "Welcome, Bea Costa!" in page and 'href="/seller"' in page
+    assert resp.status == 200 and resp.url.path == "/account"
+    assert "Bea Costa" in page and email in page and "seller" in page and 'href="/seller"' in page
     saved_cookie = session_cookie(client)
 
     resp = await client.post("/logout", data={"csrf_token": CSRF.search(page).group(1)})
@@ -220,9 +237,17 @@ async def test_page_register_errors_keep_values(client):
     page = await resp.text()
     assert resp.status == 422 and "Use at most 100 characters." in page and 'value="bad"' in page
     assert "Enter a valid email address" in page and "Use 8 to 256 characters." in page
-    resp = await client.post("/register", data={"csrf_token": token, "name": "Dup", "email": email,
-                                                "password": PASSWORD})
-    assert resp.status == 409 and "Already registered." in await resp.text()
+    answers = []
+    for address in (email, new_email()):  # a known and a new email: the same redirect and message
+        client.session.cookie_jar.clear()
+        token = await csrf_from(client, "/register")
+        resp = await client.post("/register", allow_redirects=False, data={
+            "csrf_token": token, "name": "Dup", "email": address, "password": PASSWORD})
+        follow = await client.get(resp.headers["Location"])
+        logged_in = (await client.get("/account", allow_redirects=False)).status == 200
+        answers.append((resp.status, resp.headers["Location"], logged_in,
+                        "If this email was not registered yet" in await follow.text()))
+    assert answers[0] == answers[1] == (303, "/login?next=/account", False, True), answers
 
 
 async def test_malformed_form_is_400_not_500(client):
@@ -280,3 +305,33 @@ async def test_create_admin_is_idempotent_and_promotes(client):
 async def test_create_admin_rejects_bad_input_with_value_error(client):
     with pytest.raises(ValueError, match="email: .*; password: "):
         await create_admin(client.app[POOLS]["users"], "not-an-email", "short", time_cost=1, memory_kib=8)
+
+
+# --- password denylist ---
+
+@pytest.mark.parametrize("password, why", [("password", "most common"), ("12345678", "most common"),
+                                           ("Qwerty123", "most common"), ("{local}", "email"),
+                                           ("{local}99", "email"), ("Mariana Rocha", "name")])
+async def test_common_and_personal_passwords_are_refused(client, password, why):
+    local = f"mariana.{uuid.uuid4().hex[:8]}"
+    email = f"{local}@example.com"
+    resp = await client.post("/api/v1/users", json={"email": email, "name": "Mariana Rocha",
+                                                    "password": password.format(local=local)})
+    body = await resp.json()
+    assert resp.status == 422 and resp.content_type == "application/problem+json", body
+    assert why in body["errors"]["password"] and set(body["errors"]) == {"password"}
+    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": password.format(local=local)})
+    assert resp.status == 401  # nothing was created
+
+
+async def test_the_register_page_names_a_common_password(client):
+    token = await csrf_from(client, "/register")
+    resp = await client.post("/register", data={"csrf_token": token, "name": "Ana", "email": new_email(),
+                                                "password": "password"})
+    assert resp.status == 422 and "one of the most common passwords" in await resp.text()
+
+
+def test_the_shipped_list_holds_ten_thousand_passwords():
+    from plugins.users.denylist import common_passwords, password_problem
+    assert len(common_passwords()) >= 9_900 and "iloveyou" in common_passwords()
+    assert password_problem("correct horse battery", "ana@example.com", "Ana") is None
