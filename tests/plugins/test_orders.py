@@ -319,9 +319,10 @@ def _mqtt_args(config: Config, role: str) -> dict[str, Any]:
 
 
 async def publish(config: Config, env: Envelope, times: int = 1) -> None:
+    from ecom.events import Signer, owner_of  # consumers accept only what the topic's owner signed
     async with aiomqtt.Client(**_mqtt_args(config, "publisher")) as mqtt:
         for _ in range(times):
-            await mqtt.publish(env.type, env.to_json(), qos=1)
+            await mqtt.publish(env.type, Signer(SECRET).sign(owner_of(env.type), env.to_json()), qos=1)
 
 
 async def history(pool: asyncpg.Pool, order_id: str) -> list[str]:

@@ -78,10 +78,11 @@ def _client_args(config: Config, role: str) -> dict[str, Any]:
 
 
 async def publish(config: Config, *envelopes: Envelope, times: int = 1) -> None:
+    from ecom.events import Signer, owner_of  # consumers accept only what the topic's owner signed
     async with aiomqtt.Client(**_client_args(config, "orders")) as client:
         for _ in range(times):
             for env in envelopes:
-                await client.publish(env.type, env.to_json(), qos=1)
+                await client.publish(env.type, Signer(SECRET).sign(owner_of(env.type), env.to_json()), qos=1)
 
 
 class Wire:
