@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -167,7 +167,3 @@ class CatchUp:
 def settle_time(command_timeout: float) -> timedelta:
     """Longer than any transaction that may still commit a lower outbox id: twice the command timeout, >= 60 s."""
     return timedelta(seconds=max(60.0, 2 * command_timeout + 5))
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
