@@ -2,8 +2,9 @@
 SIGSTOPped like a real broker host), an orders database that refuses connections, and the read-outs
 that tell a test *why* orders did not converge (which event went missing where).
 
-The broker process is a small ``python -c`` around :class:`ecom.broker.EmbeddedBroker`; when the
-broker package grows its own out-of-process broker, :func:`broker_process` is the one place to swap.
+The broker process is the shop's own :class:`ecom.broker.process.BrokerProcess` where it exists, else a
+small ``python -c`` around :class:`ecom.broker.EmbeddedBroker` (for older checkouts); :func:`broker_process`
+is the one place that chooses.
 """
 from __future__ import annotations
 
@@ -98,10 +99,56 @@ class BrokerSubprocess:
             return "(no broker log)"
 
 
+class ShopBrokerProcess:
+    """The same interface over the shop's own :class:`ecom.broker.process.BrokerProcess` (the hardened
+    broker as ``python -m ecom.broker``), so the faults hit the broker the shop really runs."""
+
+    def __init__(self, host: str, port: int, secret: bytes):
+        from ecom.broker.process import BrokerProcess
+        self.inner = BrokerProcess(host, port, secret, log_level="warning")
+        self.host, self.port = host, port
+
+    @property
+    def url(self) -> str:
+        return self.inner.url
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self.inner.ready_timeout = timeout
+        await self.inner.astart()
+
+    def kill(self) -> None:
+        assert self.inner.running, "the broker process is not running"
+        self.inner.kill(signal.SIGKILL)
+        self.inner.proc.wait(10)
+
+    def freeze(self) -> None:
+        assert self.inner.running, "the broker process is not running"
+        self.inner.kill(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.inner.kill(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.inner.running:
+            self.inner.kill(signal.SIGKILL)  # works on a stopped process too
+            self.inner.proc.wait(10)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        return "(the shop's broker process logs to the test's stderr)"
+
+
+def _make_broker(host: str, port: int, log_path: Path):
+    try:
+        import ecom.broker.process  # noqa: F401
+    except ImportError:  # a checkout from before the broker ran in its own process
+        return BrokerSubprocess(host, port, SECRET, log_path)
+    return ShopBrokerProcess(host, port, SECRET)
+
+
 @asynccontextmanager
 async def broker_process(host: str, port: int, log_path: Path):
     """A running out-of-process broker for the test secret, killed at the end whatever state it is in."""
-    broker = BrokerSubprocess(host, port, SECRET, log_path)
+    broker = _make_broker(host, port, log_path)
     await broker.start()
     try:
         yield broker
