@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import socket
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -13,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from . import db
+from .broker import new_client_id
 from .config import Config
 from .events import EventBus
 from .gateway import install as install_gateway
@@ -32,6 +32,7 @@ PLUGINS = web.AppKey("ecom.plugins", LoadedPlugins)
 POOLS = web.AppKey("ecom.pools", dict)
 EVENT_BUS = web.AppKey("ecom.event_bus", EventBus)
 BROKER_WAIT = web.AppKey("ecom.broker_wait", float)
+EVENTS_LIVE = web.AppKey("ecom.events_live", bool)  # False: no broker client (CLI tools)
 CLOSING = web.AppKey("ecom.closing", asyncio.Event)  # set when shutdown begins: long responses (SSE) end
 
 CORE_DIR = Path(__file__).parent
@@ -66,11 +67,15 @@ async def migrate_all(config: Config, loaded: LoadedPlugins) -> dict[str, list[s
 
 
 def default_client_id(config: Config) -> str:
-    return config.broker.client_id or f"ecom-{socket.gethostname()}-{config.server.port}"
+    """``[broker] client_id`` if set, else ``ecom-app-<16 random hex>``, new for every process and start:
+    an id nobody can predict, so nobody can aim a CONNECT at the shop's session (issue 9)."""
+    return config.broker.client_id or new_client_id()
 
 
 def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: bytes | None = None,
-               broker_wait: float = 5.0) -> web.Application:
+               broker_wait: float = 5.0, events: bool = True) -> web.Application:
+    """``events=False`` (CLI tools such as seed): no broker client at all; what plugins emit waits in
+    their outboxes until the running shop's relays publish it."""
     loaded = loaded or load_plugins(config)
     secret = secret or load_secret(config)
     app = web.Application(client_max_size=config.server.max_body_bytes)
@@ -84,12 +89,14 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
                    command_timeout=config.database.command_timeout)
     app[EVENT_BUS] = bus
     app[BROKER_WAIT] = broker_wait
+    app[EVENTS_LIVE] = events
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(_set_closing)
     app.cleanup_ctx.append(_infrastructure)
     for plugin in loaded.plugins:  # on the root app, in dependency order (shutdown in reverse)
         app.cleanup_ctx.append(_plugin_context(plugin))
-    app.cleanup_ctx.append(_start_events)
+    if events:
+        app.cleanup_ctx.append(_start_events)
     return app
 
 
@@ -159,7 +166,8 @@ async def _infrastructure(app: web.Application):
                     plugin_database_url(config, plugin.name), max_size=size, min_size=config.database.pool_min,
                     command_timeout=config.database.command_timeout)
         app[POOLS] = pools
-        await app[EVENT_BUS].connect(wait=app[BROKER_WAIT])
+        if app[EVENTS_LIVE]:
+            await app[EVENT_BUS].connect(wait=app[BROKER_WAIT])
         yield
     finally:
         await app[EVENT_BUS].close()

@@ -41,7 +41,9 @@ class Seeder:
 async def run_seed(config: Config, loaded: LoadedPlugins, options: SeedOptions) -> None:
     from .app import create_app
 
-    app = create_app(config, loaded=loaded, broker_wait=0.5)  # events wait in outboxes until the shop runs
+    # no broker client: a tool must not share (or take over) the shop's MQTT session; what the seed hooks
+    # emit waits in the outboxes until the running shop's relays publish it
+    app = create_app(config, loaded=loaded, events=False)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()  # runs migrations and every plugin's start-up
     try:

@@ -4,6 +4,7 @@ Workers and nginx are children with a parent-death signal: a SIGKILLed superviso
 A worker that dies is restarted with back-off (nginx routes around it meanwhile). SIGHUP (or
 `run.py reload`) restarts the workers one at a time, each back in the pool before the next goes.
 SIGINT/SIGTERM: nginx stops accepting, workers drain and stop, then the broker, then PostgreSQL.
+The embedded broker is a child process too (ecom.broker.process.BrokerProcess), restarted if it dies.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from . import nginx
 from .app import migrate_all
 from .config import Config
 from .datadir import DataDirLock, embedded_postgres
-from .broker import EmbeddedBroker
+from .broker.limits import Limits
+from .broker.process import BrokerProcess, BrokerStartError
 from .embedded import die_with_parent
 from .metrics import MULTIPROC_ENV, worker_exited
 from .plugin import LoadedPlugins
@@ -75,7 +77,7 @@ class Supervisor:
                 "ECOM__SERVER__NAME": worker.name, "ECOM__SERVER__TRUSTED_PROXIES": '["127.0.0.1", "::1"]',
                 "ECOM__DATABASE__URL": c.database.url,
                 "ECOM__BROKER__URL": broker_url,
-                "ECOM__BROKER__CLIENT_ID": f"{c.broker.client_id or 'ecom'}-{c.server.port}-{worker.name}"}
+                "ECOM__BROKER__CLIENT_ID": ""}  # each worker makes its own random id (one id, one connection)
 
     async def _spawn(self, worker: Worker) -> None:
         args = [sys.executable, str(ROOT / "run.py"), "worker"]
@@ -196,11 +198,17 @@ class Supervisor:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-        broker = None
-        if not self.config.broker.url:
-            broker = EmbeddedBroker(self.config.broker.embedded_host, self.config.broker.embedded_port,
-                                    load_secret(self.config))
-            await broker.start()
+        broker = watcher = None
+        if not self.config.broker.url:  # a child process of its own, restarted if it dies
+            c = self.config
+            broker = BrokerProcess(c.broker.embedded_host, c.broker.embedded_port, load_secret(c),
+                                   Limits.from_config(c.broker), log_level=c.server.log_level)
+            try:
+                await broker.astart()
+            except BrokerStartError as err:
+                print(f"ecom: {err}", file=sys.stderr)
+                return 1
+            watcher = loop.create_task(broker.watch(self.stopping))
         try:
             await migrate_all(self.config, self.loaded)  # once, before N workers race for it
             for worker in self.workers:
@@ -227,7 +235,8 @@ class Supervisor:
                 task.cancel()
             await asyncio.gather(*(self._stop_worker(w) for w in self.workers), return_exceptions=True)
             if broker is not None:
-                await broker.stop()
+                await asyncio.gather(watcher, return_exceptions=True)
+                broker.stop()
         return 0
 
 
