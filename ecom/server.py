@@ -1,4 +1,8 @@
-"""Serve one app process until SIGINT/SIGTERM: embedded broker (optional), app, graceful drain."""
+"""Serve one app process until SIGINT/SIGTERM: embedded broker (optional), app, graceful drain.
+
+The embedded broker runs as a child process (ecom.broker.process.BrokerProcess), restarted if it dies:
+sockets held open against the broker then use up the child's file descriptors, not the web shop's.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +16,8 @@ from aiohttp import web
 from .app import create_app
 from .config import Config
 from .http_guard import GuardedAppRunner
-from .broker import EmbeddedBroker
+from .broker.limits import Limits
+from .broker.process import BrokerProcess, BrokerStartError
 from .plugin import LoadedPlugins
 from .secret import load_secret
 
@@ -27,15 +32,16 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    broker = None
+    broker = watcher = None
     if embedded_broker:
-        broker = EmbeddedBroker(config.broker.embedded_host, config.broker.embedded_port, secret)
+        broker = BrokerProcess(config.broker.embedded_host, config.broker.embedded_port, secret,
+                               Limits.from_config(config.broker), log_level=config.server.log_level)
         try:
-            await broker.start()
-        except OSError as err:
-            print(f"ecom: cannot start the MQTT broker on {config.broker.embedded_host}:"
-                  f"{config.broker.embedded_port}: {err.strerror or err}", file=sys.stderr)
+            await broker.astart()  # the child prints why it could not listen
+        except BrokerStartError as err:
+            print(f"ecom: {err}", file=sys.stderr)
             return 1
+        watcher = loop.create_task(broker.watch(stop))
     app = create_app(config, loaded=loaded, secret=secret)
     runner = GuardedAppRunner(app, access_log=logging.getLogger("ecom.access"),  # slowloris guard, connection cap
                               shutdown_timeout=config.server.shutdown_timeout, handle_signals=False,
@@ -62,5 +68,7 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
         except asyncio.TimeoutError:
             log.error("shutdown took too long; exiting anyway")
         if broker is not None:
-            await broker.stop()
+            stop.set()
+            await asyncio.gather(watcher, return_exceptions=True)
+            broker.stop()
     return 0
