@@ -81,11 +81,13 @@ async def test_orders_database_away_while_payments_complete(aiohttp_client, make
         "payments to hold every request", 30)
 
     database = f"{config.database.name_prefix}_orders"
-    async with database_unreachable(pg.url(), database) as cut:
-        resp = await client.get("/readyz")
-        assert resp.status == 503 and (await resp.json())["checks"]["db:orders"] != "ok"  # really away
-        await asyncio.sleep(15)  # the fault's duration, not an assertion
-        restored = await pools["payments"].fetchval("SELECT clock_timestamp()")
+    with WarningLines() as outage_log:  # counted and printed, not bounded (yet)
+        async with database_unreachable(pg.url(), database) as cut:
+            resp = await client.get("/readyz")
+            assert resp.status == 503 and (await resp.json())["checks"]["db:orders"] != "ok"  # really away
+            await asyncio.sleep(15)  # the fault's duration, not an assertion
+            restored = await pools["payments"].fetchval("SELECT clock_timestamp()")
+    print(f"{len(outage_log.lines)} warning/error log records during the 15 s outage")
     during = await pools["payments"].fetchval(
         "SELECT count(*) FROM payments WHERE order_id = any($1::text[]) AND processed_at BETWEEN $2 AND $3",
         ids, cut, restored)
