@@ -5,6 +5,7 @@ credential, or a bug in payments, would deliver them.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -49,7 +50,8 @@ async def publish_signed(app, obj) -> Envelope:
     the shop's own connection: everything a forger needs, except that payments knows nothing of it."""
     env = Envelope.wrap(obj)
     bus = app[EVENT_BUS]
-    await bus.live_client().publish(env.type, bus.sign("payments", env.to_json()), qos=1)
+    mqtt = await wait_until(lambda: asyncio.sleep(0, bus.live_client()), bool, "the shop's broker connection")
+    await mqtt.publish(env.type, bus.sign("payments", env.to_json()), qos=1)
     return env
 
 
