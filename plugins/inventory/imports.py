@@ -35,6 +35,30 @@ def _job(row: asyncpg.Record, rejected: list[asyncpg.Record] = ()) -> ImportJob:
                      row["filename"], row["created_at"], row["finished_at"], lines)
 
 
+def _read(data: bytes, config: InventoryConfig) -> csvfile.Parsed:
+    return csvfile.parse(csvfile.decode(data, config.max_import_bytes), config.regions, config.max_import_lines)
+
+
+def _match(parsed: csvfile.Parsed, ids: dict[str, int]) -> tuple[list[tuple[Any, int]], list[RejectedLine]]:
+    """(good lines with their product id, rejected lines in line order): a SKU not in the catalog is rejected."""
+    rejected, good = list(parsed.rejected), []
+    for line in parsed.lines:
+        product_id = ids.get(line.sku)
+        if product_id is None:
+            rejected.append(RejectedLine(line.line_no, f"No product with SKU {line.sku!r} in this seller's "
+                                         "catalog.", line.sku, line.region))
+        else:
+            good.append((line, product_id))
+    rejected.sort(key=lambda r: r.line_no)
+    return good, rejected
+
+
+def _records(import_id: int, good: list[tuple[Any, int]], rejected: list[RejectedLine]) -> list[tuple]:
+    return [*((import_id, line.line_no, line.sku, line.region, line.quantity, product_id, "pending", None)
+              for line, product_id in good),
+            *((import_id, r.line_no, r.sku, r.region, None, None, "rejected", r.error) for r in rejected)]
+
+
 class ImportService:
     def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products, events: "PluginEvents"):
         self.pool, self.config, self.products, self.events = pool, config, products, events
@@ -45,29 +69,20 @@ class ImportService:
         """Check ``data`` (a CSV file) line by line and queue its good lines for ``actor``'s products
         (an admin may name another ``seller_id``). ValidationFailed for a file that cannot be read at all."""
         seller_id = seller_id if seller_id is not None and actor.is_admin else actor.user_id
-        parsed = csvfile.parse(csvfile.decode(data, self.config.max_import_bytes), self.config.regions,
-                               self.config.max_import_lines)
+        # 100,000 lines take about a second of CPU to read and check: a worker thread does it, so the event
+        # loop keeps answering every other request meanwhile (the CSV module and these checks are pure)
+        parsed = await asyncio.to_thread(_read, data, self.config)
         if parsed.total == 0:
             raise ValidationFailed("The file has a header but no lines.", errors={"file": "No lines after the header."})
         skus = sorted({line.sku for line in parsed.lines})
         found = await self.products.find_by_skus(seller_id, skus) if skus else {}
-        rejected, good = list(parsed.rejected), []
-        for line in parsed.lines:
-            product = found.get(line.sku)
-            if product is None:
-                rejected.append(RejectedLine(line.line_no, f"No product with SKU {line.sku!r} in this seller's "
-                                             "catalog.", line.sku, line.region))
-            else:
-                good.append((line, product.id))
-        rejected.sort(key=lambda r: r.line_no)
+        ids = {sku: product.id for sku, product in found.items()}
+        good, rejected = await asyncio.to_thread(_match, parsed, ids)
         filename = "".join(c for c in filename if c.isprintable())[:200]
         async with self.pool.acquire() as conn, conn.transaction():
             import_id = await imports_db.insert_job(conn, seller_id, actor_name(actor), filename,
                                                     parsed.total, len(rejected))
-            await imports_db.insert_lines(conn, [
-                *((import_id, line.line_no, line.sku, line.region, line.quantity, product_id, "pending", None)
-                  for line, product_id in good),
-                *((import_id, r.line_no, r.sku, r.region, None, None, "rejected", r.error) for r in rejected)])
+            await imports_db.insert_lines(conn, await asyncio.to_thread(_records, import_id, good, rejected))
             if good:
                 await self.events.emit(conn, ImportQueued(import_id))
         self.wake.set()
@@ -90,6 +105,13 @@ class ImportService:
         if row is None:
             raise NotFound(f"No import {import_id}.")
         return _job(row, await imports_db.rejected_lines(self.pool, import_id, SHOWN_REJECTED))
+
+    async def purge_old_lines(self, batch: int = 10_000) -> int:
+        """Delete the lines of imports finished more than import_retention_days ago (in batches); the count."""
+        purged = 0
+        while (deleted := await imports_db.purge_lines(self.pool, self.config.import_retention_days, batch)) > 0:
+            purged += deleted
+        return purged
 
     async def on_import_queued(self, conn: asyncpg.Connection, event: ImportQueued) -> None:
         """Inbox handler: wake this process's processor (the work itself runs outside this transaction)."""

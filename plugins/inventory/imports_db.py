@@ -15,10 +15,27 @@ async def insert_job(conn, seller_id: int, actor: str, filename: str, total: int
         RETURNING id""", seller_id, actor, filename, total, rejected)
 
 
+COPY_CHUNK = 5000  # rows per COPY: asyncpg encodes a COPY's rows on the event loop, so a big file goes in parts
+
+
 async def insert_lines(conn, records: list[tuple]) -> None:
-    """(import_id, line_no, sku, region, quantity, product_id, status, error) rows, by COPY."""
-    if records:
-        await conn.copy_records_to_table("import_lines", records=records, columns=LINE_COLUMNS)
+    """(import_id, line_no, sku, region, quantity, product_id, status, error) rows, by COPY, in chunks (the
+    caller's transaction makes them one insert)."""
+    for start in range(0, len(records), COPY_CHUNK):
+        await conn.copy_records_to_table("import_lines", records=records[start:start + COPY_CHUNK],
+                                         columns=LINE_COLUMNS)
+
+
+async def purge_lines(db, retention_days: int, limit: int) -> int:
+    """Delete up to ``limit`` lines of imports finished more than ``retention_days`` ago; how many went.
+    The jobs themselves (counts, file name, who and when) stay."""
+    status = await db.execute("""
+        WITH doomed AS (
+            SELECT l.import_id, l.line_no FROM imports j JOIN import_lines l ON l.import_id = j.id
+            WHERE j.status = 'done' AND j.finished_at < now() - make_interval(days => $1) LIMIT $2)
+        DELETE FROM import_lines l USING doomed d WHERE l.import_id = d.import_id AND l.line_no = d.line_no""",
+                              retention_days, limit)
+    return int(status.split()[-1])
 
 
 async def job(db, import_id: int) -> asyncpg.Record | None:

@@ -1,4 +1,5 @@
-"""Background work every worker runs: release expired reservations, apply queued CSV imports.
+"""Background work every worker runs: release expired reservations (and purge old import lines), apply
+queued CSV imports.
 
 Both loops are safe with any number of workers (the rows are claimed with SKIP LOCKED) and never die
 of an error: it is logged and the loop carries on at the next tick.
@@ -23,11 +24,14 @@ async def _pause(wake: asyncio.Event | None, seconds: float) -> None:
     await wait_event(wake, seconds)
 
 
-async def sweep_reservations(service: InventoryService, interval: float) -> None:
+async def sweep_reservations(service: InventoryService, interval: float, imports: ImportService | None = None) -> None:
+    """Release expired holds and forget the lines of old finished imports (a cheap query when none are due)."""
     while True:
         try:
             while await service.release_expired() > 0:
                 pass
+            if imports is not None:
+                await imports.purge_old_lines()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a dead sweeper would leave stock held forever
@@ -51,7 +55,7 @@ async def process_imports(imports: ImportService, interval: float) -> None:
 
 def start(service: InventoryService, imports: ImportService, interval: float) -> list[asyncio.Task]:
     loop = asyncio.get_running_loop()
-    return [loop.create_task(sweep_reservations(service, interval), name="inventory-sweeper"),
+    return [loop.create_task(sweep_reservations(service, interval, imports), name="inventory-sweeper"),
             loop.create_task(process_imports(imports, interval), name="inventory-imports")]
 
 
