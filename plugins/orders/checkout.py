@@ -91,14 +91,14 @@ class Checkout:
         items = request.items if request.items is not None else tuple(await self.carts.items(customer_id))
         lines, currency, errors = await self._priced(items)
         try:
-            card = await self.payments.tokenize(request.card)
+            self.payments.check_card(request.card)
         except ValidationFailed as err:
             errors.update(err.errors)
         if errors:
             raise ValidationFailed("Check the order: " + "; ".join(errors.values()), errors=errors)
         total = sum(line.unit_price_cents * line.quantity for line in lines)
         order_id = new_order_id()
-        reserved = False
+        reserved, card = False, None
         try:
             if key is None:
                 reserved = await self._reserve(order_id, lines, request.region)
@@ -108,6 +108,8 @@ class Checkout:
                     if (found := await db.find_key(conn, customer_id, key)) is not None:
                         return _replay(found, request_hash)
                     reserved = await self._reserve(order_id, lines, request.region)
+                # the card's token (and its key, in payments) only for an order that is being placed
+                card = await self.payments.tokenize(request.card)
                 await db.insert_order(conn, order_id, customer_id, request.region, total, currency, card.brand,
                                       card.last4, self.config.reservation_ttl_seconds)
                 await db.insert_lines(conn, order_id, [(ln.product_id, ln.seller_id, ln.name, ln.unit_price_cents,
@@ -120,6 +122,8 @@ class Checkout:
                 await self.transitions.events.emit(conn, PaymentRequested(
                     order_id, customer_id, total, currency, card.token, card.brand, card.last4))
         except BaseException:
+            if card is not None:  # never sent: its key goes now rather than at its expiry
+                await asyncio.shield(self._discard(card.token))
             if reserved:
                 await asyncio.shield(self._release(order_id))
             raise
@@ -156,6 +160,12 @@ class Checkout:
                        f"{err.available} available, {err.requested} requested.")
             raise Conflict(message, errors={"items": message}) from None
         return True
+
+    async def _discard(self, token: str) -> None:
+        try:
+            await self.payments.discard_token(token)
+        except Exception:  # noqa: BLE001 - its key expires by itself
+            log.warning("discarding the card token of a failed checkout failed; its key expires by itself")
 
     async def _release(self, order_id: str) -> None:
         try:

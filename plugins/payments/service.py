@@ -89,6 +89,16 @@ class PaymentsService:
         await db.insert_card_key(self.pool, key_id, wrapped, self.config.card_token_ttl_seconds)
         return CardToken(self.vault.seal(details, key_id, data_key), details.brand, details.last4)
 
+    @staticmethod
+    def check_card(card: Any) -> None:
+        """ValidationFailed naming the bad card fields, as tokenize would, without making a key."""
+        parse_card(card)
+
+    async def discard_token(self, token: str) -> None:
+        """Shred a token that will never be sent (its checkout failed)."""
+        if (key_id := self.vault.key_id(token)) is not None:
+            await db.take_card_key(self.pool, key_id)
+
     async def forget_expired_card_keys(self) -> int:
         """Delete the keys of tokens past their TTL (every copy of those tokens becomes noise)."""
         return await db.delete_expired_card_keys(self.pool)

@@ -204,9 +204,15 @@ async def test_no_card_number_can_be_recovered_after_payment(aiohttp_client, mak
     declined = await (await checkout(client, token, [(mug, 1)], number=DECLINED)).json()
     await wait_status(client, token, ok["id"], "paid")
     await wait_status(client, token, declined["id"], "payment_failed")
+    # checkouts that place no order leave no card key behind: short stock, a replayed Idempotency-Key
+    assert (await checkout(client, token, [(mug, 99)])).status == 409
+    first = await checkout(client, token, [(mug, 1)], key="once")
+    again = await checkout(client, token, [(mug, 1)], key="once")
+    assert first.status == again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+    await wait_status(client, token, (await first.json())["id"], "paid")
     outbox = await client.app[POOLS]["orders"].fetch(
         "SELECT payload FROM outbox WHERE topic = 'ecom/payments/requested'")
-    assert len(outbox) == 2 and all(FERNET.search(r["payload"]) for r in outbox)  # the copies are there
+    assert len(outbox) == 3 and all(FERNET.search(r["payload"]) for r in outbox)  # the copies are there
     assert await client.app[POOLS]["payments"].fetchval("SELECT count(*) FROM card_keys") == 0
     tokens, recovered = await recover_cards(client.app, config)
     assert tokens >= 2 and recovered == []
