@@ -147,6 +147,7 @@ def _with_database(config: Config, action) -> int:
     """Run ``action(config)`` against the configured PostgreSQL (the embedded one shared or started)."""
     if not _uses_embedded_postgres(config):
         return asyncio.run(action(config))
+    _check_secret(config, rotate=False)  # made (or checked) before a first command creates the cluster
     with embedded_postgres(config.data_dir, config.database.max_connections, serving=False) as pg:
         return asyncio.run(action(_with_embedded_urls(config, pg.url("postgres"))))
 

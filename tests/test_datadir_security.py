@@ -279,3 +279,15 @@ def test_rotate_refuses_when_the_secret_comes_from_config(tmp_path):
     config.write_text(config.read_text().replace("[security]\n", '[security]\nsecret_key = "from-config"\n'))
     result = run_py("--config", str(config), "--rotate-secret")
     assert result.returncode == 2 and "secret_key" in one_line(result)
+
+
+def test_a_first_one_shot_command_makes_the_key_before_the_cluster(tmp_path):
+    """`run.py migrate` (or seed, create-admin) on an empty data dir must make secret.key before it creates
+    the PostgreSQL cluster; otherwise the shop it prepared refuses to start for want of a key."""
+    config = write_config(tmp_path)
+    migrated = run_py("migrate", "--config", str(config))
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    assert len((tmp_path / "data" / "secret.key").read_text().strip()) == 64
+    proc, ready = start_shop("--config", str(config))
+    err = stop_shop(proc)
+    assert "ready at" in ready, err[-2000:]
