@@ -24,6 +24,13 @@ MIN_POOL = 4
 MIGRATION_LOCK_KEY = 0x65636F6D  # "ecom": same key in every database
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
+# The database, or the way to it, is away for now (server down or restarting, connections refused,
+# "database is not currently accepting connections", pool or socket broken): try again later, and
+# never take it for a bug or for bad data.
+OUTAGES = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+           asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError,
+           asyncpg.ObjectNotInPrerequisiteStateError, OSError, TimeoutError)
+
 CORE_MIGRATIONS = Path(__file__).parent / "migrations"  # outbox + inbox, applied to every plugin database
 
 

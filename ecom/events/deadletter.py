@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
+
+from ..logs import QuietLog  # noqa: F401  (re-exported: the bus and dispatch use it)
 
 UNTRUSTED, REJECTED, FAILED = "untrusted", "rejected", "failed"
 FINAL = "kind <> 'untrusted'"  # SQL: a dead letter that settles its (event, consumer) for good
@@ -42,26 +43,6 @@ class EventRejected(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-
-
-class QuietLog:
-    """One warning per key per ``every`` seconds; repeats in between go to debug and are counted
-    into the next warning ("... and 41 more"). Keeps a frozen broker or a forger from flooding logs."""
-
-    def __init__(self, logger: logging.Logger, every: float = 60.0):
-        self.logger, self.every = logger, every
-        self._last: dict[str, tuple[float, int]] = {}
-
-    def warning(self, key: str, msg: str, *args: Any) -> bool:
-        now = time.monotonic()
-        last, muted = self._last.get(key, (-1e9, 0))
-        if now - last < self.every:
-            self._last[key] = (last, muted + 1)
-            self.logger.debug(msg, *args)
-            return False
-        self._last[key] = (now, 0)
-        self.logger.warning(msg + (f" (and {muted} more like it)" if muted else ""), *args)
-        return True
 
 
 def redact(payload: bytes | str) -> str:

@@ -28,6 +28,7 @@ import asyncpg
 
 from ..metrics import EVENTS
 from . import deadletter
+from ..db import OUTAGES
 from .deadletter import FAILED, REJECTED, UNTRUSTED, EventRejected, QuietLog
 from .envelope import Envelope, current_envelope
 from .registry import EventError, owner_of
@@ -38,9 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ecom.events")
 
-TRANSIENT = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.InterfaceError,
-             asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InternalClientError,
-             asyncpg.InsufficientResourcesError, OSError, asyncio.TimeoutError)
+TRANSIENT = (*OUTAGES, asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 _INBOX = ("INSERT INTO inbox (event_id, consumer, topic) SELECT $1, $2, $3 WHERE NOT EXISTS ("
           f"SELECT 1 FROM dead_letter WHERE event_id = $1 AND consumer = $2 AND {deadletter.FINAL}) "

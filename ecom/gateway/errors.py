@@ -63,7 +63,7 @@ def error_response(request: web.Request, status: int, detail: str, *, title: str
 
 
 UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
-               asyncpg.InterfaceError, ConnectionError, FileNotFoundError)
+               asyncpg.InterfaceError, asyncpg.ObjectNotInPrerequisiteStateError, ConnectionError, FileNotFoundError)
 
 _PASS_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
 

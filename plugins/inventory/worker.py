@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from ecom.aio import wait_event
+from ecom.logs import LoopLog
 
 from .imports import ImportService
 from .service import InventoryService
@@ -26,30 +27,34 @@ async def _pause(wake: asyncio.Event | None, seconds: float) -> None:
 
 async def sweep_reservations(service: InventoryService, interval: float, imports: ImportService | None = None) -> None:
     """Release expired holds and forget the lines of old finished imports (a cheap query when none are due)."""
+    quiet = LoopLog(log, "releasing expired reservations")
     while True:
         try:
             while await service.release_expired() > 0:
                 pass
             if imports is not None:
                 await imports.purge_old_lines()
+            quiet.ok()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a dead sweeper would leave stock held forever
-            log.exception("releasing expired reservations failed; retrying")
+        except Exception as err:  # noqa: BLE001 - a dead sweeper would leave stock held forever
+            quiet.failed(err)
         await _pause(None, interval)
 
 
 async def process_imports(imports: ImportService, interval: float) -> None:
     """Woken by a queued job (this process's or the event's), else every ``interval`` (a lost message)."""
+    quiet = LoopLog(log, "applying an import batch")
     while True:
         imports.wake.clear()
         try:
             while await imports.process_batch():
                 await asyncio.sleep(0)  # let requests in between batches
+            quiet.ok()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the job stays pending; the next tick resumes it
-            log.exception("applying an import batch failed; retrying")
+        except Exception as err:  # noqa: BLE001 - the job stays pending; the next tick resumes it
+            quiet.failed(err)
         await _pause(imports.wake, interval)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ecom.logs import LoopLog
+
 from .service import OrdersService
 
 log = logging.getLogger("ecom.plugins.orders")
@@ -15,6 +17,7 @@ KEYS_KEPT_DAYS = 7  # a client retrying a checkout after a week gets a new order
 
 
 async def sweep(service: OrdersService, interval: float) -> None:
+    quiet = LoopLog(log, "the orders sweep")
     while True:
         try:
             while await service.expire_due(BATCH) >= BATCH:
@@ -22,10 +25,11 @@ async def sweep(service: OrdersService, interval: float) -> None:
             while await service.retry_stock(BATCH) >= BATCH:
                 await asyncio.sleep(0)
             await service.forget_idempotency_keys(KEYS_KEPT_DAYS)
+            quiet.ok()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a dead sweep would leave unpaid orders holding stock forever
-            log.exception("the orders sweep failed; retrying")
+        except Exception as err:  # noqa: BLE001 - a dead sweep would leave unpaid orders holding stock forever
+            quiet.failed(err)
         await asyncio.sleep(interval)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from ecom.aio import wait_event
+from ecom.logs import LoopLog
 
 from .db import DUE_CHANNEL
 from .service import PaymentsService
@@ -70,6 +71,7 @@ class Scheduler:
     async def _run(self) -> None:
         backoff = 0.1
         self._listener_lost = True
+        quiet = LoopLog(log, "the payment scheduler")
         loop = asyncio.get_running_loop()
         next_key_sweep = loop.time()
         try:
@@ -87,8 +89,9 @@ class Scheduler:
                     due_in = await self.service.seconds_until_due()
                     timeout = self.MAX_SLEEP if due_in is None else min(self.MAX_SLEEP, max(self.MIN_SLEEP, due_in))
                     backoff = 0.1
+                    quiet.ok()
                 except Exception as err:  # noqa: BLE001 - a dead scheduler would strand every payment
-                    log.warning("payment scheduler: %s: %s; retrying in %.1fs", type(err).__name__, err, backoff)
+                    quiet.failed(err)
                     timeout, backoff = backoff, min(backoff * 2, self.MAX_BACKOFF)
                 await wait_event(self._wake, timeout)
         finally:
