@@ -37,6 +37,8 @@ class Relay:
     """Publishes one plugin database's pending outbox rows, claimed with FOR UPDATE SKIP LOCKED so that
     the relays of several workers share the work, each row marked sent after the broker's PUBACK."""
 
+    BATCH = 200  # rows claimed and published at once (their PUBACKs are awaited together)
+
     def __init__(self, plugin: str, pool: asyncpg.Pool, bus: "EventBus"):
         self.plugin, self.pool, self.bus = plugin, pool, bus
         self._wake = asyncio.Event()
@@ -105,11 +107,11 @@ class Relay:
             raise
         return conn
 
-    async def _publish_batch(self, pool: asyncpg.Pool, client: aiomqtt.Client, limit: int = 200) -> int:
+    async def _publish_batch(self, pool: asyncpg.Pool, client: aiomqtt.Client) -> int:
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, payload FROM outbox WHERE sent_at IS NULL ORDER BY id "
-                "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+                "LIMIT $1 FOR UPDATE SKIP LOCKED", self.BATCH)
             if not rows:
                 return 0
             sign = self.bus.sign

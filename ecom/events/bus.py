@@ -256,7 +256,11 @@ class EventBus:
         while True:
             connected_at = None
             try:
-                async with aiomqtt.Client(**self._connection_args()) as client:
+                client = aiomqtt.Client(**self._connection_args())
+                # relays publish a whole batch at once: that many QoS 1 calls in flight is normal, not a
+                # warning (aiomqtt warns past 10; a checkout burst printed hundreds of such lines)
+                client.pending_calls_threshold = Relay.BATCH * 4
+                async with client:
                     self._client, self._subscribed = client, set()
                     if self._started:  # a new connection (or a restarted broker) knows none of them
                         await self._sync_subscriptions(client, self._subscribed)
