@@ -58,7 +58,7 @@ async def register(tab: Page, name: str = "Robin Shopper") -> str:
     await tab.page.get_by_label("Email").fill(email)
     await tab.page.get_by_label("Password").fill(PASSWORD)
     await tab.page.get_by_role("button", name="Create account").click()
-    await tab.page.wait_for_url("**/login?next=*")  # the same answer for a known email: log in next
+    await tab.page.wait_for_url("**/login?next=**")  # the same answer for a known email: log in next
     await tab.page.get_by_label("Email").fill(email)
     await tab.page.get_by_label("Password").fill(PASSWORD)
     await tab.page.get_by_role("button", name="Log in").click()
