@@ -62,13 +62,20 @@ def worker_pids(shop) -> dict[str, int]:
     return pids
 
 
-async def steady_load(url: str, seconds: float, concurrency: int = 8) -> collections.Counter:
-    """GETs for a bounded time; counts answers by status ("error" for a failed connection)."""
+async def steady_load(url: str, seconds: float, concurrency: int = 8, *, until: asyncio.Event | None = None,
+                      limit: float = 90.0) -> collections.Counter:
+    """GETs for ``seconds`` and, with ``until``, on until that is set (``limit`` seconds at most: a busy
+    machine restarts workers slowly); counts answers by status ("error" for a failed connection)."""
     results: collections.Counter = collections.Counter()
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+
+    def going() -> bool:
+        elapsed = time.monotonic() - started
+        return elapsed < seconds or (until is not None and not until.is_set() and elapsed < limit)
+
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         async def loop():
-            while time.monotonic() < deadline:
+            while going():
                 try:
                     async with session.get(url) as resp:
                         await resp.read()
@@ -125,7 +132,7 @@ async def test_killed_worker_is_restarted_without_failed_requests(shop):
     os.kill(victim, signal.SIGKILL)
     results = await load
     assert results[200] > 20 and set(results) == {200}, results
-    assert await asyncio.to_thread(wait_until, lambda: worker_pids(shop).get("worker-2") not in (None, victim), 15)
+    assert await asyncio.to_thread(wait_until, lambda: worker_pids(shop).get("worker-2") not in (None, victim), 60)
     served = collections.Counter()
     async with aiohttp.ClientSession() as session:  # back in the pool
         for _ in range(60):
@@ -136,11 +143,19 @@ async def test_killed_worker_is_restarted_without_failed_requests(shop):
 
 async def test_rolling_restart_under_load_fails_no_request(shop):
     before = worker_pids(shop)
-    load = asyncio.ensure_future(steady_load(shop["url"] + "/", seconds=8))
+    replaced = asyncio.Event()
+    load = asyncio.ensure_future(steady_load(shop["url"] + "/", seconds=3, until=replaced))
     await asyncio.sleep(0.5)
     reload = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "run.py"), "reload", "--config",
                                                       str(shop["config"])], capture_output=True, text=True)
     assert reload.returncode == 0, reload.stderr
+
+    def all_replaced() -> bool:
+        now = worker_pids(shop)
+        return len(now) == len(before) and set(now.values()).isdisjoint(before.values())
+    await asyncio.to_thread(wait_until, all_replaced, 80)
+    await asyncio.sleep(1)  # the last new worker serves a moment under load too
+    replaced.set()
     results = await load
     after = worker_pids(shop)
     assert results[200] > 50 and set(results) == {200}, results
@@ -170,8 +185,25 @@ async def register(session: aiohttp.ClientSession, url: str, *, seller: bool = F
         return (await resp.json())["token"]
 
 
+async def every_worker_ready(session: aiohttp.ClientSession, shop, timeout: float = 60.0) -> None:
+    """Each worker answers /readyz directly (an earlier test may have just restarted one)."""
+    port = int(shop["worker_url"].rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout
+    for worker_port in range(port, port + INSTANCES):
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{worker_port}/readyz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            assert time.monotonic() < deadline, f"worker on port {worker_port} not ready in {timeout} s"
+            await asyncio.sleep(0.2)
+
+
 async def test_forty_checkouts_for_five_units_across_workers_through_nginx(shop):
     async with aiohttp.ClientSession() as session:
+        await every_worker_ready(session, shop)
         seller = await register(session, shop["worker_url"], seller=True)
         customers = await asyncio.gather(*(register(session, shop["worker_url"]) for _ in range(40)))
         auth = {"Authorization": f"Bearer {seller}"}
