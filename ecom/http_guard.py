@@ -18,34 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
 
+from .fdlimit import fit_connections
+
 log = logging.getLogger("ecom.http_guard")
 FD_RESERVE = 256  # descriptors kept for the database pools, the broker, files and the listener itself
 SWEEP_SECONDS = 1.0
-
-
-def connection_cap(wanted: int) -> int:
-    """``wanted``, lowered to fit under this process's file limit (which is first raised to the hard limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    if soft == resource.RLIM_INFINITY:
-        return wanted
-    cap = max(16, min(wanted, soft - FD_RESERVE))
-    if cap < wanted:
-        log.warning("server.max_connections lowered from %d to %d to stay under the file limit (%d)",
-                    wanted, cap, soft)
-    return cap
 
 
 class GuardedHandler(RequestHandler):
@@ -143,7 +126,7 @@ class GuardedAppRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, *, max_connections: int, header_timeout: float, **kwargs: Any):
         super().__init__(app, **kwargs)
-        self._guard = {"max_connections": connection_cap(max_connections), "header_timeout": header_timeout}
+        self._guard = {"max_connections": fit_connections(max_connections, FD_RESERVE, "server.max_connections"), "header_timeout": header_timeout}
 
     async def _make_server(self) -> Server:
         plain = await super()._make_server()

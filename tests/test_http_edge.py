@@ -12,6 +12,7 @@ import pytest
 
 from ecom.app import create_app
 from ecom.config import load_config
+from ecom.fdlimit import raise_fd_limit
 from tests.conftest import free_port
 
 GW = {"enabled": ["gwtest"], "paths": ["tests/loaderplugins"]}
@@ -64,13 +65,6 @@ async def test_metrics_only_for_a_direct_loopback_peer(aiohttp_client, make_conf
 
 
 # --- half-open connections (slowloris) ---
-
-def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
 
 async def half_open(port: int, host: str = "127.0.0.1", timeout: float = 5.0):
     """Connect and send part of a request line, then hold. None when the connect itself failed."""
@@ -163,7 +157,7 @@ async def test_4000_half_open_connections_do_not_take_a_single_process_shop_down
     import subprocess
     import sys
     from tests.test_cli import ROOT, port_of, write_config
-    assert raise_fd_limit() > 4000 + 500, "this test needs a file limit above 4,500"
+    assert (raise_fd_limit() or 10**6) > 4000 + 500, "this test needs a file limit above 4,500"
     config = write_config(tmp_path)
     port = port_of(config)
     env = {**os.environ, "ECOM__SERVER__MAX_CONNECTIONS": "1000", "ECOM__SERVER__HEADER_TIMEOUT": "10"}

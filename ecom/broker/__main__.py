@@ -14,7 +14,8 @@ import signal
 import sys
 
 from . import EmbeddedBroker
-from .limits import Limits, raise_fd_limit
+from ..fdlimit import raise_fd_limit
+from .limits import Limits
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,8 +7,9 @@ password (issue 9, finding 6).
 """
 from __future__ import annotations
 
-import resource
 from dataclasses import dataclass
+
+from ..fdlimit import fit_connections
 
 MAX_CLIENT_ID_BYTES = 128   # MQTT requires servers to accept 23; ours are "ecom-app-" + 16 hex
 MAX_TOPIC_BYTES = 1024      # our topics are ~30 bytes; a longer will topic is refused
@@ -32,15 +33,8 @@ class Limits:
         return self.max_payload_bytes + 2048
 
     def connection_cap(self) -> int:
-        """max_connections, lowered to what this process's file limit can really hold.
-
-        Without this a process started with a low RLIMIT_NOFILE would hit EMFILE in accept() (which
-        asyncio answers by pausing the listener) before reaching the configured cap.
-        """
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft == resource.RLIM_INFINITY:
-            return self.max_connections
-        return max(1, min(self.max_connections, soft - FD_RESERVE))
+        """max_connections, lowered to what this process's file limit can really hold."""
+        return fit_connections(self.max_connections, FD_RESERVE, "broker.max_connections")
 
     @classmethod
     def from_config(cls, broker_config) -> "Limits":
@@ -48,13 +42,3 @@ class Limits:
         return cls(max_connections=broker_config.max_connections, connect_timeout=broker_config.connect_timeout,
                    max_payload_bytes=broker_config.max_payload_bytes,
                    session_expiry_seconds=broker_config.session_expiry_seconds)
-
-
-def raise_fd_limit() -> None:
-    """Lift the soft file limit to the hard one (a broker is a socket server; the default 1024 is low)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
