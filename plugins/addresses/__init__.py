@@ -1,0 +1,23 @@
+"""Addresses: each customer's address book (default shipping and billing address) and the one address
+validator every plugin uses (required fields per country, postal code patterns, phone numbers in E.164).
+
+Provides ``ADDRESSES`` (keys.py). Requires users only for identities: the book is keyed by user id.
+Checkout (orders) takes an address from the book or checks a new one with ``validate_address``.
+"""
+from __future__ import annotations
+
+from ecom.plugin import Plugin, PluginContext
+
+from . import pages, routes
+from .config import AddressesConfig
+from .keys import ADDRESSES
+from .service import AddressesService
+
+
+async def lifespan(ctx: PluginContext):
+    ctx.provide(ADDRESSES, AddressesService(ctx.pool, ctx.config.max_per_user))
+    yield
+
+
+PLUGIN = Plugin(name="addresses", requires=("users",), lifespan=lifespan,
+                routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None)
