@@ -7,7 +7,7 @@ from typing import Any, Iterable, Sequence
 import asyncpg
 
 COLUMNS = ("p.id, p.seller_id, p.name, p.description, p.price_cents, p.currency, p.type, p.sku, p.active, "
-           "p.image, p.created_at, p.updated_at")
+           "p.image, p.created_at, p.updated_at, p.weight_grams, p.tax_class")
 LIVE = "p.deleted_at IS NULL"
 CATALOG = "p.active AND p.deleted_at IS NULL"  # the predicate of every catalog index
 COPY_COLUMNS = ("seller_id", "name", "description", "price_cents", "currency", "type", "sku", "active",
@@ -27,11 +27,13 @@ SORT_EXPRESSIONS = {"price_cents": "p.price_cents", "created_at": "p.created_at"
 async def insert(db, seller_id: int, fields: dict[str, Any]) -> asyncpg.Record | None:
     """The new product, or None when this seller already has a live product with this SKU."""
     return await db.fetchrow(f"""
-        INSERT INTO products AS p (seller_id, name, description, price_cents, currency, type, sku, active)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        INSERT INTO products AS p (seller_id, name, description, price_cents, currency, type, sku, active,
+                                   weight_grams, tax_class)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT (seller_id, sku) WHERE deleted_at IS NULL DO NOTHING
         RETURNING {COLUMNS}""", seller_id, fields["name"], fields["description"], fields["price_cents"],
-                             fields["currency"], fields["type"], fields["sku"], fields["active"])
+                             fields["currency"], fields["type"], fields["sku"], fields["active"],
+                             fields["weight_grams"], fields["tax_class"])
 
 
 SEED_COLUMNS = ("id", *COPY_COLUMNS, "image")  # ids from reserve_ids (COPY writes identity values as given)
@@ -135,14 +137,29 @@ async def types(db) -> list[asyncpg.Record]:
         SELECT p.type, count(*) AS count FROM products p WHERE {CATALOG} GROUP BY p.type ORDER BY p.type""")
 
 
+async def currencies(db) -> list[str]:
+    """The catalog's currencies, in code order: a loose index scan (one probe of products_currency_price
+    per currency), so it stays cheap however many products there are."""
+    return [r["currency"].strip() for r in await db.fetch(f"""
+        WITH RECURSIVE c(currency) AS (
+            (SELECT p.currency FROM products p WHERE {CATALOG} ORDER BY p.currency LIMIT 1)
+            UNION ALL
+            SELECT (SELECT p.currency FROM products p WHERE {CATALOG} AND p.currency > c.currency
+                    ORDER BY p.currency LIMIT 1) FROM c WHERE c.currency IS NOT NULL)
+        SELECT currency FROM c WHERE currency IS NOT NULL""")]
+
+
 def search_query(q: str | None, sku_range: tuple[str, str] | None, type_: str | None, min_price: int | None,
-                 max_price: int | None, sort: str, after: tuple[Any, int] | None, limit: int) -> tuple[str, list]:
+                 max_price: int | None, sort: str, after: tuple[Any, int] | None, limit: int,
+                 currency: str | None = None) -> tuple[str, list]:
     """(sql, args) for one catalog page, keyset-paginated. Each clause is shaped to use its index:
 
     - text: ``search @@ websearch_to_tsquery`` (products_search, GIN) OR ``q <% lower(name)``
       (products_name_trgm, word similarity: typos) OR ``lower(sku)`` in [prefix, next prefix)
       (products_sku_prefix: a range, so that the index serves it in generic plans too);
-    - type: products_type (type, created_at, id); price order and range: products_price (price_cents, id);
+    - currency: products_currency_price (currency, price_cents, id), which also serves price order and
+      range (the service always names a currency for those: minor units of two currencies never compare);
+    - type: products_type (type, created_at, id);
       newest: products_created; name: products_name (lower(name), id).
     """
     args: list[Any] = []
@@ -164,6 +181,8 @@ def search_query(q: str | None, sku_range: tuple[str, str] | None, type_: str | 
         score = f"(ts_rank_cd(p.search, {tsq}) + word_similarity({lowered}, lower(p.name)))::float8"
     if type_ is not None:
         where.append(f"p.type = {arg(type_)}")
+    if currency is not None:
+        where.append(f"p.currency = {arg(currency)}")
     if min_price is not None:
         where.append(f"p.price_cents >= {arg(min_price)}")
     if max_price is not None:

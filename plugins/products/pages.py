@@ -16,7 +16,7 @@ from ecom.inputs import form_data, form_field
 from .caching import PRIVATE, conditional, no_store
 from .routes import product_id, products, upload_bytes
 from .service import SORT_NAMES, Product
-from .validation import CURRENCIES, check_fields, format_price, parse_price
+from .validation import CURRENCIES, DEFAULT_WEIGHT, TAX_CLASSES, check_fields, format_price, parse_price, parse_weight
 
 try:  # soft dependencies: the pages work without these plugins
     from plugins.inventory.keys import INVENTORY
@@ -32,7 +32,8 @@ routes = web.RouteTableDef()
 SELLER_PAGE_SIZE = 50
 SORT_LABELS = {"relevance": "Best match", "newest": "Newest", "price_asc": "Price: low to high",
                "price_desc": "Price: high to low", "name": "Name"}
-FORM_FIELDS = ("name", "description", "price", "currency", "type", "sku")
+FORM_FIELDS = ("name", "description", "price", "currency", "type", "sku", "weight_grams", "tax_class")
+TAX_CLASS_LABELS = {"standard": "Standard rate", "reduced": "Reduced rate (food, books...)", "zero": "Zero rate"}
 PAGE_FIELDS = {"min_price": "min", "max_price": "max", "price_cents": "price"}  # service name -> form name
 
 
@@ -61,25 +62,41 @@ async def home(request: web.Request) -> web.Response:
     return await conditional(request, response, svc.config.catalog_cache_seconds)
 
 
-def _catalog_filters(request: web.Request) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
-    """(the form's raw values, search arguments, errors) from the query string."""
-    raw = {k: request.query.get(k, "").strip() for k in ("q", "type", "min", "max", "sort", "cursor")}
+def _page_currency(asked: str, display: str, available: list[str]) -> str:
+    """The currency the catalog page filters prices in: the one asked for; else the display currency,
+    unless the catalog has no product in it (a one-currency shop in another currency uses that one)."""
+    if asked:
+        return asked.upper()
+    return display if display in available or not available else available[0]
+
+
+def _catalog_filters(request: web.Request, display: str,
+                     available: list[str]) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """(the form's raw values, search arguments, errors) from the query string. Prices typed in the form
+    are in the page's one currency (``currency``), with that currency's decimal places."""
+    raw = {k: request.query.get(k, "").strip() for k in ("q", "type", "min", "max", "sort", "cursor", "currency")}
+    currency = _page_currency(raw["currency"], display, available)
     args: dict[str, Any] = {"q": raw["q"] or None, "type": raw["type"] or None, "sort": raw["sort"] or None,
                             "cursor": raw["cursor"] or None}
     errors: dict[str, str] = {}
+    if raw["currency"] or raw["min"] or raw["max"] or (raw["sort"] or "").startswith("price_"):
+        args["currency"] = currency
+    if currency not in CURRENCIES:
+        errors["currency"] = "Choose one of the listed currencies."
     for field, target in (("min", "min_price"), ("max", "max_price")):
         if raw[field]:
             try:
-                args[target] = parse_price(raw[field], "USD")
+                args[target] = parse_price(raw[field], currency)
             except ValidationFailed as err:
                 errors[field] = err.detail
-    return raw, args, errors
+    return raw | {"currency": currency}, args, errors
 
 
 @routes.get("/products")
 async def catalog(request: web.Request) -> web.Response:
     svc = products(request)
-    raw, args, errors = _catalog_filters(request)
+    currencies = await svc.currencies()
+    raw, args, errors = _catalog_filters(request, svc.config.display_currency, currencies)
     if args["sort"] == "relevance" and not args["q"]:
         args["sort"] = None
     items, next_cursor = [], None
@@ -89,7 +106,7 @@ async def catalog(request: web.Request) -> web.Response:
         except ValidationFailed as err:
             errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} or {"q": err.detail}
     response = render_template("products/catalog.html", request, {
-        "items": items, "values": raw, "errors": errors, "types": await svc.types(),
+        "items": items, "values": raw, "errors": errors, "types": await svc.types(), "currencies": currencies,
         "sorts": [(s, SORT_LABELS[s]) for s in SORT_NAMES],
         "next_url": str(request.rel_url.update_query(cursor=next_cursor)) if next_cursor else None,
         "first_url": str(request.rel_url.without_query_params("cursor")) if raw["cursor"] else None},
@@ -141,15 +158,18 @@ async def _form_page(request: web.Request, product: Product | None, values: dict
                      status: int = 200) -> web.Response:
     return no_store(render_template("products/seller_form.html", request, {
         "product": product, "values": values, "errors": errors or {}, "currencies": sorted(CURRENCIES),
+        "tax_classes": [(c, TAX_CLASS_LABELS[c]) for c in TAX_CLASSES],
         "types": [name for name, _ in await products(request).types()]}, status=status))
 
 
-def _values_of(product: Product | None) -> dict:
+def _values_of(request: web.Request, product: Product | None) -> dict:
     if product is None:
-        return {"currency": "USD", "active": True}
+        return {"currency": products(request).config.display_currency, "active": True,
+                "weight_grams": str(DEFAULT_WEIGHT), "tax_class": TAX_CLASSES[0]}
     return {"name": product.name, "description": product.description, "currency": product.currency,
             "price": format_price(product.price_cents, product.currency), "type": product.type,
-            "sku": product.sku, "active": product.active}
+            "sku": product.sku, "active": product.active, "weight_grams": str(product.weight_grams),
+            "tax_class": product.tax_class}
 
 
 async def _read_form(request: web.Request) -> tuple[dict, dict, bytes | None, dict, int]:
@@ -163,9 +183,14 @@ async def _read_form(request: web.Request) -> tuple[dict, dict, bytes | None, di
         price_cents = parse_price(values["price"], values["currency"] or "USD")
     except ValidationFailed as err:
         errors["price"], price_cents = err.detail, 0
-    fields = {k: values[k] for k in ("name", "description", "currency", "type", "sku", "active")}
     try:
-        fields = check_fields(fields | {"price_cents": price_cents}, partial=False)
+        weight = parse_weight(values["weight_grams"] or str(DEFAULT_WEIGHT))
+    except ValidationFailed as err:
+        errors["weight_grams"], weight = err.detail, DEFAULT_WEIGHT
+    fields = {k: values[k] for k in ("name", "description", "currency", "type", "sku", "active")}
+    fields["tax_class"] = values["tax_class"] or TAX_CLASSES[0]
+    try:
+        fields = check_fields(fields | {"price_cents": price_cents, "weight_grams": weight}, partial=False)
     except ValidationFailed as err:
         errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} | errors
     status, image = 422, None
@@ -182,7 +207,7 @@ async def _read_form(request: web.Request) -> tuple[dict, dict, bytes | None, di
 @routes.get("/seller/products/new")
 @roles_required("seller")
 async def new_form(request: web.Request) -> web.Response:
-    return await _form_page(request, None, _values_of(None))
+    return await _form_page(request, None, _values_of(request, None))
 
 
 @routes.post("/seller/products/new")
@@ -195,7 +220,7 @@ async def create(request: web.Request) -> web.Response:
 @roles_required("seller")
 async def edit_form(request: web.Request) -> web.Response:
     product = await products(request).editable(identity(request), product_id(request))
-    return await _form_page(request, product, _values_of(product))
+    return await _form_page(request, product, _values_of(request, product))
 
 
 @routes.post(r"/seller/products/{id:[0-9]+}/edit")

@@ -17,7 +17,8 @@ from . import images
 from .caching import conditional
 from .keys import PRODUCTS
 from .service import MAX_ID, Product, ProductsService
-from .validation import MAX_DESCRIPTION, MAX_NAME, MAX_PRICE, MAX_SKU, MAX_TYPE, REQUIRED
+from .validation import (DEFAULT_WEIGHT, MAX_DESCRIPTION, MAX_NAME, MAX_PRICE, MAX_SKU, MAX_TYPE, MAX_WEIGHT,
+                         REQUIRED, TAX_CLASSES)
 
 routes = web.RouteTableDef()
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
@@ -32,7 +33,11 @@ PRODUCT_FIELDS = {
     "type": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE, "description": "The category."},
     "sku": {"type": "string", "maxLength": MAX_SKU, "pattern": "^[A-Za-z0-9._-]{1,64}$",
             "description": "Unique among the seller's products."},
-    "active": {"type": "boolean", "default": True, "description": "Shown in the catalog."}}
+    "active": {"type": "boolean", "default": True, "description": "Shown in the catalog."},
+    "weight_grams": {"type": "integer", "minimum": 0, "maximum": MAX_WEIGHT, "default": DEFAULT_WEIGHT,
+                     "description": "Shipping weight of one item, in grams."},
+    "tax_class": {"enum": list(TAX_CLASSES), "default": TAX_CLASSES[0],
+                  "description": "Which of a country's VAT/sales-tax rates applies (any case)."}}
 NEW_PRODUCT = {"type": "object", "required": list(REQUIRED), "properties": PRODUCT_FIELDS,
                "additionalProperties": False}
 PRODUCT_CHANGES = {"type": "object", "properties": PRODUCT_FIELDS, "additionalProperties": False}
@@ -41,7 +46,8 @@ PRODUCT = {"type": "object", "properties": {
     "description": {"type": "string"}, "price_cents": {"type": "integer"}, "currency": {"type": "string"},
     "type": {"type": "string"}, "sku": {"type": "string"}, "active": {"type": "boolean"},
     "image_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"},
-    "updated_at": {"type": "string", "format": "date-time"}}}
+    "updated_at": {"type": "string", "format": "date-time"}, "weight_grams": {"type": "integer"},
+    "tax_class": {"enum": list(TAX_CLASSES)}}}
 PRODUCT_PAGE = {"type": "object", "required": ["items", "next_cursor"], "properties": {
     "items": {"type": "array", "items": PRODUCT}, "next_cursor": {"type": ["string", "null"]}}}
 TYPES = {"type": "array", "items": {"type": "object", "properties": {
@@ -64,7 +70,7 @@ def product_json(p: Product) -> dict[str, Any]:
     return {"id": p.id, "seller_id": p.seller_id, "name": p.name, "description": p.description,
             "price_cents": p.price_cents, "currency": p.currency, "type": p.type, "sku": p.sku,
             "active": p.active, "image_url": p.image_url, "created_at": p.created_at.isoformat(),
-            "updated_at": p.updated_at.isoformat()}
+            "updated_at": p.updated_at.isoformat(), "weight_grams": p.weight_grams, "tax_class": p.tax_class}
 
 
 def _max_age(request: web.Request) -> int:
@@ -77,6 +83,10 @@ def _max_age(request: web.Request) -> int:
     "type": {"type": "string", "maxLength": MAX_TYPE, "description": "Only this product type."},
     "min_price": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE, "description": "Cents, inclusive."},
     "max_price": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE, "description": "Cents, inclusive."},
+    "currency": {"type": "string", "minLength": 3, "maxLength": 3,
+                 "description": "Only products priced in this ISO-4217 currency. min_price, max_price and the "
+                                "price sorts always compare within one currency: this one, else the shop's "
+                                "display currency ([plugins.products] display_currency)."},
     "sort": {"enum": ["relevance", "newest", "price_asc", "price_desc", "name"],
              "description": "relevance needs q; the default is relevance with q, newest without."},
     "cursor": {"type": "string", "description": "The next_cursor of the previous page, for the same sort."},
@@ -84,16 +94,17 @@ def _max_age(request: web.Request) -> int:
 async def api_search(request: web.Request) -> web.Response:
     """Search the catalog (active products; anyone).
 
-    ``?q=&type=&min_price=&max_price=&sort=relevance|newest|price_asc|price_desc|name&cursor=&limit=1..100``
+    ``?q=&type=&currency=&min_price=&max_price=&sort=relevance|newest|price_asc|price_desc|name&cursor=&limit=``
     -> ``{items: [product, ...], next_cursor}``; pass ``next_cursor`` back as ``cursor`` for the next page.
-    ``sort`` is ``relevance`` with ``q`` and ``newest`` without. 422 for a bad parameter or cursor."""
+    ``sort`` is ``relevance`` with ``q`` and ``newest`` without. Prices compare within one currency
+    (``currency``, default the display currency). 422 for a bad parameter or cursor."""
     svc = products(request)
     query = request.query
     items, next_cursor = await svc.search(
         q=query.get("q"), type=query.get("type"),
         min_price=query_int(request, "min_price", None, maximum=MAX_PRICE),
         max_price=query_int(request, "max_price", None, maximum=MAX_PRICE),
-        sort=query.get("sort") or None, cursor=query.get("cursor") or None,
+        sort=query.get("sort") or None, cursor=query.get("cursor") or None, currency=query.get("currency"),
         limit=query_int(request, "limit", svc.config.page_size, minimum=1, maximum=100))
     body = {"items": [product_json(p) for p in items], "next_cursor": next_cursor}
     return await conditional(request, web.json_response(body), _max_age(request))
@@ -113,7 +124,8 @@ async def api_types(request: web.Request) -> web.Response:
 async def api_create(request: web.Request) -> web.Response:
     """Add a product to the caller's catalog (sellers and admins).
 
-    ``{name, price_cents, currency, type, sku, description?, active?}`` -> 201 product with a ``Location``.
+    ``{name, price_cents, currency, type, sku, description?, active?, weight_grams?, tax_class?}``
+    -> 201 product with a ``Location``.
     422 naming every bad, missing or unknown field; 409 when the seller already uses the SKU."""
     product = await products(request).create(identity(request), await json_object(request))
     return web.json_response(product_json(product), status=201,

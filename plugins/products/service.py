@@ -7,7 +7,6 @@ sellers' products are not revealed; a customer without the seller role gets Forb
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,18 +17,15 @@ import asyncpg
 
 from ecom.config import ConfigError
 from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ecom.text import storable
 
 from . import cursor as cursors, db, images
-from .validation import MAX_PRICE, MAX_TYPE, SKU_SHAPE, check_fields
+from .searching import MAX_QUERY, SORT_NAMES, check_search, query_text, search_currency, sku_range
+from .validation import CURRENCIES, MAX_TYPE, SKU_SHAPE, check_fields
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
 
 MAX_ID = 2**63 - 1
-MAX_QUERY = 200
-SORT_NAMES = tuple(db.SORTS)
-SKU_QUERY = re.compile(r"[A-Za-z0-9._-]{2,64}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,7 @@ class ProductsConfig:
     catalog_cache_seconds: int = 30   # Cache-Control max-age of catalog pages and API reads for guests
     max_image_bytes: int = 2 * 1024 * 1024
     page_size: int = 24               # catalog page size when the request names none (1..100)
+    display_currency: str = "EUR"     # price filters and price sorts compare in this currency by default
 
     def validate(self) -> None:
         if not 0 <= self.catalog_cache_seconds <= 86400:
@@ -46,6 +43,9 @@ class ProductsConfig:
             raise ConfigError("config: plugins.products.max_image_bytes must be between 1024 and 67108864")
         if not 1 <= self.page_size <= 100:
             raise ConfigError("config: plugins.products.page_size must be between 1 and 100")
+        if self.display_currency not in CURRENCIES:
+            raise ConfigError("config: plugins.products.display_currency must be an upper-case ISO-4217 code "
+                              "the shop takes, like EUR or USD")
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,14 @@ class Product:
     image_url: str | None
     created_at: datetime
     updated_at: datetime
+    weight_grams: int = 500       # shipping quotes weigh a shipment by this
+    tax_class: str = "standard"   # standard | reduced | zero: the taxes plugin's rate class
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "Product":
         return cls(row["id"], row["seller_id"], row["name"], row["description"], row["price_cents"],
-                   row["currency"], row["type"], row["sku"], row["active"], images.url(row["image"]),
-                   row["created_at"], row["updated_at"])
+                   row["currency"].strip(), row["type"], row["sku"], row["active"], images.url(row["image"]),
+                   row["created_at"], row["updated_at"], row["weight_grams"], row["tax_class"])
 
 
 def _owner_filter(actor: "Identity") -> int | None:
@@ -93,6 +95,7 @@ class ProductsService:
         self.config = config or ProductsConfig()
         self.media_dir = Path(media_dir) if media_dir else None
         self._types: tuple[float, list[tuple[str, int]]] | None = None  # (when, categories) for the filter
+        self._currencies: tuple[float, list[str]] | None = None  # (when, the catalog's currencies)
 
     # --- reading (for other plugins too) ---
 
@@ -141,6 +144,12 @@ class ProductsService:
             self._types = (time.monotonic(), [(r["type"], r["count"]) for r in await db.types(self.pool)])
         return self._types[1]
 
+    async def currencies(self) -> list[str]:
+        """The currencies of catalog products, by code (the catalog's currency selector); kept like types."""
+        if self._currencies is None or time.monotonic() - self._currencies[0] >= self.config.catalog_cache_seconds:
+            self._currencies = (time.monotonic(), await db.currencies(self.pool))
+        return self._currencies[1]
+
     async def featured(self, limit: int = 8) -> list[Product]:
         """The home page's products: the newest with an image first, then the newest without."""
         found = [Product.from_row(r) for r in await db.featured(self.pool, limit)]
@@ -163,7 +172,7 @@ class ProductsService:
         _owner_filter(actor)
         fields = check_fields(values, partial=False)
         row = await db.insert(self.pool, actor.user_id, fields)
-        self._types = None
+        self._types = self._currencies = None
         if row is None:
             raise self._duplicate_sku(fields["sku"])
         return Product.from_row(row)
@@ -178,7 +187,7 @@ class ProductsService:
                    else await db.by_id(self.pool, product_id))
         except asyncpg.UniqueViolationError:
             raise self._duplicate_sku(fields["sku"]) from None
-        self._types = None
+        self._types = self._currencies = None
         if row is None or (owner is not None and row["seller_id"] != owner):
             raise _no_such(product_id)
         return Product.from_row(row)
@@ -187,7 +196,7 @@ class ProductsService:
         """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
         if not await db.soft_delete(self.pool, _valid_id(product_id), _owner_filter(actor)):
             raise _no_such(product_id)
-        self._types = None
+        self._types = self._currencies = None
 
     async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
         """Store ``data`` (checked by its magic bytes and size) as the product's image."""
@@ -227,19 +236,22 @@ class ProductsService:
 
     async def search(self, q: str | None = None, type: str | None = None, min_price: int | None = None,
                      max_price: int | None = None, sort: str | None = None, cursor: str | None = None,
-                     limit: int | None = None) -> tuple[list[Product], str | None]:
+                     limit: int | None = None, currency: str | None = None) -> tuple[list[Product], str | None]:
         """One page of active products and the cursor of the next page (None on the last one).
 
         ``q`` matches words (full text), misspelled names (trigram word similarity) and SKU prefixes.
-        ``sort``: relevance (default with ``q``), newest (default without), price_asc, price_desc, name."""
-        q = _query_text(q, "q", MAX_QUERY)
-        type = _query_text(type, "type", MAX_TYPE)
+        ``sort``: relevance (default with ``q``), newest (default without), price_asc, price_desc, name.
+        ``currency`` limits the page to one currency; a price range or price sort without one compares in
+        ``display_currency`` (searching.py: minor units of two currencies never compare)."""
+        q = query_text(q, "q", MAX_QUERY)
+        type = query_text(type, "type", MAX_TYPE)
         sort = sort or ("relevance" if q else "newest")
         limit = self.config.page_size if limit is None else limit
-        _check_search(sort, q, min_price, max_price, limit)
+        check_search(sort, q, min_price, max_price, limit)
+        currency = search_currency(currency, self.config.display_currency, min_price, max_price, sort)
         after = cursors.decode(cursor, sort) if cursor else None
-        sku_range = _sku_range(q) if q else None
-        sql, args = db.search_query(q, sku_range, type, min_price, max_price, sort, after, limit + 1)
+        sql, args = db.search_query(q, sku_range(q) if q else None, type, min_price, max_price, sort, after,
+                                    limit + 1, currency)
         rows = await db.search(self.pool, sql, args)
         items = [Product.from_row(r) for r in rows[:limit]]
         next_cursor = None
@@ -253,7 +265,7 @@ class ProductsService:
         already valid; one COPY in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             await db.copy_rows(conn, rows, db.SEED_COLUMNS if with_ids else db.COPY_COLUMNS)
-        self._types = None
+        self._types = self._currencies = None
 
     async def reserve_ids(self, count: int) -> list[int]:
         """Fresh product ids for bulk_insert(with_ids=True)."""
@@ -265,35 +277,3 @@ class ProductsService:
 
     async def max_id(self) -> int:
         return await db.max_id(self.pool)
-
-
-def _query_text(value: str | None, field: str, max_len: int) -> str | None:
-    if value is None or not value.strip():
-        return None
-    if not storable(value) or len(value) > max_len:
-        raise ValidationFailed(f"{field} is too long or has characters that are not allowed.",
-                               errors={field: f"Use at most {max_len} ordinary characters."})
-    return value.strip()
-
-
-def _check_search(sort: str, q: str | None, min_price: int | None, max_price: int | None, limit: int) -> None:
-    errors = {}
-    if sort not in db.SORTS or (sort == "relevance" and not q):
-        errors["sort"] = f"Use one of {', '.join(SORT_NAMES)} (relevance needs q)."
-    for name, value in (("min_price", min_price), ("max_price", max_price)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRICE):
-            errors[name] = f"Must be a whole number of cents between 0 and {MAX_PRICE}."
-    if not errors and min_price is not None and max_price is not None and min_price > max_price:
-        errors["max_price"] = "Must not be below min_price."
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        errors["limit"] = "Must be between 1 and 100."
-    if errors:
-        raise ValidationFailed("Some search parameters need attention.", errors=errors)
-
-
-def _sku_range(q: str) -> tuple[str, str] | None:
-    """[prefix, next prefix) of lower-cased SKUs starting with ``q``, when ``q`` could start a SKU."""
-    if not SKU_QUERY.fullmatch(q):
-        return None
-    low = q.lower()
-    return low, low[:-1] + chr(ord(low[-1]) + 1)

@@ -10,6 +10,9 @@ from ecom.text import storable
 
 MAX_NAME, MAX_DESCRIPTION, MAX_TYPE, MAX_SKU = 200, 5000, 60, 64
 MAX_PRICE = 10**10
+MAX_WEIGHT = 1_000_000  # grams (a tonne): the column's CHECK
+DEFAULT_WEIGHT = 500
+TAX_CLASSES = ("standard", "reduced", "zero")  # the taxes plugin has a rate for each, per country
 SKU_SHAPE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # ISO-4217 codes we take; the number is the count of minor-unit digits (JPY has none: price_cents is yen).
 CURRENCIES = {
@@ -18,7 +21,7 @@ CURRENCIES = {
     "KRW": 0, "INR": 2, "BRL": 2, "MXN": 2, "ZAR": 2, "TRY": 2, "ILS": 2, "AED": 2, "SAR": 2, "THB": 2,
     "MYR": 2, "IDR": 2, "PHP": 2, "TWD": 2, "CLP": 0, "COP": 2, "ARS": 2,
 }
-FIELDS = ("name", "description", "price_cents", "currency", "type", "sku", "active")
+FIELDS = ("name", "description", "price_cents", "currency", "type", "sku", "active", "weight_grams", "tax_class")
 REQUIRED = ("name", "price_cents", "currency", "type", "sku")
 
 
@@ -50,6 +53,18 @@ def _price(value: Any) -> tuple[int, str | None]:
     return value, None
 
 
+def _weight(value: Any) -> tuple[int, str | None]:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WEIGHT:
+        return 0, f"Must be a whole number of grams between 0 and {MAX_WEIGHT}."
+    return value, None
+
+
+def _tax_class(value: Any) -> tuple[str, str | None]:
+    if isinstance(value, str) and value.strip().lower() in TAX_CLASSES:
+        return value.strip().lower(), None
+    return "", f"Use one of {', '.join(TAX_CLASSES)}."
+
+
 def _currency(value: Any) -> tuple[str, str | None]:
     if isinstance(value, str) and value.strip().upper() in CURRENCIES:
         return value.strip().upper(), None
@@ -71,6 +86,8 @@ CHECKS = {
     "type": lambda v: _text(v, MAX_TYPE),
     "sku": _sku,
     "active": lambda v: (v, None) if isinstance(v, bool) else (True, "Must be true or false."),
+    "weight_grams": _weight,
+    "tax_class": _tax_class,
 }
 
 
@@ -94,6 +111,8 @@ def check_fields(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     if not partial:
         cleaned.setdefault("description", "")
         cleaned.setdefault("active", True)
+        cleaned.setdefault("weight_grams", DEFAULT_WEIGHT)
+        cleaned.setdefault("tax_class", TAX_CLASSES[0])
     return cleaned
 
 
@@ -113,6 +132,16 @@ def parse_price(text: str, currency: str) -> int:
     if minor > MAX_PRICE:
         raise ValidationFailed("That price is too large.", errors={"price": "That price is too large."})
     return int(minor)
+
+
+def parse_weight(text: str) -> int:
+    """A weight typed in grams in a form ("1250") -> 1250; ValidationFailed naming ``weight_grams``."""
+    raw = text.strip().replace(" ", "")
+    value = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) <= 7 else -1
+    if not 0 <= value <= MAX_WEIGHT:
+        message = f"Enter the weight in whole grams, from 0 to {MAX_WEIGHT}."
+        raise ValidationFailed(message, errors={"weight_grams": message})
+    return value
 
 
 def format_price(cents: int, currency: str) -> str:

@@ -410,7 +410,7 @@ async def test_product_and_catalog_pages_without_inventory(client):
 
     for _ in range(3):
         await create(client, headers, type=kind)
-    resp = await client.get(f"/products?type={kind}&sort=price_asc&min=0&max=100")
+    resp = await client.get(f"/products?type={kind}&sort=price_asc&min=0&max=100&currency=USD")
     page = await resp.text()
     assert resp.status == 200 and page.count('class="card h-100 product-card"') == 4 and "Next page" not in page
     resp = await client.get("/products", params={"type": kind, "q": "stitched"})

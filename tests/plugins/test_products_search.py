@@ -14,7 +14,7 @@ from ecom.app import POOLS, create_app
 from plugins.products import db
 from plugins.products.keys import PRODUCTS
 from plugins.products.seed import make_rows
-from plugins.products.service import _sku_range
+from plugins.products.searching import sku_range as _sku_range
 
 from .test_products import ENABLED, create, uniq, user
 
@@ -79,10 +79,11 @@ async def test_type_and_price_filters(client):
     made = {price: (await create(client, headers, type=kind, price_cents=price))["id"] for price in (100, 500, 1000, 5000)}
     other = await create(client, headers, type=f"{kind} other", price_cents=500)
     assert await ids(client, type=kind) == set(made.values())
-    assert await ids(client, type=kind, min_price=500) == {made[500], made[1000], made[5000]}
-    assert await ids(client, type=kind, max_price=1000) == {made[100], made[500], made[1000]}
-    assert await ids(client, type=kind, min_price=500, max_price=1000) == {made[500], made[1000]}
-    assert other["id"] in await ids(client, min_price=500, max_price=500)
+    usd = {"currency": "USD"}  # price filters compare within one currency (the test products are in USD)
+    assert await ids(client, type=kind, min_price=500, **usd) == {made[500], made[1000], made[5000]}
+    assert await ids(client, type=kind, max_price=1000, **usd) == {made[100], made[500], made[1000]}
+    assert await ids(client, type=kind, min_price=500, max_price=1000, **usd) == {made[500], made[1000]}
+    assert other["id"] in await ids(client, min_price=500, max_price=500, **usd)
     types = await (await client.get("/api/v1/products/types")).json()
     assert {"type": kind, "count": 4} in types
     hidden = await create(client, headers, type=kind, price_cents=700, active=False)
@@ -96,7 +97,7 @@ async def test_each_sort_order(client):
              ("Apple Peeler", 1200, "peels"), ("date Knife", 50, "knife")]
     made = [await create(client, headers, type=kind, name=n, price_cents=p, description=d) for n, p, d in specs]
     for sort, key in SORTS.items():
-        items = (await search(client, type=kind, sort=sort))["items"]
+        items = (await search(client, type=kind, sort=sort, currency="USD"))["items"]
         assert [p["id"] for p in items] == [p["id"] for p in sorted(made, key=key)], sort
     assert [p["id"] for p in (await search(client, type=kind))["items"]] == [p["id"] for p in reversed(made)]
     ranked = (await search(client, type=kind, q="apple"))["items"]  # relevance by default with q
@@ -114,16 +115,16 @@ async def test_keyset_pagination_walks_every_result_exactly_once(client):
     expected = {p["id"] for p in made}
     for sort, key in [*SORTS.items(), ("relevance", None)]:
         for limit in (1, 4, 23, 100):
-            params = {"type": kind, "sort": sort} | ({"q": "mug"} if sort == "relevance" else {})
+            params = {"type": kind, "sort": sort, "currency": "USD"} | ({"q": "mug"} if sort == "relevance" else {})
             items = await walk(client, limit, **params)
             got = [p["id"] for p in items]
             assert len(got) == len(set(got)) == 23 and set(got) == expected, (sort, limit)
             if key:
                 assert items == sorted(items, key=key), (sort, limit)
 
-    first = await search(client, type=kind, sort="price_asc", limit=5)  # a product added mid-walk on an earlier
+    first = await search(client, type=kind, sort="price_asc", limit=5, currency="USD")  # a product added mid-walk on an earlier
     await create(client, headers, type=kind, price_cents=1)           # page does not shift the later pages
-    rest = await walk(client, 5, type=kind, sort="price_asc", cursor=first["next_cursor"])
+    rest = await walk(client, 5, type=kind, sort="price_asc", cursor=first["next_cursor"], currency="USD")
     got = [p["id"] for p in first["items"] + rest]
     assert len(got) == len(set(got)) and set(got) == expected
 
@@ -193,7 +194,7 @@ async def plan(pool, generic: bool = False, **params) -> str:
     q = params.get("q")
     sql, args = db.search_query(q, _sku_range(q) if q else None, params.get("type"), params.get("min_price"),
                                 params.get("max_price"), params.get("sort", "relevance" if q else "newest"),
-                                params.get("after"), 25)
+                                params.get("after"), 25, params.get("currency"))
     async with pool.acquire() as conn, conn.transaction():
         if generic:  # what a prepared statement runs after its first executions
             await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -208,9 +209,9 @@ async def plan(pool, generic: bool = False, **params) -> str:
     ({"q": "{run}-EL-00001"}, ["products_sku_prefix"]),
     ({"type": "Garden"}, ["products_type"]),
     ({"type": "Garden", "after": (datetime(2030, 1, 1, tzinfo=timezone.utc), 10**9)}, ["products_type"]),
-    ({"sort": "price_asc"}, ["products_price"]),
-    ({"sort": "price_desc", "after": (5000, 10**9)}, ["products_price"]),
-    ({"min_price": 1000, "max_price": 1010}, ["products_price"]),
+    ({"sort": "price_asc", "currency": "USD"}, ["products_currency_price"]),
+    ({"sort": "price_desc", "currency": "EUR", "after": (5000, 10**9)}, ["products_currency_price"]),
+    ({"min_price": 1000, "max_price": 1010, "currency": "USD"}, ["products_currency_price"]),
     ({}, ["products_created"]),
     ({"sort": "name"}, ["products_name"]),
 ])
