@@ -11,6 +11,7 @@ from ecom.plugin import Plugin, PluginContext
 from . import pages, routes
 from .config import AddressesConfig
 from .keys import ADDRESSES
+from .seed import seed
 from .service import AddressesService
 
 
@@ -20,4 +21,4 @@ async def lifespan(ctx: PluginContext):
 
 
 PLUGIN = Plugin(name="addresses", requires=("users",), lifespan=lifespan,
-                routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None)
+                routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None, seed=seed)

@@ -11,6 +11,7 @@ from ecom.errors import ValidationFailed
 from plugins.addresses.countries import COUNTRIES
 from plugins.addresses.keys import ADDRESSES
 from plugins.addresses.model import Address, validate_address
+from plugins.users.keys import USERS
 from tests.helpers import PASSWORD, account
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -252,3 +253,24 @@ async def test_the_account_page_links_to_the_address_book(shop):
     await log_in_page(shop)
     page = await (await shop.get("/account")).text()
     assert 'href="/account/addresses"' in page
+
+
+async def test_the_demo_seed_gives_the_demo_customer_an_address_book(make_config):
+    from ecom.plugin import load_plugins
+    from ecom.seed import SeedOptions, run_seed
+    config = make_config(fresh=True, plugins={"enabled": ["users", "addresses"]})
+    await run_seed(config, load_plugins(config), SeedOptions(products=10))
+    await run_seed(config, load_plugins(config), SeedOptions(products=10))  # twice: the same book
+    from ecom.app import create_app
+    from aiohttp import web
+    runner = web.AppRunner(create_app(config, events=False), handle_signals=False)
+    await runner.setup()
+    try:
+        app = runner.app
+        customer = next(u for u in await app[USERS].list_users(100) if u.email == "customer@demo.shop")
+        saved = await app[ADDRESSES].list(customer.id)
+        assert [s.address.country for s in saved] == ["ES", "PT", "US"]
+        shipping, billing = await app[ADDRESSES].defaults(customer.id)
+        assert (shipping.address.country, billing.address.country) == ("ES", "PT")
+    finally:
+        await runner.cleanup()
