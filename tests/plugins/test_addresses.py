@@ -202,6 +202,7 @@ async def test_pages_show_errors_next_to_fields_then_save_edit_default_delete(sh
     page = await (await shop.get("/account/addresses/new")).text()
     token = CSRF.search(page).group(1)
     assert '<label for="postal_code"' in page and '<label for="country"' in page
+    assert "<title>Add an address · ecom</title>" in page and '<h1 class="h3 mb-3">Add an address</h1>' in page
     resp = await shop.post("/account/addresses", data={"csrf_token": token, **MADRID, "postal_code": "9",
                                                       "city": ""})
     assert resp.status == 422
@@ -226,6 +227,7 @@ async def test_pages_show_errors_next_to_fields_then_save_edit_default_delete(sh
     assert resp.status == 303
     edit = await (await shop.get(f"/account/addresses/{ids[1]}/edit")).text()
     assert re.search(r'id="default_shipping" name="default_shipping" checked', edit)
+    assert "<title>Edit address · ecom</title>" in edit and 'value="New York"' in edit
     resp = await shop.post(f"/account/addresses/{ids[1]}", data={"csrf_token": token, **NEW_YORK, "region": "ZZ"})
     assert resp.status == 422 and 'id="region-error"' in await resp.text()
     resp = await shop.post(f"/account/addresses/{ids[0]}/delete", data={"csrf_token": token}, allow_redirects=False)
