@@ -218,3 +218,145 @@ async def test_unknown_codes_and_bad_checkout_input_are_422(client):
         await svc.redeem(v["code"], "o", "customer:1", [VoucherLine("a", 1, "K", 1)] * 2, "EUR")
     with pytest.raises(ValidationFailed):
         await svc.redeem(v["code"], "", "customer:1", lines(100), "EUR")
+
+
+# --- the API: who creates and sees what ---
+
+async def test_sellers_create_their_own_codes_only_and_see_only_theirs(client):
+    seller_id, _, seller = await account(client, seller=True)
+    _, _, rival = await account(client, seller=True)
+    _, _, customer = await account(client)
+    _, _, admin = await account(client, admin=True)
+    for body in ({"seller_id": None}, {"seller_id": seller_id + 1}):  # shop-wide or someone else's
+        resp = await client.post("/api/v1/vouchers", headers=bearer(seller),
+                                 json={"code": code(), "kind": "percent", "percent": 5, **body})
+        assert resp.status == 403, await resp.text()
+        assert resp.content_type == "application/problem+json" and "seller_id" in (await resp.json())["errors"]
+    own = await new_voucher(client, seller, kind="percent", percent=5, seller_id=seller_id)
+    assert own["seller_id"] == seller_id
+    shop = await new_voucher(client, admin, kind="percent", percent=5)
+    assert shop["seller_id"] is None
+    resp = await client.post("/api/v1/vouchers", headers=bearer(admin),
+                             json={"code": code(), "kind": "percent", "percent": 5, "seller_id": seller_id})
+    assert resp.status == 422 and "seller_id" in (await resp.json())["errors"]
+
+    assert (await client.get(f"/api/v1/vouchers/{own['id']}", headers=bearer(rival))).status == 404
+    assert (await client.patch(f"/api/v1/vouchers/{own['id']}", headers=bearer(rival), json={"active": False})).status == 404
+    assert (await client.get(f"/api/v1/vouchers/{shop['id']}", headers=bearer(seller))).status == 404
+    assert own["id"] not in [v["id"] for v in await (await client.get("/api/v1/vouchers", headers=bearer(rival))).json()]
+    mine = [v["id"] for v in await (await client.get("/api/v1/vouchers", headers=bearer(seller))).json()]
+    assert mine == [own["id"]]
+    everything = [v["id"] for v in await (await client.get("/api/v1/vouchers?limit=200", headers=bearer(admin))).json()]
+    assert {own["id"], shop["id"]} <= set(everything)
+    assert (await client.get("/api/v1/vouchers", headers=bearer(customer))).status == 403
+    assert (await client.get("/api/v1/vouchers")).status == 401
+
+
+async def test_create_and_patch_check_every_field(client):
+    _, _, admin = await account(client, admin=True)
+    first = await new_voucher(client, admin, kind="fixed", amount_cents=500, currency="eur", max_uses=2)
+    assert (first["code"], first["currency"], first["used"], first["remaining"]) == (first["code"].upper(), "EUR", 0, 2)
+    resp = await client.post("/api/v1/vouchers", headers=bearer(admin),
+                             json={"code": first["code"].lower(), "kind": "percent", "percent": 5})
+    assert resp.status == 409 and "code" in (await resp.json())["errors"]  # codes are case-insensitive
+    for body, field in [({"code": "ab", "kind": "percent", "percent": 5}, "code"),
+                        ({"code": code(), "kind": "bogo"}, "kind"),
+                        ({"code": code(), "kind": "percent", "percent": 101}, "percent"),
+                        ({"code": code(), "kind": "percent"}, "percent"),
+                        ({"code": code(), "kind": "fixed", "amount_cents": 500}, "currency"),
+                        ({"code": code(), "kind": "fixed", "amount_cents": "5"}, "amount_cents"),
+                        ({"code": code(), "kind": "percent", "percent": 5, "min_spend_cents": 100}, "currency"),
+                        ({"code": code(), "kind": "percent", "percent": 5, "starts_at": "2030-01-02T00:00:00Z",
+                          "ends_at": "2030-01-01T00:00:00Z"}, "ends_at"),
+                        ({"code": code(), "kind": "percent", "percent": 5, "ends_at": "tomorrow"}, "ends_at"),
+                        ({"code": code(), "kind": "percent", "percent": 5, "max_uses": 0}, "max_uses"),
+                        ({"code": code(), "kind": "percent", "percent": 5, "category": "a\x00b"}, "category"),
+                        ({"code": code(), "kind": "percent", "percent": 5, "colour": "red"}, "colour")]:
+        resp = await client.post("/api/v1/vouchers", headers=bearer(admin), json=body)
+        assert resp.status == 422, (body, await resp.text())
+        assert field in (await resp.json())["errors"], body
+    assert (await client.post("/api/v1/vouchers", headers=bearer(admin), data="[1")).status in (400, 415)
+
+    svc = client.app[VOUCHERS]
+    await svc.redeem(first["code"], f"p-{first['id']}", "customer:1", lines(900), "EUR")
+    url = f"/api/v1/vouchers/{first['id']}"
+    resp = await client.patch(url, headers=bearer(admin), json={"max_uses": 0})
+    assert resp.status == 422
+    resp = await client.patch(url, headers=bearer(admin), json={"max_uses": 1})
+    assert resp.status == 200 and (await resp.json())["remaining"] == 0
+    resp = await client.patch(url, headers=bearer(admin), json={"active": False})
+    assert resp.status == 200 and (await resp.json())["active"] is False
+    with pytest.raises(ValidationFailed):
+        await svc.preview(first["code"], "customer:2", lines(900), "EUR")
+    assert (await client.patch(url, headers=bearer(admin), json={})).status == 422
+    assert (await client.patch(url, headers=bearer(admin), json={"used": 0})).status == 422
+    detail = await (await client.get(url, headers=bearer(admin))).json()
+    assert (detail["used"], detail["released"], detail["active"]) == (1, 0, False)
+    assert (await client.get("/api/v1/vouchers/99999999999", headers=bearer(admin))).status == 404
+
+
+# --- pages ---
+
+async def log_in(client, email: str) -> str:
+    """A session on ``client``; the CSRF token of its pages."""
+    page = await (await client.get("/login")).text()
+    resp = await client.post("/login", data={"csrf_token": CSRF.search(page).group(1), "email": email,
+                                             "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    return CSRF.search(await resp.text()).group(1)
+
+
+async def test_admin_pages_create_list_and_deactivate(client):
+    _, email, _ = await account(client, admin=True)
+    await log_in(client, email)
+    resp = await client.get("/admin/vouchers")
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+    csrf = CSRF.search(await resp.text()).group(1)
+    name = code("SPRING")
+    resp = await client.post("/admin/vouchers", allow_redirects=False, data={
+        "csrf_token": csrf, "code": name.lower(), "kind": "fixed", "amount": "4.99", "currency": "eur",
+        "min_spend": "30", "max_uses": "5", "max_uses_per_customer": "", "starts_at": "", "ends_at": "2099-12-31T23:59",
+        "category": ""})
+    assert resp.status == 303, await resp.text()
+    detail_url = resp.headers["Location"]
+    v = (await client.app[VOUCHERS].list(seller_id=None, limit=500))[0]
+    assert (v.code, v.amount_cents, v.currency, v.min_spend_cents, v.max_uses, v.seller_id) == (name, 499, "EUR", 3000, 5, None)
+    assert v.ends_at == datetime(2099, 12, 31, 23, 59, tzinfo=timezone.utc)
+    await client.app[VOUCHERS].redeem(name, f"page-order-{v.id}", "customer:3", lines(4000), "EUR")
+    page = await (await client.get(detail_url)).text()
+    assert name in page and "1 / 5" in page and f"page-order-{v.id}" in page and "€4.99" in page
+    listing = await (await client.get("/admin/vouchers")).text()
+    assert name in listing and "1 / 5" in listing
+    resp = await client.post(f"{detail_url}/active", data={"csrf_token": csrf, "active": "0"}, allow_redirects=False)
+    assert resp.status == 303
+    assert (await client.app[VOUCHERS].get(v.id)).active is False
+    resp = await client.post("/admin/vouchers", data={"csrf_token": csrf, "code": "x", "kind": "percent",
+                                                      "percent": "fifty"})
+    page = await resp.text()
+    assert resp.status == 422 and "Enter a whole number" in page
+    resp = await client.post("/admin/vouchers", data={"code": code(), "kind": "percent", "percent": "5"})
+    assert resp.status == 403  # no CSRF token
+
+
+async def test_seller_pages_show_only_their_codes(client):
+    seller_id, email, _ = await account(client, seller=True)
+    _, _, rival = await account(client, seller=True)
+    theirs = await new_voucher(client, rival, kind="percent", percent=20)
+    csrf = await log_in(client, email)
+    resp = await client.get("/seller/vouchers")
+    assert resp.status == 200 and theirs["code"] not in await resp.text()
+    name = code("MINE")
+    resp = await client.post("/seller/vouchers", allow_redirects=False, data={
+        "csrf_token": csrf, "code": name, "kind": "percent", "percent": "15", "category": "Kitchen"})
+    assert resp.status == 303, await resp.text()
+    page = await (await client.get(resp.headers["Location"])).text()
+    assert name in page and "15% off" in page and f"Seller {seller_id}" in page and "Kitchen only" in page
+    created = await client.app[VOUCHERS].list(seller_id=seller_id)
+    assert [(v.code, v.seller_id, v.category) for v in created] == [(name, seller_id, "Kitchen")]
+    assert (await client.get(f"/seller/vouchers/{theirs['id']}")).status == 404
+    resp = await client.post(f"/seller/vouchers/{theirs['id']}/active", data={"csrf_token": csrf, "active": "0"})
+    assert resp.status == 404 and (await client.app[VOUCHERS].get(theirs["id"])).active is True
+    assert (await client.get("/admin/vouchers")).status == 403
+    resp = await client.post("/seller/vouchers", data={"csrf_token": csrf, "code": name, "kind": "percent",
+                                                       "percent": "5"})
+    assert resp.status == 409 and "exists already" in await resp.text()
