@@ -9,7 +9,7 @@ import asyncio
 import random
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -360,3 +360,25 @@ async def test_seller_pages_show_only_their_codes(client):
     resp = await client.post("/seller/vouchers", data={"csrf_token": csrf, "code": name, "kind": "percent",
                                                        "percent": "5"})
     assert resp.status == 409 and "exists already" in await resp.text()
+
+
+async def test_seed_makes_demo_codes_once(client):
+    from ecom.seed import SeedOptions, Seeder
+    from plugins.vouchers.seed import seed
+    seeder = Seeder(client.app, SeedOptions(products=10))
+    await seed(seeder)
+    await seed(seeder)
+    codes = [v.code for v in await client.app[VOUCHERS].list(seller_id=None, limit=500)]
+    assert codes.count("WELCOME10") == 1 and codes.count("SPRING5") == 1
+    d = await client.app[VOUCHERS].preview("welcome10", "", lines(2000), "EUR")
+    assert d.total_cents == 200
+
+
+@pytest.mark.parametrize("raw, key", [({"page_size": 0}, "page_size"), ({"recent_redemptions": 5000}, "recent_redemptions"),
+                                      ({"page_size": "ten"}, "page_size"), ({"colour": 1}, "colour")])
+def test_bad_config_is_one_line_naming_the_key(raw, key):
+    from ecom.config import ConfigError, parse_section
+    from plugins.vouchers.config import VouchersConfig
+    with pytest.raises(ConfigError, match=f"plugins.vouchers.{key}"):
+        parse_section(VouchersConfig, raw, "plugins.vouchers")
+    assert parse_section(VouchersConfig, {"page_size": 10}, "plugins.vouchers").page_size == 10
