@@ -6,9 +6,14 @@ from datetime import datetime
 
 PENDING, PAID, FAILED, EXPIRED = "pending_payment", "paid", "payment_failed", "expired"
 CANCELLED, FULFILLED, SHIPPED, DELIVERED = "cancelled", "fulfilled", "shipped", "delivered"
-STATUSES = (PENDING, PAID, FAILED, EXPIRED, CANCELLED, FULFILLED, SHIPPED, DELIVERED)
+# derived from the shipments (shipments.derived); fulfilled/shipped/delivered keep their meaning for every order
+PARTIALLY_SHIPPED, PARTIALLY_DELIVERED = "partially_shipped", "partially_delivered"
+PARTIALLY_REFUNDED, REFUNDED = "partially_refunded", "refunded"
+STATUSES = (PENDING, PAID, FAILED, EXPIRED, CANCELLED, FULFILLED, PARTIALLY_SHIPPED, SHIPPED, PARTIALLY_DELIVERED,
+            DELIVERED, PARTIALLY_REFUNDED, REFUNDED)
 
-# The one table of allowed transitions; anything else is a Conflict (409).
+# The table of transitions people and payments make; anything else is a Conflict (409). Once paid, an
+# order's status follows its shipments instead (shipments.derived), never this table.
 TRANSITIONS: dict[str, frozenset[str]] = {
     PENDING: frozenset({PAID, FAILED, EXPIRED, CANCELLED}),
     PAID: frozenset({FULFILLED, CANCELLED}),
@@ -16,11 +21,24 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     SHIPPED: frozenset({DELIVERED}),
     FAILED: frozenset(), EXPIRED: frozenset(), CANCELLED: frozenset(), DELIVERED: frozenset(),
 }
-FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+FINAL = frozenset({FAILED, EXPIRED, CANCELLED, DELIVERED, REFUNDED})
 CANCELLABLE = frozenset({PENDING, PAID})
-SELLER_STEPS = (FULFILLED, SHIPPED, DELIVERED)  # what sellers and admins move a paid order through
+# a paid order whose shipments sellers and admins move (and refund one by one)
+IN_FULFILMENT = frozenset({PAID, FULFILLED, PARTIALLY_SHIPPED, SHIPPED, PARTIALLY_DELIVERED, PARTIALLY_REFUNDED})
+SELLER_STEPS = (FULFILLED, SHIPPED, DELIVERED)  # what sellers and admins move a shipment through
 LABELS = {PENDING: "Awaiting payment", PAID: "Paid", FAILED: "Payment failed", EXPIRED: "Expired",
-          CANCELLED: "Cancelled", FULFILLED: "Fulfilled", SHIPPED: "Shipped", DELIVERED: "Delivered"}
+          CANCELLED: "Cancelled", FULFILLED: "Fulfilled", PARTIALLY_SHIPPED: "Partially shipped", SHIPPED: "Shipped",
+          PARTIALLY_DELIVERED: "Partially delivered", DELIVERED: "Delivered",
+          PARTIALLY_REFUNDED: "Partially refunded", REFUNDED: "Refunded"}
+
+# A shipment: pending -> fulfilled -> shipped (carrier + tracking number) -> delivered; or cancelled (the
+# whole order was) or refunded (its lines, shipping and tax were given back and its stock put back).
+S_PENDING, S_CANCELLED, S_REFUNDED = "pending", "cancelled", "refunded"
+SHIPMENT_STATUSES = (S_PENDING, FULFILLED, SHIPPED, DELIVERED, S_CANCELLED, S_REFUNDED)
+SHIPMENT_NEXT = {S_PENDING: FULFILLED, FULFILLED: SHIPPED, SHIPPED: DELIVERED}
+SHIPMENT_LABELS = {S_PENDING: "To fulfil", FULFILLED: "Fulfilled", SHIPPED: "Shipped", DELIVERED: "Delivered",
+                   S_CANCELLED: "Cancelled", S_REFUNDED: "Refunded"}
+INACTIVE = frozenset({S_CANCELLED, S_REFUNDED})
 
 
 def allowed(current: str, new: str) -> bool:
@@ -40,6 +58,38 @@ class OrderLine:
     unit_price_cents: int
     quantity: int
     line_total_cents: int
+    shipment_no: int | None = None
+    discount_cents: int = 0
+    tax_cents: int = 0
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """One seller's parcel of an order, from one region, with its own status and tracking."""
+    no: int
+    seller_id: int
+    region: str
+    status: str
+    method: str
+    shipping_cents: int
+    shipping_tax_cents: int
+    carrier: str | None
+    tracking_number: str | None
+    refund_cents: int | None
+    lines: tuple[OrderLine, ...] = ()
+    history: tuple["HistoryEntry", ...] = ()
+
+    @property
+    def label(self) -> str:
+        return SHIPMENT_LABELS.get(self.status, self.status)
+
+    @property
+    def next_step(self) -> str | None:
+        return SHIPMENT_NEXT.get(self.status)
+
+    @property
+    def active(self) -> bool:
+        return self.status not in INACTIVE
 
 
 @dataclass(frozen=True)
@@ -68,6 +118,16 @@ class Order:
     lines: tuple[OrderLine, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
     seller_view: bool = False        # only the viewing seller's lines (and their total) are in it
+    shipments: tuple[Shipment, ...] = ()   # a seller's view: only theirs
+    email: str | None = None               # a guest's (None in a seller's view)
+    ship_to: dict | None = None            # the copy taken at checkout: name, lines, phone (sellers see theirs)
+    bill_to: dict | None = None            # never in a seller's view
+    subtotal_cents: int = 0
+    discount_cents: int = 0
+    shipping_cents: int = 0
+    tax_cents: int = 0
+    prices_include_tax: bool = True
+    voucher_code: str | None = None
 
     @property
     def label(self) -> str:
@@ -84,6 +144,10 @@ class Order:
     @property
     def next_step(self) -> str | None:
         return next_step(self.status)
+
+    @property
+    def in_fulfilment(self) -> bool:
+        return self.status in IN_FULFILMENT
 
 
 @dataclass(frozen=True)

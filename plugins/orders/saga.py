@@ -15,7 +15,7 @@ import asyncpg
 from ecom.events import EventRejected
 from plugins.payments.events import PaymentCompleted, PaymentFailed
 
-from . import checks, db, trust
+from . import checks, db, shipment_db, trust
 from .models import CANCELLED, EXPIRED, FAILED, LABELS, PAID, PENDING
 from .transitions import EXPIRY_ACTOR, PAYMENTS_ACTOR, StockLapsed, Transitions
 
@@ -60,7 +60,7 @@ class Saga:
             return
         todo = None
         try:
-            await self.transitions.apply(row["id"], "commit")
+            await self.transitions.apply_all(conn, row["id"], "commit")
         except StockLapsed:
             await self.transitions.move(conn, row, EXPIRED, PAYMENTS_ACTOR,
                                         "The stock hold ran out before the payment arrived; the payment is refunded")
@@ -115,12 +115,31 @@ class Saga:
             await self.transitions.stock(conn, row["id"], "release")
 
     async def retry_stock(self, limit: int = 100, older_than_seconds: float = 1.0) -> int:
-        """Inventory calls that failed earlier, tried again. Returns how many were claimed."""
+        """Inventory calls that failed earlier (an order's, a refunded shipment's), tried again. Returns how
+        many were claimed."""
+        return await self._retry_orders(limit, older_than_seconds) + \
+            await self._retry_shipments(limit, older_than_seconds)
+
+    async def _retry_shipments(self, limit: int, older_than_seconds: float) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await shipment_db.claim_stock_todo(conn, limit, older_than_seconds)
+            for row in rows:
+                todo = None
+                try:
+                    await self.transitions.apply(row["reservation_ref"], row["stock_todo"])
+                except Exception as err:  # noqa: BLE001 - still away: try again at a later sweep
+                    log.warning("order %s shipment %s: stock %s failed again (%s)", row["order_id"],
+                                row["shipment_no"], row["stock_todo"], type(err).__name__)
+                    todo = row["stock_todo"]
+                await shipment_db.set_stock_todo(conn, row["order_id"], row["shipment_no"], todo)
+            return len(rows)
+
+    async def _retry_orders(self, limit: int, older_than_seconds: float) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await db.claim_stock_todo(conn, limit, older_than_seconds)
             for row in rows:
                 try:
-                    await self.transitions.apply(row["id"], row["stock_todo"])
+                    await self.transitions.apply_all(conn, row["id"], row["stock_todo"])
                 except StockLapsed:
                     await self._lapsed_after_payment(conn, row["id"])
                 except Exception as err:  # noqa: BLE001 - still away: try again at a later sweep

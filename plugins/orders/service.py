@@ -16,13 +16,15 @@ import asyncpg
 from ecom.errors import Forbidden, NotFound, ValidationFailed
 from plugins.payments.events import PaymentCompleted, PaymentFailed
 
-from . import checks, db
+from . import checks, db, order_view
 from .cart import CartService
 from .checkout import Checkout, fingerprint
 from .saga import Saga
+from .shipments import Shipments
 from .checks import CheckoutRequest
 from .config import OrdersConfig
-from .models import (CANCELLED, LABELS, PAID, SELLER_STEPS, STATUSES, HistoryEntry, Order, OrderLine)
+from .models import (CANCELLED, DELIVERED, IN_FULFILMENT, LABELS, PAID, STATUSES, HistoryEntry, Order,
+                     OrderLine)
 from .transitions import Transitions
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class OrdersService:
         self.carts = CartService(pool, config, products, inventory)
         self._checkout = Checkout(pool, config, products, inventory, payments, self.carts, self.transitions)
         self.saga = Saga(pool, payments, self.transitions)
+        self.shipments = Shipments(pool, self.transitions)
 
     # ------------------------------------------------------------------ checkout
     def parse_checkout(self, body: dict[str, Any]) -> CheckoutRequest:
@@ -81,9 +84,7 @@ class OrdersService:
 
     # ------------------------------------------------------------------ reading
     async def _load(self, conn, order_id: str, seller_id: int | None = None) -> Order:
-        row = await db.get_order(conn, order_id)
-        lines = await db.lines_of(conn, [order_id], seller_id)
-        return _order(row, lines, await db.history_of(conn, [order_id]), seller_view=seller_id is not None)
+        return await order_view.load(conn, order_id, seller_id)
 
     async def _visible_row(self, conn, viewer: "Identity", order_id: Any, *, lock: bool = False,
                            sellers: bool = True) -> tuple[asyncpg.Record, int | None]:
@@ -121,15 +122,14 @@ class OrdersService:
         seller_id = viewer.user_id if view == "seller" else None
         rows = await db.list_orders(self.pool, customer_id=viewer.user_id if view == "customer" else None,
                                     seller_id=seller_id, status=status, limit=limit, offset=offset)
-        lines = db.group(await db.lines_of(self.pool, [r["id"] for r in rows], seller_id))
-        return [_order(r, lines.get(r["id"], []), seller_view=seller_id is not None) for r in rows]
+        return await order_view.load_many(self.pool, [r["id"] for r in rows], seller_id)
 
     # ------------------------------------------------------------------ dashboards (read-only, UTC days of ordering)
     async def seller_sales(self, seller_id: int | None, days: int = 30) -> list[tuple[date, dict[str, int], int]]:
         """(day, {currency: revenue cents}, units) of ``seller_id``'s lines (None: every seller's) in orders
         paid or further along (not cancelled), for the days with sales among the last ``days``, oldest first."""
         out: dict[date, tuple[dict[str, int], list[int]]] = {}
-        for r in await db.sales_by_day(self.pool, seller_id, _days(days), [PAID, *SELLER_STEPS]):
+        for r in await db.sales_by_day(self.pool, seller_id, _days(days), [*IN_FULFILMENT, DELIVERED]):
             revenue, units = out.setdefault(r["day"], ({}, [0]))
             revenue[r["currency"].strip()] = r["revenue"]
             units[0] += r["units"]
@@ -165,20 +165,19 @@ class OrdersService:
             return await self._load(conn, row["id"])
 
     async def advance(self, viewer: "Identity", order_id: Any, status: Any) -> Order:
-        """A seller with lines in the order (or an admin): paid -> fulfilled -> shipped -> delivered."""
-        if status not in SELLER_STEPS:
-            message = f"status must be one of {', '.join(SELLER_STEPS)}."
-            raise ValidationFailed(message, errors={"status": message})
-        if not viewer.has_role("seller"):
-            raise Forbidden("Only the order's sellers and admins change its delivery status.")
-        async with self.pool.acquire() as conn, conn.transaction():
-            row, seller_id = await self._visible_row(conn, viewer, order_id, lock=True)
-            if not viewer.is_admin and not await db.seller_has_lines(conn, row["id"], viewer.user_id):
-                raise Forbidden("Only the order's sellers and admins change its delivery status.")
-            role = "admin" if viewer.is_admin else "seller"
-            await self.transitions.move(conn, row, status, actor_of(viewer, role),
-                                        f"Marked {LABELS[status].lower()} by the {role}")
-            return await self._load(conn, row["id"], seller_id)
+        """A seller's own shipments (an admin: every one) one step on: fulfilled, shipped, delivered; the
+        order's status follows its shipments (shipments.py)."""
+        return await self.shipments.move_all(viewer, order_id, status)
+
+    async def move_shipment(self, viewer: "Identity", order_id: Any, shipment_no: Any, status: Any, *,
+                            carrier: Any = None, tracking_number: Any = None) -> Order:
+        """One shipment one step on, by its seller or an admin (shipped needs carrier and tracking number)."""
+        return await self.shipments.move(viewer, order_id, shipment_no, status, carrier=carrier,
+                                         tracking_number=tracking_number)
+
+    async def refund_shipment(self, viewer: "Identity", order_id: Any, shipment_no: Any) -> Order:
+        """Cancel and refund one shipment of a paid order (its seller, an admin, or the customer while pending)."""
+        return await self.shipments.refund(viewer, order_id, shipment_no)
 
     # ------------------------------------------------------------------ the saga (saga.py); names kept: they key the inbox
     async def on_payment_completed(self, conn: asyncpg.Connection, evt: PaymentCompleted) -> None:

@@ -48,6 +48,16 @@ async def insert_shipments(conn, order_id: str, shipments: Iterable[NewShipment]
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""", rows)
 
 
+async def full_orders(db, order_ids: list[str]) -> list[asyncpg.Record]:
+    """Every column of the orders (addresses and money breakdown included); callers decide who sees what."""
+    return await db.fetch("SELECT * FROM orders WHERE id = ANY($1::text[])", order_ids)
+
+
+async def lines_of(db, order_ids: list[str]) -> list[asyncpg.Record]:
+    return await db.fetch("SELECT * FROM order_detail WHERE order_id = ANY($1::text[]) ORDER BY order_id, line_no",
+                          order_ids)
+
+
 async def shipments_of(db, order_ids: list[str], seller_id: int | None = None) -> list[asyncpg.Record]:
     return await db.fetch(f"""
         SELECT {SHIPMENT_COLUMNS} FROM shipments
@@ -130,14 +140,20 @@ async def claim_stock_todo(conn, limit: int, older_than_seconds: float) -> list[
         ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit, older_than_seconds)
 
 
-async def reservation_refs(db, order_id: str, *, active_only: bool = True) -> list[str]:
-    """The distinct reservations of an order's (active) shipments; ``[order_id]`` when it has none written."""
-    rows = await db.fetch("SELECT DISTINCT reservation_ref FROM shipments WHERE order_id = $1 "
-                          "AND (NOT $2 OR status NOT IN ('cancelled', 'refunded')) ORDER BY 1", order_id, active_only)
-    if rows:
-        return [r["reservation_ref"] for r in rows]
-    has_any = await db.fetchval("SELECT true FROM shipments WHERE order_id = $1 LIMIT 1", order_id)
-    return [] if has_any else [order_id]
+async def reservation_refs(db, order_id: str) -> list[str]:
+    """The distinct reservations of an order's shipments; ``[order_id]`` when it has none written (its one
+    reservation was made under the order id). Inventory calls are idempotent per reservation, so a
+    whole-order call may name a refunded shipment's again."""
+    rows = await db.fetch("SELECT DISTINCT reservation_ref FROM shipments WHERE order_id = $1 ORDER BY 1", order_id)
+    return [r["reservation_ref"] for r in rows] or [order_id]
+
+
+async def shares_reservation(db, order_id: str, shipment_no: int, ref: str) -> bool:
+    """Whether another active shipment of the order holds its stock under the same reservation (orders
+    placed before shipments): restocking it would put the other's units back too."""
+    return bool(await db.fetchval("""
+        SELECT true FROM shipments WHERE order_id = $1 AND shipment_no <> $2 AND reservation_ref = $3
+          AND status NOT IN ('cancelled', 'refunded') LIMIT 1""", order_id, shipment_no, ref))
 
 
 async def set_all(conn, order_id: str, status: str, *, only_active: bool = True) -> None:

@@ -1,9 +1,11 @@
 """Moving an order through the state machine (models.TRANSITIONS), inside the caller's transaction:
 the status, a history row and an OrderStatusChanged in the outbox, together or not at all.
 
-Stock follows the status: the inventory call (commit, release, restock; each idempotent per order) is
-made at once; when inventory cannot be reached the call is written on the order (``stock_todo``) in the
-same transaction and the sweep (worker.py) retries it, so a passing outage loses nothing.
+Stock follows the status: the inventory call (commit, release, restock; each idempotent per reservation)
+is made at once for each of the order's reservations (one per shipment, ``reservation_ref``; the order id
+for orders placed before shipments); when inventory cannot be reached the call is written on the order
+(``stock_todo``) in the same transaction and the sweep (worker.py) retries it, so a passing outage loses
+nothing. Once paid, the order's status is derived from its shipments (``derive``), not from the table.
 """
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ import asyncpg
 from ecom.errors import Conflict, NotFound
 from plugins.payments.events import RefundRequested
 
-from . import db
+from . import db, shipment_db
 from .events import OrderStatusChanged
-from .models import LABELS, allowed
+from .models import CANCELLED, EXPIRED, FAILED, LABELS, S_CANCELLED, allowed
 
 log = logging.getLogger("ecom.plugins.orders")
 
@@ -30,8 +32,8 @@ class StockLapsed(Exception):
 
 
 class Transitions:
-    def __init__(self, events: Any, inventory: Any):
-        self.events, self.inventory = events, inventory
+    def __init__(self, events: Any, inventory: Any, vouchers: Any = None):
+        self.events, self.inventory, self.vouchers = events, inventory, vouchers
 
     async def move(self, conn: asyncpg.Connection, row: asyncpg.Record, new: str, actor: str, reason: str,
                    **extra: Any) -> None:
@@ -40,6 +42,29 @@ class Transitions:
         if not allowed(current, new):
             raise Conflict(f"Order {row['id']} is {LABELS.get(current, current).lower()}: it cannot become "
                            f"{LABELS.get(new, new).lower()}.", errors={"status": f"Not allowed from {current}."})
+        await self._set(conn, row, new, actor, reason, **extra)
+        if new in (CANCELLED, EXPIRED, FAILED):
+            await shipment_db.set_all(conn, row["id"], S_CANCELLED)
+            await self.release_voucher(row["id"])
+
+    async def release_voucher(self, order_id: str) -> None:
+        """Give the order's voucher use back (it failed, expired or was cancelled before shipping). The
+        call is idempotent and cheap for an order without a voucher; a failure is logged, never blocks."""
+        if self.vouchers is None:
+            return
+        try:
+            await self.vouchers.release(order_id)
+        except Exception as err:  # noqa: BLE001 - the use stays taken; an admin can see it on the voucher
+            log.warning("order %s: giving the voucher use back failed (%s)", order_id, type(err).__name__)
+
+    async def derive(self, conn: asyncpg.Connection, row: asyncpg.Record, new: str, actor: str, reason: str) -> None:
+        """``row`` (locked) -> ``new``, the status its shipments now make (shipments.derived); nothing when
+        it is that already."""
+        if new != row["status"]:
+            await self._set(conn, row, new, actor, reason)
+
+    async def _set(self, conn, row: asyncpg.Record, new: str, actor: str, reason: str, **extra: Any) -> None:
+        current = row["status"]
         await db.set_status(conn, row["id"], new, **extra)
         entry = await db.insert_history(conn, row["id"], new, current, actor, reason)
         await self.events.emit(conn, OrderStatusChanged(row["id"], new, current, reason, entry["at"].isoformat(),
@@ -61,16 +86,32 @@ class Transitions:
         log.info("order %s: refund requested (%s)", row["id"], reason)
 
     async def stock(self, conn: asyncpg.Connection, order_id: str, action: str) -> None:
-        """``action`` (release or restock) now, or as a todo for the sweep when inventory is away."""
+        """``action`` (release or restock) on every reservation of the order now, or as a todo for the
+        sweep when inventory is away."""
         try:
-            await self.apply(order_id, action)
+            await self.apply_all(conn, order_id, action)
         except Exception as err:  # noqa: BLE001 - inventory unreachable: the sweep retries
             log.warning("order %s: stock %s failed (%s: %s); will retry", order_id, action, type(err).__name__, err)
             await db.set_stock_todo(conn, order_id, action)
 
+    async def apply_all(self, conn: asyncpg.Connection, order_id: str, action: str) -> None:
+        """``action`` on each of the order's reservations. A commit that lapses on one puts back the ones
+        it committed (the order is then expired and refunded) and raises StockLapsed."""
+        refs = await shipment_db.reservation_refs(conn, order_id)
+        done: list[str] = []
+        for ref in refs:
+            try:
+                await self.apply(ref, action)
+            except StockLapsed:
+                for committed in done:
+                    await self.apply(committed, "restock")
+                raise
+            done.append(ref)
+
     async def apply(self, order_id: str, action: str) -> None:
-        """One idempotent inventory call. ``commit`` raises StockLapsed when the hold is gone; release and
-        restock each fall back to the other when the reservation is in the other state."""
+        """One idempotent inventory call on the reservation ``order_id`` (an order id or "<order>/<n>").
+        ``commit`` raises StockLapsed when the hold is gone; release and restock each fall back to the
+        other when the reservation is in the other state."""
         inv = self.inventory
         try:
             if action == "commit":

@@ -18,6 +18,7 @@ from ecom.events import EventRejected
 from .models import PENDING
 
 APPROVED, DECLINED, REFUNDED = "approved", "declined", "refunded"
+PARTIALLY_REFUNDED = "partially_refunded"   # some shipments' money went back: it was approved first too
 
 
 def _money(amount: Any, currency: Any, row: asyncpg.Record, whose: str) -> str | None:
@@ -40,8 +41,9 @@ def mismatch(payment: Any, row: asyncpg.Record, outcome: str, payment_id: str | 
         return "payments knows another payment for this order"
     if payment.order_id != row["id"]:
         return "the payment is for another order"
-    # a refunded payment was approved first: a late result for an order already settled is not forged
-    expected = {outcome} if outcome != APPROVED or row["status"] == PENDING else {APPROVED, REFUNDED}
+    # a (partly) refunded payment was approved first: a late result for an order already settled is not forged
+    expected = {outcome} if outcome != APPROVED or row["status"] == PENDING else {APPROVED, REFUNDED,
+                                                                                 PARTIALLY_REFUNDED}
     if payment.status not in expected:
         return f"the payment is {payment.status}, not {outcome}"
     if outcome != APPROVED:
