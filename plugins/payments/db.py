@@ -7,7 +7,8 @@ import asyncpg
 
 DUE_CHANNEL = "payments_due"  # NOTIFYed when a payment is recorded: wakes every worker's scheduler
 PAYMENT_COLUMNS = ("id, order_id, customer_id, status, amount_cents, currency, brand, last4, transaction_id, "
-                   "failure_reason, created_at, processed_at, refunded_at")  # never card_token
+                   "failure_reason, created_at, processed_at, refunded_at, refunded_cents")  # never card_token
+REFUND_COLUMNS = "id, order_id, payment_id, refund_ref, amount_cents, currency, reason, created_at"
 
 
 async def insert_pending(db, payment_id: uuid.UUID, order_id: str, customer_id: int, amount_cents: int,
@@ -102,16 +103,33 @@ async def payment_for_order(db, order_id: str, *, lock: bool = False) -> asyncpg
                              + (" FOR UPDATE" if lock else ""), order_id)
 
 
-async def mark_refunded(db, payment_id: uuid.UUID) -> None:
-    await db.execute("UPDATE payments SET status = 'refunded', refunded_at = now() WHERE id = $1", payment_id)
+async def add_refund(db, payment_id: uuid.UUID, amount_cents: int) -> str:
+    """Add a granted refund to the payment's running sum; its new status (partially_refunded | refunded).
+    The table's CHECK keeps the sum within the amount paid, whatever a caller does."""
+    return await db.fetchval("""
+        UPDATE payments SET refunded_cents = refunded_cents + $2, refunded_at = now(),
+               status = CASE WHEN refunded_cents + $2 >= amount_cents THEN 'refunded' ELSE 'partially_refunded' END
+        WHERE id = $1 RETURNING status""", payment_id, amount_cents)
+
+
+async def refund_granted(db, order_id: str, refund_ref: str) -> bool:
+    """Whether (order_id, refund_ref) was already refunded (a repeated request)."""
+    return bool(await db.fetchval("SELECT true FROM refunds WHERE order_id = $1 AND refund_ref = $2 "
+                                  "AND status = 'completed'", order_id, refund_ref))
 
 
 async def insert_refund(db, refund_id: uuid.UUID, order_id: str, payment_id: uuid.UUID | None, amount_cents: int,
-                        currency: str, reason: str, rejection: str | None) -> None:
+                        currency: str, reason: str, rejection: str | None, refund_ref: str = "") -> None:
     await db.execute("""
-        INSERT INTO refunds (id, order_id, payment_id, amount_cents, currency, reason, status, rejection)
-        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::text IS NULL THEN 'completed' ELSE 'rejected' END, $7)""",
-                     refund_id, order_id, payment_id, amount_cents, currency, reason, rejection)
+        INSERT INTO refunds (id, order_id, payment_id, amount_cents, currency, reason, status, rejection, refund_ref)
+        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::text IS NULL THEN 'completed' ELSE 'rejected' END, $7, $8)""",
+                     refund_id, order_id, payment_id, amount_cents, currency, reason, rejection, refund_ref)
+
+
+async def granted_refunds(db, payment_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    """The granted refunds of these payments, oldest first."""
+    return await db.fetch(f"SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = ANY($1::uuid[]) "
+                          "AND status = 'completed' ORDER BY created_at, id", payment_ids)
 
 
 async def list_payments(db, customer_id: int | None, order_id: str | None, status: str | None,
@@ -130,12 +148,13 @@ async def counts_by_status(db) -> dict[str, int]:
 
 
 async def daily_summary(db, days: int) -> list[asyncpg.Record]:
-    """Per UTC day of processing (newest first): payments approved (refunded later or not), declined, refunded."""
+    """Per UTC day of processing (newest first): payments approved (refunded later or not), declined, and
+    refunded (in part or in full)."""
     return await db.fetch("""
         SELECT (processed_at AT TIME ZONE 'UTC')::date AS day,
-               count(*) FILTER (WHERE status IN ('approved', 'refunded')) AS approved,
+               count(*) FILTER (WHERE status IN ('approved', 'partially_refunded', 'refunded')) AS approved,
                count(*) FILTER (WHERE status = 'declined') AS declined,
-               count(*) FILTER (WHERE status = 'refunded') AS refunded
+               count(*) FILTER (WHERE status IN ('partially_refunded', 'refunded')) AS refunded
         FROM payments
         WHERE processed_at >= (((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')
         GROUP BY 1 ORDER BY 1 DESC""", days)

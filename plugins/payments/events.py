@@ -77,32 +77,45 @@ class PaymentFailed:
 @event("ecom/payments/refund_requested", owner="orders")
 @dataclass(frozen=True)
 class RefundRequested:
-    """Give an order's money back. Produced by **orders** when a paid order is cancelled.
+    """Give (some of) an order's money back. Produced by **orders** when a paid order, or one shipment of
+    it, is cancelled or refunded.
 
     Topic ``ecom/payments/refund_requested``, version 1, data::
 
-        {"order_id": "ord_...", "amount_cents": 2599, "currency": "EUR", "reason": "Cancelled by customer"}
+        {"order_id": "ord_...", "amount_cents": 2599, "currency": "EUR", "reason": "Cancelled by customer",
+         "refund_ref": "2"}
 
-    The order's approved payment becomes ``refunded`` and PaymentRefunded follows, once. A request for
-    an unknown or unpaid order (or with a wrong currency, or more than was paid) is recorded as a
-    rejected refund and logged; nothing is emitted. Repeated requests for the same order refund once.
+    ``refund_ref`` names what is refunded (orders: the shipment number); ``""`` (the default, and what a
+    producer without the field sends) is the whole order: it refunds ``amount_cents`` but never more than
+    is left after earlier refunds. A payment may be refunded once per (order_id, refund_ref): a repeated
+    request has no effect. A named refund must be 1..what is left, or it is rejected. The payment becomes
+    ``partially_refunded`` until the refunds add up to the amount paid, then ``refunded``; each granted
+    refund emits one PaymentRefunded. A request for an unknown, unpaid or fully refunded order (or with a
+    wrong currency, or more than is left) is recorded as a rejected refund and logged; nothing is emitted.
     """
     order_id: str
     amount_cents: int
     currency: str
     reason: str
+    refund_ref: str = ""
 
 
 @event("ecom/payments/refunded")
 @dataclass(frozen=True)
 class PaymentRefunded:
-    """The money went back to the card. Produced by **payments**, once per order.
+    """The money went back to the card. Produced by **payments**, once per (order_id, refund_ref).
 
     Topic ``ecom/payments/refunded``, version 1, data::
 
-        {"order_id": "ord_...", "payment_id": "<uuid>", "refund_id": "<uuid>", "amount_cents": 2599}
+        {"order_id": "ord_...", "payment_id": "<uuid>", "refund_id": "<uuid>", "amount_cents": 2599,
+         "refund_ref": "2"}
+
+    ``amount_cents`` is what this refund gave back (for ``refund_ref`` ``""``: what was left of the
+    order, at most the amount asked). The payment's status (PaymentsService.payment_for_order) says
+    whether it is now ``partially_refunded`` or ``refunded``; its ``refunded_cents`` is the running sum.
     """
     order_id: str
     payment_id: str
     refund_id: str
     amount_cents: int
+    refund_ref: str = ""

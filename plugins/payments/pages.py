@@ -25,7 +25,7 @@ async def account_payments(request: web.Request) -> web.Response:
     page = _page(request)
     found = await visible_payments(request, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
     return render_template("payments/account_payments.html", request, {
-        "payments": found[:PAGE_SIZE], "page": page, "has_next": len(found) > PAGE_SIZE,
+        "payments": found[:PAGE_SIZE], "refunds": await payments(request).refunds_of([p.id for p in found]), "page": page, "has_next": len(found) > PAGE_SIZE,
         "status": text_query(request, "status") or "", "statuses": STATUSES})
 
 
@@ -36,6 +36,6 @@ async def admin_payments(request: web.Request) -> web.Response:
     found = await visible_payments(request, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
     summary = await payments(request).daily_summary(SUMMARY_DAYS)
     return render_template("payments/admin_payments.html", request, {
-        "payments": found[:PAGE_SIZE], "page": page, "has_next": len(found) > PAGE_SIZE,
+        "payments": found[:PAGE_SIZE], "refunds": await payments(request).refunds_of([p.id for p in found]), "page": page, "has_next": len(found) > PAGE_SIZE,
         "status": text_query(request, "status") or "", "statuses": STATUSES, "summary": summary,
         "summary_json": [summary_json(d) for d in summary], "summary_days": SUMMARY_DAYS})

@@ -10,17 +10,28 @@ from ecom.inputs import query_int
 from ecom.openapi import api_schema
 
 from .keys import PAYMENTS
+from .refunds import Refund
 from .service import STATUSES, DaySummary, Payment, PaymentsService
 
 routes = web.RouteTableDef()
 MAX_LIMIT = 200
+REFUND = {"type": "object", "properties": {
+    "id": {"type": "string"}, "refund_ref": {"type": "string", "description": "What was refunded: \"\" the "
+                                                                              "whole order, else e.g. a shipment."},
+    "amount_cents": {"type": "integer"}, "currency": {"type": "string"}, "reason": {"type": "string"},
+    "created_at": {"type": "string", "format": "date-time"}}}
 PAYMENT = {"type": "object", "properties": {
     "id": {"type": "string"}, "order_id": {"type": "string"}, "status": {"enum": list(STATUSES)},
     "amount_cents": {"type": "integer"}, "currency": {"type": "string"}, "brand": {"type": ["string", "null"]},
     "last4": {"type": ["string", "null"]}, "transaction_id": {"type": ["string", "null"]},
     "failure_reason": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"], "format": "date-time"},
     "processed_at": {"type": ["string", "null"], "format": "date-time"},
-    "refunded_at": {"type": ["string", "null"], "format": "date-time"}}}
+    "refunded_at": {"type": ["string", "null"], "format": "date-time",
+                    "description": "When the latest refund was granted."},
+    "refunded_cents": {"type": "integer", "description": "The sum of the granted refunds (never above "
+                                                         "amount_cents); status is partially_refunded until "
+                                                         "it equals amount_cents, then refunded."},
+    "refunds": {"type": "array", "description": "The granted refunds, oldest first.", "items": REFUND}}}
 DAY = {"type": "object", "properties": {
     "day": {"type": "string", "format": "date"}, "approved": {"type": "integer"}, "declined": {"type": "integer"},
     "refunded": {"type": "integer"}}}
@@ -34,12 +45,18 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def payment_json(p: Payment) -> dict[str, Any]:
-    """The public view of a payment: never the card token."""
+def refund_json(r: Refund) -> dict[str, Any]:
+    return {"id": str(r.id), "refund_ref": r.refund_ref, "amount_cents": r.amount_cents, "currency": r.currency,
+            "reason": r.reason, "created_at": _iso(r.created_at)}
+
+
+def payment_json(p: Payment, refunds: list[Refund] = ()) -> dict[str, Any]:
+    """The public view of a payment and its granted refunds: never the card token."""
     return {"id": str(p.id), "order_id": p.order_id, "status": p.status, "amount_cents": p.amount_cents,
             "currency": p.currency, "brand": p.brand, "last4": p.last4, "transaction_id": p.transaction_id,
             "failure_reason": p.failure_reason, "created_at": _iso(p.created_at),
-            "processed_at": _iso(p.processed_at), "refunded_at": _iso(p.refunded_at)}
+            "processed_at": _iso(p.processed_at), "refunded_at": _iso(p.refunded_at),
+            "refunded_cents": p.refunded_cents, "refunds": [refund_json(r) for r in refunds]}
 
 
 def summary_json(d: DaySummary) -> dict[str, Any]:
@@ -69,12 +86,13 @@ async def visible_payments(request: web.Request, limit: int, offset: int) -> lis
 async def api_list(request: web.Request) -> web.Response:
     """Payments newest first: a customer's own, or everyone's for an admin (401 for guests).
 
-    ``?order_id=&status=pending|approved|declined|refunded&limit=1..200&offset=`` -> ``[payment, ...]`` (never
-    the card token). 422 for a bad filter."""
+    ``?order_id=&status=pending|approved|declined|partially_refunded|refunded&limit=1..200&offset=``
+    -> ``[payment with its refunds, ...]`` (never the card token). 422 for a bad filter."""
     limit = query_int(request, "limit", 50, minimum=1, maximum=MAX_LIMIT)
     offset = query_int(request, "offset", 0, minimum=0, maximum=10**6)
     found = await visible_payments(request, limit, offset)
-    return web.json_response([payment_json(p) for p in found], headers={"Cache-Control": "no-store"})
+    refunds = await payments(request).refunds_of([p.id for p in found])
+    return web.json_response([payment_json(p, refunds[p.id]) for p in found], headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/api/v1/payments/summary")

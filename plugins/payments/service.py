@@ -18,15 +18,16 @@ import asyncpg
 
 from ecom.errors import ValidationFailed
 
-from . import db
+from . import db, refunds
 from .cards import BRANDS, CardDetails, CardToken, decline_reason, parse_card
 from .config import PaymentsConfig
-from .events import PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRequested, RefundRequested
+from .events import PaymentCompleted, PaymentFailed, PaymentRequested, RefundRequested
+from .refunds import Refund
 from .vault import CardVault, TokenInvalid
 
 log = logging.getLogger("ecom.plugins.payments")
 
-STATUSES = ("pending", "approved", "declined", "refunded")
+STATUSES = ("pending", "approved", "declined", "partially_refunded", "refunded")
 CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_AMOUNT = 10**12
 MAX_ORDER_ID = 100
@@ -50,6 +51,7 @@ class Payment:
     created_at: datetime
     processed_at: datetime | None
     refunded_at: datetime | None
+    refunded_cents: int = 0  # the sum of granted refunds (status partially_refunded until it is amount_cents)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "Payment":
@@ -145,38 +147,13 @@ class PaymentsService:
                  self.config.delay_seconds)
 
     async def on_refund_requested(self, conn: asyncpg.Connection, req: RefundRequested) -> None:
-        """Refund the order's approved payment once; anything else is recorded as a rejected refund."""
+        """Grant one refund per (order, refund_ref), never above what was paid (refunds.py); anything
+        else is recorded as a rejected refund."""
         order_id = _order_id(req.order_id)
         if order_id is None:
             log.error("refund request without a usable order id dropped")
             return
-        amount = _int(req.amount_cents)
-        currency = req.currency if isinstance(req.currency, str) else ""
-        reason = req.reason if isinstance(req.reason, str) else ""
-        row = await db.payment_for_order(conn, order_id, lock=True)
-        if row is not None and row["status"] == "refunded":
-            log.info("order %s is already refunded; repeated refund request ignored", order_id)
-            return
-        if row is None:
-            rejection = "no payment for this order"
-        elif row["status"] != "approved":
-            rejection = f"the payment is {row['status']}"
-        elif currency != row["currency"].strip():
-            rejection = f"currency {currency[:8]!r} differs from the payment's"
-        elif amount is None or not 0 < amount <= row["amount_cents"]:
-            rejection = "the amount is not between 1 and the amount paid"
-        else:
-            rejection = None
-        refund_id = uuid.uuid4()
-        await db.insert_refund(conn, refund_id, order_id, row and row["id"], amount or 0, currency[:8],
-                               reason[:500], rejection)
-        if rejection is not None:
-            log.warning("refund for order %s rejected: %s", order_id, rejection)
-            return
-        await db.mark_refunded(conn, row["id"])
-        await self.events.emit(conn, PaymentRefunded(order_id, str(row["id"]), str(refund_id), amount))
-        log.info("payment %s for order %s refunded (refund %s, %d %s)", row["id"], order_id, refund_id,
-                 amount, currency)
+        await refunds.on_refund_requested(conn, self.events, req, order_id)
 
     # ------------------------------------------------------------------ the scheduler's work
     async def process_due(self) -> int:
@@ -232,6 +209,13 @@ class PaymentsService:
             return None
         row = await db.payment_for_order(self.pool, order_id)
         return Payment.from_row(row) if row else None
+
+    async def refunds_of(self, payment_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Refund]]:
+        """payment id -> its granted refunds, oldest first (every id given has a list, maybe empty)."""
+        found: dict[uuid.UUID, list[Refund]] = {pid: [] for pid in payment_ids}
+        for row in await db.granted_refunds(self.pool, list(found)) if found else []:
+            found[row["payment_id"]].append(Refund.from_row(row))
+        return found
 
     async def daily_summary(self, days: int = 30) -> list[DaySummary]:
         """Approved/declined/refunded counts per UTC day of processing, newest first (for a chart)."""

@@ -163,7 +163,8 @@ async def test_query_methods_on_a_known_data_set(client):
     with pytest.raises(Exception, match="days"):
         await orders.seller_sales(seller_id, 0)
 
-    assert await app[PAYMENTS].counts_by_status() == {"pending": 0, "approved": 3, "declined": 1, "refunded": 0}
+    assert await app[PAYMENTS].counts_by_status() == {"pending": 0, "approved": 3, "declined": 1,
+                                                      "partially_refunded": 0, "refunded": 0}
     assert await app[USERS].role_counts() == {"customer": 3, "seller": 2, "admin": 0}
 
     who = Identity(seller_id, "s@example.com", "S", frozenset({"customer", "seller"}))
