@@ -326,6 +326,31 @@ async def test_reserve_commit_release_restock_and_idempotency(client):
     assert await ledger_mismatches(pool, [p1, p2]) == []
 
 
+async def test_per_shipment_order_refs_with_a_slash(client):
+    """Orders reserves per shipment with order_ref "<order id>/<shipment no>" (issue 10): two shipments
+    of one order are separate reservations, committed, released and restocked on their own."""
+    svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
+    p1, _ = await stocked_product(client, 10)
+    p2, _ = await stocked_product(client, 5, US)
+    order = unique("ord_")
+    first, second = f"{order}/1", f"{order}/2"
+    assert [r.order_ref for r in await svc.reserve(first, [(p1, 2)], EU, 60)] == [first]
+    await svc.reserve(second, [(p2, 3)], US, 60)
+    assert [(r.order_ref, r.region, r.quantity) for r in await svc.reservation(second)] == [(second, US, 3)]
+    assert {r.status for r in await svc.commit(first)} == {"committed"}
+    assert {r.status for r in await svc.release(second, "shipment 2 cancelled")} == {"released"}
+    assert [r.status for r in await svc.reservation(first)] == ["committed"]  # the other shipment is untouched
+    await svc.restock(first, "shipment 1 refunded")
+    assert dict(await stock_row(pool, p1, EU)) == {"quantity": 10, "reserved": 0}
+    assert dict(await stock_row(pool, p2, US)) == {"quantity": 5, "reserved": 0}
+    assert await svc.reservation(order) == []  # the order id alone names no reservation
+    assert await ledger_mismatches(pool, [p1, p2]) == []
+    _, admin = await user(client, admin=True)
+    resp = await client.get(f"/api/v1/inventory/reservations/{first.replace('/', '%2F')}", headers=bearer(admin))
+    body = await resp.json()  # the admin API takes it too, with the slash percent-encoded
+    assert resp.status == 200 and body["order_ref"] == first and body["items"][0]["restocked"] is True
+
+
 async def test_reservation_is_all_or_nothing_and_checks_its_input(client):
     svc, pool = client.app[INVENTORY], client.app[POOLS]["inventory"]
     p1, _ = await stocked_product(client, 10)
