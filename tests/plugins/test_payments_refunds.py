@@ -4,8 +4,15 @@ Requests arrive as signed envelopes on the real broker, as orders sends them (te
 from __future__ import annotations
 
 import asyncio
+import uuid
+from pathlib import Path
 
+import asyncpg
+import pytest
+
+import plugins.payments as payments_plugin
 from ecom.app import POOLS
+from ecom.db import database_url, ensure_database, migrate, read_migrations
 from ecom.events import Envelope
 from plugins.payments.events import PaymentRefunded, RefundRequested
 from plugins.payments.keys import PAYMENTS
@@ -116,3 +123,37 @@ async def test_partially_refunded_payments_are_listed_and_filtered(aiohttp_clien
     assert (summary[0]["approved"], summary[0]["refunded"]) == (1, 1)
     counts = await app[PAYMENTS].counts_by_status()
     assert counts["partially_refunded"] == 1
+
+
+async def test_migration_0003_keeps_past_refunds_honest(pg):
+    """A database refunded before partial refunds existed: a refund of the whole amount stays
+    ``refunded``; one of part of it (allowed then) becomes ``partially_refunded`` with its sum."""
+    url = database_url(pg.url(), f"m{uuid.uuid4().hex[:10]}_payments")
+    await ensure_database(url)
+    migrations = read_migrations(Path(payments_plugin.__file__).parent / "migrations", "payments")
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn, [m for m in migrations if m.version < "0003"])
+        ids = {}
+        for name, paid, refunded in (("full", 2599, 2599), ("part", 5000, 1200), ("open", 900, None)):
+            ids[name] = uuid.uuid4()
+            await conn.execute("""
+                INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, status, transaction_id,
+                                      due_at, processed_at, refunded_at)
+                VALUES ($1, $2, 1, $3, 'EUR', $4, $5, now(), now(), CASE WHEN $6::bigint IS NULL THEN NULL ELSE now() END)""",
+                               ids[name], f"ord_{name}", paid, "approved" if refunded is None else "refunded",
+                               f"txn_{name}", refunded)
+            if refunded is not None:
+                await conn.execute("INSERT INTO refunds (id, order_id, payment_id, amount_cents, currency, reason, "
+                                   "status) VALUES ($1, $2, $3, $4, 'EUR', 'Cancelled', 'completed')",
+                                   uuid.uuid4(), f"ord_{name}", ids[name], refunded)
+        assert [m.split(":")[1][:4] for m in await migrate(conn, migrations)] == ["0003"]
+        rows = {r["order_id"]: (r["status"], r["refunded_cents"])
+                for r in await conn.fetch("SELECT order_id, status, refunded_cents FROM payments")}
+        assert rows == {"ord_full": ("refunded", 2599), "ord_part": ("partially_refunded", 1200),
+                        "ord_open": ("approved", 0)}
+        assert await conn.fetchval("SELECT count(*) FROM refunds WHERE refund_ref = ''") == 2
+        with pytest.raises(asyncpg.CheckViolationError):  # the sum can never pass the amount
+            await conn.execute("UPDATE payments SET refunded_cents = 6000 WHERE order_id = 'ord_part'")
+    finally:
+        await conn.close()
