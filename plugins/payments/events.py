@@ -83,9 +83,9 @@ class RefundRequested:
     Topic ``ecom/payments/refund_requested``, version 1, data::
 
         {"order_id": "ord_...", "amount_cents": 2599, "currency": "EUR", "reason": "Cancelled by customer",
-         "refund_ref": "2"}
+         "refund_ref": "shipment-2"}
 
-    ``refund_ref`` names what is refunded (orders: the shipment number); ``""`` (the default, and what a
+    ``refund_ref`` names what is refunded (orders: ``shipment-<n>``); ``""`` (the default, and what a
     producer without the field sends) is the whole order: it refunds ``amount_cents`` but never more than
     is left after earlier refunds. A payment may be refunded once per (order_id, refund_ref): a repeated
     request has no effect. A named refund must be 1..what is left, or it is rejected. The payment becomes
@@ -108,7 +108,7 @@ class PaymentRefunded:
     Topic ``ecom/payments/refunded``, version 1, data::
 
         {"order_id": "ord_...", "payment_id": "<uuid>", "refund_id": "<uuid>", "amount_cents": 2599,
-         "refund_ref": "2"}
+         "refund_ref": "shipment-2"}
 
     ``amount_cents`` is what this refund gave back (for ``refund_ref`` ``""``: what was left of the
     order, at most the amount asked). The payment's status (PaymentsService.payment_for_order) says

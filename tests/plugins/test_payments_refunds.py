@@ -112,13 +112,13 @@ async def test_partially_refunded_payments_are_listed_and_filtered(aiohttp_clien
     part = order()
     await publish(config, await request_for(app, part, amount_cents=4000))
     await wait_until(lambda: processed(pool, part), bool, "the payment")
-    await publish(config, refund(part, 1500, "1"))
+    await publish(config, refund(part, 1500, "shipment-3"))
     await wait_until(lambda: payment_row(pool, part), lambda r: r["status"] == "partially_refunded", "a refund")
     resp = await client.get("/api/v1/payments", params={"status": "partially_refunded"}, headers=bearer(admin))
     found = await resp.json()
     assert resp.status == 200 and [p["order_id"] for p in found] == [part] and found[0]["refunded_cents"] == 1500
     page = await (await client.get("/admin/payments", headers=bearer(admin))).text()
-    assert "Partially refunded" in page and "Refunded €15.00 of €40.00" in page
+    assert "Partially refunded" in page and "Refunded €15.00 of €40.00" in page and "Shipment 3" in page
     summary = await (await client.get("/api/v1/payments/summary", headers=bearer(admin))).json()
     assert (summary[0]["approved"], summary[0]["refunded"]) == (1, 1)
     counts = await app[PAYMENTS].counts_by_status()
