@@ -140,7 +140,9 @@ class NginxConfig:
 
 @dataclass(frozen=True)
 class PluginsConfig:
-    enabled: tuple[str, ...] = ("users", "products", "inventory", "payments", "orders", "dashboards")
+    # the same list as config.toml's [plugins] enabled (tests/test_config.py keeps them equal)
+    enabled: tuple[str, ...] = ("users", "addresses", "products", "inventory", "payments", "orders", "vouchers",
+                                "dashboards")
     paths: tuple[str, ...] = ("plugins",)
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # raw [plugins.<name>] tables
 
