@@ -17,7 +17,7 @@ from plugins.payments.events import PaymentCompleted, PaymentFailed
 from plugins.payments.keys import PAYMENTS
 from plugins.products.keys import PRODUCTS
 
-from . import order_pages, pages, routes, stream, worker
+from . import order_pages, pages, routes, shipment_routes, stream, worker
 from .config import OrdersConfig
 from .events import OrderStatusChanged
 from .keys import LIVE, ORDERS
@@ -45,4 +45,4 @@ async def lifespan(ctx: PluginContext):
 
 
 PLUGIN = Plugin(name="orders", requires=("users", "products", "inventory", "payments"), lifespan=lifespan,
-                routes=[*routes.routes, *stream.routes, *pages.routes, *order_pages.routes], config=OrdersConfig)
+                routes=[*routes.routes, *shipment_routes.routes, *stream.routes, *pages.routes, *order_pages.routes], config=OrdersConfig)

@@ -175,9 +175,9 @@ class OrdersService:
         return await self.shipments.move(viewer, order_id, shipment_no, status, carrier=carrier,
                                          tracking_number=tracking_number)
 
-    async def refund_shipment(self, viewer: "Identity", order_id: Any, shipment_no: Any) -> Order:
+    async def refund_shipment(self, viewer: "Identity", order_id: Any, shipment_no: Any, *, note: Any = None) -> Order:
         """Cancel and refund one shipment of a paid order (its seller, an admin, or the customer while pending)."""
-        return await self.shipments.refund(viewer, order_id, shipment_no)
+        return await self.shipments.refund(viewer, order_id, shipment_no, note)
 
     # ------------------------------------------------------------------ the saga (saga.py); names kept: they key the inbox
     async def on_payment_completed(self, conn: asyncpg.Connection, evt: PaymentCompleted) -> None:

@@ -153,7 +153,7 @@ class Shipments:
             await self._derive(conn, row, actor, reason)
             return await order_view.load(conn, row["id"], seller)
 
-    async def refund(self, viewer: "Identity", order_id: Any, no: Any) -> Order:
+    async def refund(self, viewer: "Identity", order_id: Any, no: Any, note: Any = None) -> Order:
         """Cancel one shipment of a paid order and give its money back: RefundRequested for its lines,
         shipping and tax (refund_ref "shipment-<n>"), its reservation restocked. Its seller or an admin
         at any step; the order's customer while it is still pending."""
@@ -175,7 +175,8 @@ class Shipments:
             full = await shipment_db.full_orders(conn, [row["id"]])
             amount = refund_amount(full[0], ship, await shipment_db.lines_money(conn, row["id"], n))
             actor = f"{role}:{viewer.user_id}"
-            reason = f"Shipment {n} refunded by the {role}"
+            reason = f"Shipment {n} refunded by the {role}" + (f": {note.strip()[:200]}" if isinstance(note, str)
+                                                                and note.strip() and storable(note) else "")
             await shipment_db.set_refunded(conn, row["id"], n, amount)
             await shipment_db.insert_history(conn, row["id"], n, S_REFUNDED, ship["status"], actor, reason)
             await request_refund(self.transitions.events, conn, row, amount, f"shipment-{n}", reason)

@@ -11,7 +11,7 @@ from ecom.gateway import identity
 
 from .cart import Items, guest_items
 from .keys import ORDERS
-from .models import Cart, HistoryEntry, Order
+from .models import Cart, HistoryEntry, Order, Shipment
 from .service import OrdersService
 
 log = logging.getLogger("ecom.plugins.orders")
@@ -30,16 +30,38 @@ def history_json(h: HistoryEntry) -> dict[str, Any]:
     return {"status": h.status, "previous": h.previous, "actor": h.actor, "reason": h.reason, "at": _iso(h.at)}
 
 
+def _line_json(ln) -> dict[str, Any]:
+    """A line as the API always showed it (its shipment, discount and tax are in ``shipments``)."""
+    return {"product_id": ln.product_id, "seller_id": ln.seller_id, "name": ln.name,
+            "unit_price_cents": ln.unit_price_cents, "quantity": ln.quantity, "line_total_cents": ln.line_total_cents}
+
+
+def shipment_json(s: Shipment, *, with_history: bool = True) -> dict[str, Any]:
+    out = {"no": s.no, "seller_id": s.seller_id, "region": s.region, "status": s.status, "method": s.method,
+           "shipping_cents": s.shipping_cents, "shipping_tax_cents": s.shipping_tax_cents, "carrier": s.carrier,
+           "tracking_number": s.tracking_number, "refund_cents": s.refund_cents,
+           "lines": [{"product_id": ln.product_id, "quantity": ln.quantity, "discount_cents": ln.discount_cents,
+                      "tax_cents": ln.tax_cents} for ln in s.lines]}
+    if with_history:
+        out["history"] = [history_json(h) for h in s.history]
+    return out
+
+
 def order_json(o: Order, *, with_history: bool = True) -> dict[str, Any]:
-    """An order as its viewer may see it (a seller: only their lines, and their total)."""
+    """An order as its viewer may see it (a seller: only their lines, shipments and total, the ship-to
+    address and phone; no card, no bill-to, no email)."""
     out = {"id": o.id, "status": o.status, "total_cents": o.total_cents, "currency": o.currency, "region": o.region,
-           "lines": [{"product_id": ln.product_id, "seller_id": ln.seller_id, "name": ln.name,
-                      "unit_price_cents": ln.unit_price_cents, "quantity": ln.quantity,
-                      "line_total_cents": ln.line_total_cents} for ln in o.lines],
+           "lines": [_line_json(ln) for ln in o.lines],
+           "shipments": [shipment_json(s, with_history=with_history) for s in o.shipments],
+           "ship_to": o.ship_to,
+           "subtotal_cents": o.subtotal_cents, "discount_cents": o.discount_cents, "shipping_cents": o.shipping_cents,
+           "tax_cents": o.tax_cents, "prices_include_tax": o.prices_include_tax,
            "created_at": _iso(o.created_at), "updated_at": _iso(o.updated_at), "expires_at": _iso(o.expires_at),
            "customer_id": o.customer_id,
            "card": None if o.seller_view else {"brand": o.card_brand, "last4": o.card_last4},
            "failure_reason": o.failure_reason, "view": "seller" if o.seller_view else "full"}
+    if not o.seller_view:
+        out.update({"email": o.email, "bill_to": o.bill_to, "voucher_code": o.voucher_code})
     if with_history:
         out["history"] = [history_json(h) for h in o.history]
     return out
