@@ -11,7 +11,7 @@ COLUMNS = ("p.id, p.seller_id, p.name, p.description, p.price_cents, p.currency,
 LIVE = "p.deleted_at IS NULL"
 CATALOG = "p.active AND p.deleted_at IS NULL"  # the predicate of every catalog index
 COPY_COLUMNS = ("seller_id", "name", "description", "price_cents", "currency", "type", "sku", "active",
-                "created_at", "updated_at")
+                "created_at", "updated_at", "weight_grams", "tax_class")
 
 # sort name -> (sort key expression, descending?)  Ties are broken by id in the same direction.
 SORTS: dict[str, tuple[str, bool]] = {

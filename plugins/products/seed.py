@@ -1,7 +1,9 @@
 """`run.py seed`: a realistic catalog for the sellers the users plugin seeded.
 
 Names are adjective + material + noun, prices fall in a range per category, most prices are in USD and a
-few in EUR. Every run's SKUs start with a prefix of their own (from the highest product id so far), so
+few in EUR. Each product gets a weight in its category's range (shipping rates charge per started kg) and
+its category's tax class (books and groceries are taxed at the reduced rate in most of Europe), so the
+cart shows real shipping and tax lines. Every run's SKUs start with a prefix of their own (from the highest product id so far), so
 seeding again adds products without SKU clashes. Rows go in with COPY, in batches. Most products get a
 picture drawn in their category's colour (seed_images.py).
 """
@@ -56,6 +58,13 @@ CATEGORIES = {
                ["Notebook", "Desk Lamp", "Pen Set", "Desk Organizer", "Office Chair", "Planner"],
                "a tidy, pleasant desk"),
 }
+# category -> (tax class, lightest and heaviest weight in grams); the rates per class live in the taxes plugin
+PARCELS = {
+    "Electronics": ("standard", 150, 6000), "Books": ("reduced", 150, 1500),
+    "Home & Kitchen": ("standard", 300, 5000), "Garden": ("standard", 200, 8000), "Toys": ("standard", 100, 2500),
+    "Sports": ("standard", 100, 15000), "Clothing": ("standard", 80, 1200), "Beauty": ("standard", 50, 600),
+    "Grocery": ("reduced", 100, 1500), "Office": ("standard", 50, 12000),
+}
 FEATURES = ["Built to last", "Thoughtfully designed", "Tested by our team", "A customer favourite",
             "Easy to care for", "Made in small batches"]
 
@@ -71,8 +80,12 @@ def _base36(number: int) -> str:
 
 
 def make_rows(rng, count: int, seller_ids: list[int], run: str, now: datetime) -> list[tuple]:
-    """``count`` product rows in the service's COPY column order."""
+    """``count`` product rows in the service's COPY column order.
+
+    Weights come from a generator of their own, so ``rng`` draws what it drew before weights existed
+    (the inventory seed goes on with the same generator: the demo stock stays the same)."""
     categories = list(CATEGORIES.items())
+    scales = random.Random(f"weights:{run}")
     rows = []
     for n in range(count):
         category, (code, low, high, materials, nouns, use) = rng.choice(categories)
@@ -82,8 +95,10 @@ def make_rows(rng, count: int, seller_ids: list[int], run: str, now: datetime) -
         price = max(0, rng.randint(low, high) // 100 * 100 + rng.choice((99, 49, 0)) - 100)
         currency = "EUR" if rng.random() < 0.1 else "USD"
         created = now - timedelta(seconds=rng.randint(0, 365 * 86400))
+        tax_class, lightest, heaviest = PARCELS[category]
+        grams = scales.randint(lightest, heaviest) // 10 * 10
         rows.append((rng.choice(seller_ids), name, description, price, currency, category,
-                     f"{run}-{code}-{n + 1:07d}", rng.random() > 0.02, created, created))
+                     f"{run}-{code}-{n + 1:07d}", rng.random() > 0.02, created, created, grams, tax_class))
     return rows
 
 
