@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from ecom.app import create_app
 from tests.helpers import account
 
@@ -38,3 +40,23 @@ async def test_the_footer_links_the_address_book_when_addresses_are_enabled(aioh
     client = await shop(aiohttp_client, make_config, ["users"])
     _, _, token = await account(client)
     assert "/account/addresses" not in await page(client, "/account", token)
+
+
+DASHBOARDS = ["users", "addresses", "products", "inventory", "payments", "shipping", "taxes", "vouchers", "orders",
+              "dashboards"]
+
+
+@pytest.mark.parametrize("who, path, expected", [
+    ("seller", "/seller", {"/seller/vouchers", "/seller/shipping"}),
+    ("admin", "/seller", {"/admin/vouchers", "/admin/shipping"}),  # the marketplace view: the admin pages
+    ("admin", "/admin", {"/admin/vouchers", "/admin/shipping"}),
+])
+async def test_dashboards_link_vouchers_and_shipping(aiohttp_client, make_config, who, path, expected):
+    client = await shop(aiohttp_client, make_config, DASHBOARDS)
+    _, _, token = await account(client, seller=who == "seller", admin=who == "admin")
+    html = await page(client, path, token)
+    tools = html[html.index('id="selling-tools"'):]
+    tools = tools[:tools.index("</nav>" if path == "/admin" else '<div class="row g-4">')]
+    assert links(tools) == expected, tools
+    for href in expected:  # no dead links: each page opens for this user
+        await page(client, href, token)
