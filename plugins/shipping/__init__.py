@@ -14,6 +14,7 @@ from plugins.inventory.keys import INVENTORY
 from . import pages, routes
 from .config import ShippingConfig
 from .keys import SHIPPING
+from .seed import seed
 from .service import ShippingService
 
 
@@ -27,4 +28,4 @@ async def lifespan(ctx: PluginContext):
 
 
 PLUGIN = Plugin(name="shipping", requires=("users", "inventory"), lifespan=lifespan,
-                routes=[*routes.routes, *pages.routes], config=ShippingConfig, static=None)
+                routes=[*routes.routes, *pages.routes], config=ShippingConfig, static=None, seed=seed)

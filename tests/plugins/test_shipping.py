@@ -24,8 +24,9 @@ def auth(token: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def shop(aiohttp_client, make_config, **shipping):
-    client = await aiohttp_client(create_app(make_config(plugins={"enabled": PLUGINS, "shipping": shipping})))
+async def shop(aiohttp_client, make_config, fresh: bool = False, **shipping):
+    config = make_config(fresh=fresh, plugins={"enabled": PLUGINS, "shipping": shipping})
+    client = await aiohttp_client(create_app(config))
     try:
         yield client
     finally:
@@ -203,3 +204,17 @@ async def test_seller_page_adds_and_deletes_own_rates_admin_page_reads_the_file(
         assert (await client.get("/admin/shipping", headers=auth(a))).status == 403
         admin_page = await (await client.get("/admin/shipping", headers=auth(admin))).text()
         assert "Everywhere else" in admin_page and "us-east → eu-west" in admin_page and "€4.90" in admin_page
+
+
+async def test_demo_seed_gives_the_first_seller_own_rates_once(aiohttp_client, make_config):
+    from types import SimpleNamespace
+    from plugins.shipping.seed import DEMO_RATES, seed
+    async with shop(aiohttp_client, make_config, fresh=True) as client:
+        await account(client)  # a customer: not a seller
+        seller, _, _ = await account(client, seller=True)
+        await seed(SimpleNamespace(app=client.app))
+        rates = await client.app[SHIPPING].seller_rates(seller)
+        assert sorted(r.as_dict()["zone"] for r in rates) == sorted(r["zone"] for r in DEMO_RATES)
+        await client.app[SHIPPING].replace_seller_rates(seller, DEMO_RATES[:1])
+        await seed(SimpleNamespace(app=client.app))  # seeding again keeps what the seller changed
+        assert len(await client.app[SHIPPING].seller_rates(seller)) == 1
