@@ -12,8 +12,12 @@ from .service import DashboardsService, health_summary
 
 routes = web.RouteTableDef()
 ORDER_LABELS = {"pending_payment": "Awaiting payment", "paid": "Paid", "payment_failed": "Payment failed",
-                "expired": "Expired", "cancelled": "Cancelled", "fulfilled": "Fulfilled", "shipped": "Shipped",
-                "delivered": "Delivered"}
+                "expired": "Expired", "cancelled": "Cancelled", "fulfilled": "Fulfilled",
+                "partially_shipped": "Partially shipped", "shipped": "Shipped",
+                "partially_delivered": "Partially delivered", "delivered": "Delivered",
+                "partially_refunded": "Partially refunded", "refunded": "Refunded"}
+PAYMENT_LABELS = {"pending": "Pending", "approved": "Approved", "declined": "Declined",
+                  "partially_refunded": "Partially refunded", "refunded": "Refunded"}
 
 
 def _dashboards(request: web.Request) -> DashboardsService:
@@ -41,4 +45,5 @@ async def admin_dashboard(request: web.Request) -> web.Response:
     health = request.app.get(HEALTH)
     snapshot = health_summary(await health.snapshot()) if health is not None else None
     return _render("dashboards/admin.html", request, {"board": board, "health": snapshot,
-                                                      "order_labels": ORDER_LABELS})
+                                                      "order_labels": ORDER_LABELS,
+                                                      "payment_labels": PAYMENT_LABELS})

@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 DAYS = 30
 LOW_STOCK = 5              # a region with this many units available or fewer is low
 LIST_SIZE = 10             # low-stock products and stock movements shown
-FULFIL_SIZE = 5            # paid orders shown on the seller dashboard
+FULFIL_SIZE = 5            # orders with shipments to send shown on the seller dashboard
 MAIN_CURRENCY = "USD"      # the revenue chart's currency while there are no sales
-SOLD = ("paid", "fulfilled", "shipped", "delivered")
 # Orders by status per day: four stacks (the chart's legend has room for four), the exact numbers per
-# status are in the table under the chart.
+# status are in the table under the chart. A partly refunded order still has shipments on their way.
 ORDER_GROUPS = (("Awaiting payment", ("pending_payment",)), ("Paid", ("paid",)),
-                ("Failed or cancelled", ("payment_failed", "expired", "cancelled")),
-                ("Fulfilled to delivered", ("fulfilled", "shipped", "delivered")))
+                ("Failed, cancelled or refunded", ("payment_failed", "expired", "cancelled", "refunded")),
+                ("Fulfilled to delivered", ("fulfilled", "partially_shipped", "shipped", "partially_delivered",
+                                            "delivered", "partially_refunded")))
 
 
 def utc_today() -> date:
@@ -70,7 +70,8 @@ class SellerDashboard:
     low_stock: list[tuple[Any, list[Any]]]         # (product, its low regions as inventory Stock)
     movements: list[tuple[Any, Any]]                # (inventory Movement, product or None)
     order_counts: dict[str, int]                    # status -> orders with this seller's lines
-    to_fulfil: list[Any]                            # the newest paid orders (a seller: only their lines)
+    to_fulfil: list[Any]                            # the newest orders with shipments to send (a seller's view)
+    shipments_to_send: int = 0                      # pending or fulfilled shipments of paid orders
 
 
 @dataclass(frozen=True)
@@ -149,11 +150,10 @@ class DashboardsService:
         """A seller's own figures; an admin's are the whole marketplace's."""
         seller_id = None if who.is_admin else who.user_id
         ids = await self.products.seller_product_ids(who)
-        rows, low, movements, counts, to_fulfil = await asyncio.gather(
+        rows, low, movements, counts, (to_fulfil, to_send) = await asyncio.gather(
             self.orders.seller_sales(seller_id, days), self.inventory.low_stock(ids, LOW_STOCK, LIST_SIZE),
             self.inventory.recent_movements(ids, LIST_SIZE), self.orders.counts_by_status(seller_id),
-            self.orders.list_orders(who, view="admin" if who.is_admin else "seller", status="paid",
-                                    limit=FULFIL_SIZE))
+            self.orders.shipments_to_send(who, FULFIL_SIZE))
         named = await self.products.get_many({*low, *(m.product_id for m in movements)}, include_deleted=True)
         sales = [SalesDay(day, revenue, units) for day, revenue, units in rows]
         totals: dict[str, int] = {}
@@ -165,7 +165,8 @@ class DashboardsService:
             marketplace=who.is_admin, days=days, sales=sales[::-1], revenue_total=dict(sorted(totals.items())),
             units_total=sum(s.units for s in sales), revenue_chart=revenue_chart, units_chart=units_chart,
             product_count=len(ids), low_stock=[(named[p], stocks) for p, stocks in low.items() if p in named],
-            movements=[(m, named.get(m.product_id)) for m in movements], order_counts=counts, to_fulfil=to_fulfil)
+            movements=[(m, named.get(m.product_id)) for m in movements], order_counts=counts, to_fulfil=to_fulfil,
+            shipments_to_send=to_send)
 
     async def admin(self, days: int = DAYS) -> AdminDashboard:
         roles, order_counts, payment_counts, by_day, summary = await asyncio.gather(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 PENDING, PAID, FAILED, EXPIRED = "pending_payment", "paid", "payment_failed", "expired"
 CANCELLED, FULFILLED, SHIPPED, DELIVERED = "cancelled", "fulfilled", "shipped", "delivered"
@@ -21,6 +22,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     SHIPPED: frozenset({DELIVERED}),
     FAILED: frozenset(), EXPIRED: frozenset(), CANCELLED: frozenset(), DELIVERED: frozenset(),
 }
+# where an order stops for good: its live stream ends there. partially_refunded is final only once no
+# shipment of the order can move any more (settled below): the others may still ship and be delivered.
 FINAL = frozenset({FAILED, EXPIRED, CANCELLED, DELIVERED, REFUNDED})
 CANCELLABLE = frozenset({PENDING, PAID})
 # a paid order whose shipments sellers and admins move (and refund one by one)
@@ -39,6 +42,14 @@ SHIPMENT_NEXT = {S_PENDING: FULFILLED, FULFILLED: SHIPPED, SHIPPED: DELIVERED}
 SHIPMENT_LABELS = {S_PENDING: "To fulfil", FULFILLED: "Fulfilled", SHIPPED: "Shipped", DELIVERED: "Delivered",
                    S_CANCELLED: "Cancelled", S_REFUNDED: "Refunded"}
 INACTIVE = frozenset({S_CANCELLED, S_REFUNDED})
+
+
+def settled(status: str, shipment_statuses: Iterable[str]) -> bool:
+    """Whether an order in ``status`` whose shipments are in ``shipment_statuses`` changes no more: a
+    final status, or partially refunded with every other shipment delivered (none can move on)."""
+    if status == PARTIALLY_REFUNDED:
+        return not any(s in SHIPMENT_NEXT for s in shipment_statuses)
+    return status in FINAL
 
 
 def allowed(current: str, new: str) -> bool:
@@ -135,7 +146,8 @@ class Order:
 
     @property
     def final(self) -> bool:
-        return self.status in FINAL
+        """Nothing more will happen to it (see ``settled``; a seller's view knows only their shipments)."""
+        return settled(self.status, (s.status for s in self.shipments))
 
     @property
     def cancellable(self) -> bool:

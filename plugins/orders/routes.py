@@ -10,6 +10,7 @@ from ecom.inputs import json_object, query_int
 from ecom.openapi import api_schema
 
 from . import checks
+from .models import STATUSES
 from .views import cart_json, current_cart, keep_cart, order_json, orders
 
 routes = web.RouteTableDef()
@@ -103,8 +104,8 @@ async def api_checkout(request: web.Request) -> web.Response:
 @routes.get("/api/v1/orders")
 @api_schema(status=200, errors=(403,), query={
     "as": {"enum": ["customer", "seller", "admin"], "description": "Whose orders (seller and admin need the role)."},
-    "status": {"enum": ["pending_payment", "paid", "payment_failed", "expired", "cancelled", "fulfilled",
-                        "shipped", "delivered"]},
+    "status": {"enum": list(STATUSES), "description": "The order's status (once paid, derived from its shipments: "
+               "partially_shipped, partially_delivered, partially_refunded, refunded ...)."},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
     "offset": {"type": "integer", "minimum": 0, "maximum": 10**6, "default": 0}})
 @login_required

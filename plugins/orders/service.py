@@ -147,6 +147,13 @@ class OrdersService:
         found = await db.counts_by_status(self.pool, seller_id)
         return {status: found.get(status, 0) for status in STATUSES}
 
+    async def shipments_to_send(self, viewer: "Identity", limit: int = 5) -> tuple[list[Order], int]:
+        """(the newest orders with the viewer's shipments still to send, how many such shipments): a
+        seller's own in their view (ship-to, no payment data); an admin's: every seller's."""
+        if not viewer.has_role("seller"):
+            raise Forbidden("Only sellers have shipments to send.")
+        return await self.shipments.to_send(viewer, limit)
+
     # ------------------------------------------------------------------ changes by people
     async def cancel(self, viewer: "Identity", order_id: Any) -> Order:
         """The customer (or an admin): pending_payment -> cancelled (stock released); paid -> cancelled

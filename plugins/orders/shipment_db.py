@@ -178,3 +178,25 @@ def group(rows: Iterable, key: str = "order_id") -> dict[str, list]:
     for row in rows:
         out.setdefault(row[key], []).append(row)
     return out
+
+
+async def orders_to_send(db, seller_id: int | None, order_statuses: list[str], limit: int
+                         ) -> tuple[list[str], int]:
+    """(the newest ``limit`` orders with a shipment of ``seller_id`` (None: anyone's) still to send —
+    pending or fulfilled — in an order of ``order_statuses``, how many such shipments there are in all).
+    Orders without shipment rows count one legacy shipment per seller (their status from the order's)."""
+    rows = await db.fetch("""
+        WITH waiting AS (
+            SELECT s.order_id, count(*) AS n FROM shipments s JOIN orders o ON o.id = s.order_id
+            WHERE o.status = ANY($2::text[]) AND ($1::bigint IS NULL OR s.seller_id = $1)
+              AND s.status IN ('pending', 'fulfilled')
+            GROUP BY s.order_id
+            UNION ALL
+            SELECT o.id, count(DISTINCT d.seller_id) FROM orders o JOIN order_detail d ON d.order_id = o.id
+            WHERE o.status = ANY($2::text[]) AND o.status IN ('paid', 'fulfilled')
+              AND ($1::bigint IS NULL OR d.seller_id = $1)
+              AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id)
+            GROUP BY o.id)
+        SELECT w.order_id, sum(w.n) OVER () AS total FROM waiting w JOIN orders o ON o.id = w.order_id
+        ORDER BY o.created_at DESC, o.id LIMIT $3""", seller_id, order_statuses, limit)
+    return [r["order_id"] for r in rows], int(rows[0]["total"]) if rows else 0

@@ -20,7 +20,7 @@ from ecom.text import storable
 from . import checks, db, order_view, shipment_db
 from .models import (DELIVERED, FULFILLED, IN_FULFILMENT, INACTIVE, LABELS, PAID, PARTIALLY_DELIVERED,
                      PARTIALLY_REFUNDED, PARTIALLY_SHIPPED, REFUNDED, CANCELLED, S_PENDING, S_REFUNDED,
-                     SELLER_STEPS, SHIPMENT_LABELS, SHIPMENT_NEXT, SHIPPED, Order)
+                     SELLER_STEPS, SHIPMENT_LABELS, SHIPMENT_NEXT, SHIPPED, Order, settled)
 from .refunds import refund_amount, request_refund
 from .transitions import Transitions
 
@@ -186,6 +186,23 @@ class Shipments:
                 await shipment_db.set_stock_todo(conn, row["id"], n, "restock")
             await self._derive(conn, row, actor, reason)
             return await order_view.load(conn, row["id"], viewer.user_id if role == "seller" else None)
+
+    # ------------------------------------------------------------------ reading
+    async def settled(self, order_id: str) -> bool:
+        """Whether nothing more will happen to the order (models.settled); True for no such order."""
+        row = await db.get_order(self.pool, order_id)
+        if row is None:
+            return True
+        found = await shipment_db.shipments_of(self.pool, [order_id])
+        return settled(row["status"], [s["status"] for s in found])
+
+    async def to_send(self, viewer: "Identity", limit: int) -> tuple[list[Order], int]:
+        """(the newest ``limit`` orders with shipments still to send — pending or fulfilled — of a paid
+        order, how many such shipments there are). A seller: theirs, in their view (their lines,
+        shipments and the ship-to; no payment details); an admin: every seller's."""
+        seller_id = None if viewer.is_admin else viewer.user_id
+        ids, count = await shipment_db.orders_to_send(self.pool, seller_id, sorted(IN_FULFILMENT), limit)
+        return await order_view.load_many(self.pool, ids, seller_id), count
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -7,7 +7,12 @@ order reaches a final status, when the client goes away, or when the server shut
 
     event: status
     data: {"order_id": "ord_...", "status": "paid", "previous": "pending_payment", "reason": "...", "at": "...",
-           "actor": "system:payments"}
+           "actor": "system:payments", "final": false}
+
+``final`` is true on the last frame: the stream ends after it and the client should not reconnect. A
+partially refunded order is final only once none of its shipments can move (models.settled); its other
+shipments' steps change no order status (no event comes), so such a stream re-reads its shipments every
+``RECHECK_SECONDS`` and then sends its status once more with ``final: true``.
 """
 from __future__ import annotations
 
@@ -23,17 +28,25 @@ from ecom.gateway import identity, login_required
 from . import checks
 from .keys import LIVE
 from .live import CLOSED
-from .models import FINAL
+from .models import FINAL, PARTIALLY_REFUNDED
 from .routes import ORDER
 from .views import orders
 
 routes = web.RouteTableDef()
 KEEP_ALIVE_SECONDS = 15.0
 TICK_SECONDS = 1.0  # how often a quiet stream checks that its client and the server are still there
+RECHECK_SECONDS = 3.0  # how often a partially refunded order's stream re-reads whether it is settled
 
 
-def _frame(data: dict) -> bytes:
-    return f"event: status\ndata: {json.dumps(data)}\n\n".encode()
+def _frame(data: dict, final: bool = False) -> bytes:
+    return f"event: status\ndata: {json.dumps({**data, 'final': final})}\n\n".encode()
+
+
+async def _final(request: web.Request, order_id: str, status: str) -> bool:
+    """Whether the stream ends at ``status`` (partially refunded: once no shipment can move)."""
+    if status == PARTIALLY_REFUNDED:
+        return await orders(request).shipments.settled(order_id)
+    return status in FINAL
 
 
 def _over(request: web.Request) -> bool:
@@ -53,17 +66,22 @@ async def order_events(request: web.Request) -> web.StreamResponse:
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
         last = order.history[-1] if order.history else None
-        sent = order.status
+        sent, final = order.status, order.final
+        current = {"order_id": order.id, "status": order.status, "previous": last.previous if last else None,
+                   "reason": last.reason if last else "", "at": last.at.isoformat() if last else None,
+                   "actor": last.actor if last else ""}
         try:
-            await response.write(_frame({"order_id": order.id, "status": order.status,
-                                         "previous": last.previous if last else None,
-                                         "reason": last.reason if last else "",
-                                         "at": last.at.isoformat() if last else None,
-                                         "actor": last.actor if last else ""}))
-            quiet_since = time.monotonic()
-            while sent not in FINAL and not _over(request):
+            await response.write(_frame(current, final))
+            quiet_since = checked = time.monotonic()
+            while not final and not _over(request):
                 evt = await get_or_none(queue, TICK_SECONDS)
                 if evt is None:
+                    if sent == PARTIALLY_REFUNDED and time.monotonic() - checked >= RECHECK_SECONDS:
+                        checked = time.monotonic()
+                        if await orders(request).shipments.settled(order_id):
+                            final = True
+                            await response.write(_frame(current, final))
+                            break
                     if time.monotonic() - quiet_since >= KEEP_ALIVE_SECONDS:
                         await response.write(b": keep-alive\n\n")
                         quiet_since = time.monotonic()
@@ -72,10 +90,10 @@ async def order_events(request: web.Request) -> web.StreamResponse:
                     break
                 if evt.status == sent:  # already told (read at the start and received as an event too)
                     continue
-                sent = evt.status
-                await response.write(_frame({"order_id": evt.order_id, "status": evt.status,
-                                             "previous": evt.previous, "reason": evt.reason, "at": evt.at,
-                                             "actor": evt.actor}))
+                sent, final = evt.status, await _final(request, order_id, evt.status)
+                current = {"order_id": evt.order_id, "status": evt.status, "previous": evt.previous,
+                           "reason": evt.reason, "at": evt.at, "actor": evt.actor}
+                await response.write(_frame(current, final))
                 quiet_since = time.monotonic()
         except (ConnectionResetError, ConnectionError):
             pass  # the client went away

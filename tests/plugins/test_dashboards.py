@@ -77,7 +77,7 @@ async def test_seller_sees_own_sales_and_not_another_sellers(client):
     _, _, customer = await user(client)
     mug = await product(client, ana_token, 1250, {"eu-west": 10}, name="Ana's mug")
     lamp = await product(client, bo_token, 9900, {"eu-west": 10}, name="Bo's lamp")
-    await buy(client, customer, [(mug, 2), (lamp, 1)])  # one order, two sellers
+    order_id = await buy(client, customer, [(mug, 2), (lamp, 1)])  # one order, two sellers: two shipments
 
     page = await (await client.get("/seller", headers=bearer(ana_token))).text()
     label = day_label(datetime.now(timezone.utc).date())
@@ -85,9 +85,27 @@ async def test_seller_sees_own_sales_and_not_another_sellers(client):
     assert re.search(rf"<td>{today()}</td><td class=\"text-end\">€25.00</td>\s*<td class=\"text-end\">2</td>", page)
     assert f"{label} €99.00" not in page and "€124.00" not in page and "Bo&#39;s lamp" not in page
     assert '<p class="display-6 mb-1" id="to-fulfil-count">1</p>' in page and "Ana&#39;s mug" in page
+    # "Shipments to send": her shipment of the order only, never the card
+    assert f'data-shipment="{order_id}/1"' in page and f'data-shipment="{order_id}/2"' not in page
+    assert "4242" not in page and "visa" not in page.lower()
 
     page = await (await client.get("/seller", headers=bearer(bo_token))).text()
     assert f"{label} €99.00" in page and f"{label} €25.00" not in page and "Ana&#39;s mug" not in page
+    assert f'data-shipment="{order_id}/2"' in page and f'data-shipment="{order_id}/1"' not in page
+
+    # once Ana's shipment is on its way it is no longer hers to send; Bo's still is
+    resp = await client.post(f"/api/v1/orders/{order_id}/shipments/1/status", headers=bearer(ana_token),
+                             json={"status": "fulfilled"})
+    assert resp.status == 200, await resp.text()
+    page = await (await client.get("/seller", headers=bearer(ana_token))).text()
+    assert 'id="to-fulfil-count">1</p>' in page  # packed, not sent yet
+    resp = await client.post(f"/api/v1/orders/{order_id}/shipments/1/status", headers=bearer(ana_token),
+                             json={"status": "shipped", "carrier": "DHL", "tracking_number": "JD1"})
+    assert resp.status == 200, await resp.text()
+    page = await (await client.get("/seller", headers=bearer(ana_token))).text()
+    assert 'id="to-fulfil-count">0</p>' in page and f'data-shipment="{order_id}/1"' not in page
+    page = await (await client.get("/seller", headers=bearer(bo_token))).text()
+    assert 'id="to-fulfil-count">1</p>' in page and f'data-shipment="{order_id}/2"' in page
 
 
 async def test_customers_and_guests_are_kept_out(client):
@@ -119,6 +137,7 @@ async def test_admin_sees_charts_counts_and_health(client):
     assert re.search(r'href="/admin/orders\?status=paid">Paid</a>\s*<span [^>]*data-count="1"', page)
     assert re.search(r'href="/admin/orders\?status=payment_failed">Payment failed</a>\s*<span [^>]*data-count="1"', page)
     assert re.search(r'href="/admin/payments\?status=declined">Declined</a>\s*<span [^>]*data-count="1"', page)
+    assert 'href="/admin/payments?status=partially_refunded">Partially refunded</a>' in page
     assert re.search(r'data-role="seller">\s*<span>Sellers</span><strong data-count="1"', page)
     assert re.search(r'data-role="customer">\s*<span>Accounts</span><strong data-count="3"', page)
     # health: this process as a worker, every plugin database with its outbox backlog, the broker

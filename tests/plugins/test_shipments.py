@@ -9,6 +9,7 @@ and paid by the real payments plugin through the broker.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 
@@ -22,7 +23,8 @@ from plugins.orders.shipments import derived
 from plugins.payments.events import PaymentRequested
 from plugins.payments.keys import PAYMENTS
 from tests.helpers import start, wait_until
-from tests.plugins.test_orders import EU, bearer, get_order, orders_config, product, stock, user, wait_status
+from tests.plugins.test_orders import (EU, bearer, get_order, orders_config, product, read_event, stock, user,
+                                      wait_status)
 
 SHIP_TO = {"name": "Ana García", "company": "", "line1": "Calle Mayor 1", "line2": "", "city": "Madrid",
            "region": "", "postal_code": "28013", "country": "ES", "phone": "+34911234567"}
@@ -172,3 +174,119 @@ async def test_a_customer_cancels_a_pending_shipment_and_legacy_orders_still_mov
     resp = await client.post(f"/api/v1/orders/{legacy}/status", json={"status": "fulfilled"}, headers=bearer(ana))
     assert resp.status == 200 and (await resp.json())["status"] == "fulfilled"
     assert await pool.fetchval("SELECT status FROM shipments WHERE order_id = $1", legacy) == "fulfilled"
+
+
+async def test_sellers_list_their_shipments_with_the_address_and_the_filters_know_the_new_statuses(
+        aiohttp_client, make_config):
+    client = await start(aiohttp_client, orders_config(make_config))
+    ana_id, ana = await user(client, seller=True)
+    bo_id, bo = await user(client, seller=True)
+    _, admin = await user(client, admin=True)
+    dee_id, dee = await user(client)
+    mug = await product(client, ana, stock={EU: 10}, price_cents=1210, name="Ana mug")
+    pen = await product(client, bo, stock={EU: 10}, price_cents=605, name="Bo pen")
+    order_id = await place(client, dee_id, [(ana_id, [(mug, 1210, 1)], 490, 85), (bo_id, [(pen, 605, 2)], 390, 68)])
+    await wait_status(client, dee, order_id, "paid")
+
+    # Ana's "Orders to fulfil": one row for her shipment, the ship-to name, place and phone, her step
+    # button for that shipment only; nothing of Bo's shipment and nothing of the payment
+    page = await (await client.get("/seller/orders", headers=bearer(ana))).text()
+    assert f'id="row-{order_id}-1"' in page and f'id="row-{order_id}-2"' not in page
+    assert f"1 × product {mug}<" in page and f"× product {pen}<" not in page
+    assert "Ana García" in page and "Madrid, ES" in page and "+34911234567" in page
+    assert f'action="/orders/{order_id}/shipments/1/status"' in page
+    assert f'action="/orders/{order_id}/shipments/2/status"' not in page and f"/orders/{order_id}/status" not in page
+    assert "4242" not in page and "visa" not in page.lower()
+    bo_page = await (await client.get("/seller/orders", headers=bearer(bo))).text()
+    assert f'id="row-{order_id}-2"' in bo_page and f'id="row-{order_id}-1"' not in bo_page
+    admin_page = await (await client.get("/admin/orders", headers=bearer(admin))).text()
+    assert f'id="row-{order_id}-1"' in admin_page and f'id="row-{order_id}-2"' in admin_page
+
+    # the list's button moves Ana's shipment alone, back to the list
+    resp = await client.post(f"/orders/{order_id}/shipments/1/status", headers=bearer(ana), allow_redirects=False,
+                             data={"status": "fulfilled", "next": "/seller/orders"})
+    assert resp.status == 303 and resp.headers["Location"] == "/seller/orders"
+    assert [s["status"] for s in (await get_order(client, dee, order_id))["shipments"]] == ["fulfilled", "pending"]
+    assert (await move(client, ana, order_id, 1, "shipped", carrier="DHL", tracking_number="JD77")).status == 200
+    assert (await get_order(client, dee, order_id))["status"] == "partially_shipped"
+
+    # the status filter of the API and of the list pages knows the statuses derived from shipments
+    async def listed(token: str, **params: str) -> list[str]:
+        resp = await client.get("/api/v1/orders", params=params, headers=bearer(token))
+        assert resp.status == 200, await resp.text()
+        return [o["id"] for o in await resp.json()]
+    assert await listed(dee, status="partially_shipped") == [order_id]
+    assert await listed(admin, status="partially_shipped") == [order_id]
+    assert await listed(bo, status="partially_shipped", **{"as": "seller"}) == [order_id]
+    assert await listed(dee, status="shipped") == [] and await listed(dee, status="refunded") == []
+    assert (await client.get("/api/v1/orders", params={"status": "lost"}, headers=bearer(dee))).status == 422
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    params = {p["name"]: p for p in spec["paths"]["/api/v1/orders"]["get"]["parameters"]}
+    assert {"partially_shipped", "partially_delivered", "partially_refunded", "refunded"} <= set(
+        params["status"]["schema"]["enum"])
+    for path, token in (("/seller/orders", bo), ("/admin/orders", admin), ("/orders", dee)):
+        text = await (await client.get(path, params={"status": "partially_shipped"}, headers=bearer(token))).text()
+        assert order_id in text and '<option value="partially_shipped" selected>Partially shipped</option>' in text
+        empty = await (await client.get(path, params={"status": "partially_refunded"}, headers=bearer(token))).text()
+        assert order_id not in empty
+    history = await (await client.get("/orders", headers=bearer(dee))).text()
+    assert 'data-shipments="2">2 (1 sent)' in history and "Partially shipped" in history
+
+    # the order page shows each shipment's own history
+    page = await (await client.get(f"/orders/{order_id}", headers=bearer(dee))).text()
+    assert "History of shipment 1" in page and "Marked shipped by the seller" in page
+    assert "History of shipment 2" not in page  # nothing happened to Bo's yet
+
+
+async def test_the_live_stream_ends_once_the_order_can_change_no_more(aiohttp_client, make_config):
+    client = await start(aiohttp_client, orders_config(make_config))
+    ana_id, ana = await user(client, seller=True)
+    bo_id, bo = await user(client, seller=True)
+    dee_id, dee = await user(client)
+    mug = await product(client, ana, stock={EU: 10}, price_cents=1000, name="Ana mug")
+    pen = await product(client, bo, stock={EU: 10}, price_cents=500, name="Bo pen")
+    order_id = await place(client, dee_id, [(ana_id, [(mug, 1000, 1)], 0, 0), (bo_id, [(pen, 500, 1)], 0, 0)])
+    await wait_status(client, dee, order_id, "paid")
+    assert (await client.post(f"/api/v1/orders/{order_id}/shipments/2/refund", headers=bearer(bo))).status == 200
+
+    # partially refunded while Ana's shipment can still move: the stream stays open, the page is live
+    events = f"/api/v1/orders/{order_id}/events"
+    assert 'data-events-url="' in await (await client.get(f"/orders/{order_id}", headers=bearer(dee))).text()
+    resp = await client.get(events, headers=bearer(dee))
+    try:
+        first = await read_event(resp)
+        assert first["status"] == "partially_refunded" and first["final"] is False
+        for step, extra in (("fulfilled", {}), ("shipped", {"carrier": "DHL", "tracking_number": "JD5"}),
+                            ("delivered", {})):
+            assert (await move(client, ana, order_id, 1, step, **extra)).status == 200
+        # delivered changes no order status (it stays partially refunded): the stream sees it is settled
+        last = await read_event(resp, timeout=30)
+        assert last["status"] == "partially_refunded" and last["final"] is True
+        async with asyncio.timeout(10):
+            assert await resp.content.read() == b""  # and ends
+    finally:
+        resp.close()
+    assert (await get_order(client, dee, order_id))["status"] == "partially_refunded"
+    page = await (await client.get(f"/orders/{order_id}", headers=bearer(dee))).text()
+    assert 'data-events-url="' not in page and "History of shipment 2" in page
+    resp = await client.get(events, headers=bearer(dee))  # a settled order: one final frame, then the end
+    try:
+        assert (await read_event(resp))["final"] is True
+        async with asyncio.timeout(10):
+            assert await resp.content.read() == b""
+    finally:
+        resp.close()
+
+    # refunded (every shipment given back) is final at once
+    other = await place(client, dee_id, [(ana_id, [(mug, 1000, 1)], 0, 0)])
+    await wait_status(client, dee, other, "paid")
+    resp = await client.get(f"/api/v1/orders/{other}/events", headers=bearer(dee))
+    try:
+        assert (await read_event(resp))["status"] == "paid"
+        assert (await client.post(f"/api/v1/orders/{other}/shipments/1/refund", headers=bearer(dee))).status == 200
+        last = await read_event(resp)
+        assert last["status"] == "refunded" and last["final"] is True
+        async with asyncio.timeout(10):
+            assert await resp.content.read() == b""
+    finally:
+        resp.close()

@@ -6,14 +6,21 @@
   if (!root || !root.dataset.eventsUrl || !window.EventSource) { return; }
   var LABELS = {pending_payment: "Awaiting payment", paid: "Paid", payment_failed: "Payment failed",
                 expired: "Expired", cancelled: "Cancelled", fulfilled: "Fulfilled", shipped: "Shipped",
-                delivered: "Delivered"};
+                delivered: "Delivered", partially_shipped: "Partially shipped",
+                partially_delivered: "Partially delivered", partially_refunded: "Partially refunded",
+                refunded: "Refunded"};
   var BADGES = {pending_payment: "text-bg-warning", paid: "text-bg-success", payment_failed: "text-bg-danger",
                 expired: "text-bg-secondary", cancelled: "text-bg-secondary", fulfilled: "text-bg-info",
-                shipped: "text-bg-primary", delivered: "text-bg-success"};
-  var FINAL = ["payment_failed", "expired", "cancelled", "delivered"];
+                shipped: "text-bg-primary", delivered: "text-bg-success", partially_shipped: "text-bg-primary",
+                partially_delivered: "text-bg-success", partially_refunded: "text-bg-secondary",
+                refunded: "text-bg-secondary"};
+  // The server marks the last frame of a stream ``final`` (a partially refunded order ends once none of
+  // its shipments can move); these statuses are final whatever it says.
+  var FINAL = ["payment_failed", "expired", "cancelled", "delivered", "refunded"];
   var CANCELLABLE = ["pending_payment", "paid"];
-  var REACHED = {pending_payment: 1, paid: 2, fulfilled: 3, shipped: 4, delivered: 5};
-  var STOPPED = {payment_failed: "Payment failed", expired: "Expired", cancelled: "Cancelled"};
+  var REACHED = {pending_payment: 1, paid: 2, fulfilled: 3, partially_shipped: 3, shipped: 4,
+                 partially_delivered: 4, delivered: 5};
+  var STOPPED = {payment_failed: "Payment failed", expired: "Expired", cancelled: "Cancelled", refunded: "Refunded"};
   var NOTES = {pending_payment: "order-pending-note", paid: "order-paid-note", payment_failed: "order-failed-note",
                expired: "order-expired-note", cancelled: "order-cancelled-note"};
   var FAILED_PREFIX = "Payment failed: ";
@@ -119,7 +126,11 @@
     var change;
     try { change = JSON.parse(message.data); } catch (e) { return; }
     show(change);
-    if (FINAL.indexOf(change.status) >= 0) { source.close(); }
+    if (change.final || FINAL.indexOf(change.status) >= 0) {
+      source.close();
+      var again = document.getElementById("order-again");
+      if (again) { again.hidden = false; }
+    }
   });
   source.onerror = function () {
     // The browser reconnects by itself; a closed stream after a final status is closed here.
