@@ -1,7 +1,10 @@
 """Shipments (issue 10): a two-seller order moves per shipment, only by each shipment's seller (or an admin),
 the order's status follows; shipping needs a carrier and a tracking number; one shipment is refunded alone
 (RefundRequested for its lines + shipping + tax, refund_ref "shipment-<n>") and only its stock comes back;
-a seller sees the ship-to address and phone of their shipment and no card data.
+a seller sees the ship-to address and phone of their shipment and no card data. The list pages show one row
+per shipment (a seller's: theirs only, with the ship-to and their step buttons), the status filters know the
+statuses derived from shipments, and the live stream ends once the order can change no more (a partially
+refunded order: when no shipment can move).
 
 Orders are placed as checkout places them (one stock reservation per shipment, "<order>/<n>", the order,
 its lines, its shipments and the PaymentRequested in one transaction) through the plugins' own services,
