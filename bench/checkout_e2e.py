@@ -24,8 +24,10 @@ from common import shop, summary, timed
 
 from ecom.app import POOLS  # noqa: E402
 
-PLUGINS = ["users", "products", "inventory", "payments", "orders"]
+PLUGINS = ["users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders"]
 REGION = "eu-west"
+SHIP_TO = {"name": "Bench Buyer", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
+           "phone": "+34 911 234 567"}  # the shop decides the region: eu-west serves Spain
 CARD = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12,
         "exp_year": datetime.now().year + 3, "cvc": "123"}
 
@@ -90,7 +92,7 @@ async def main(orders: int, concurrency: int, products: int) -> dict:
             async def one(n: int) -> str:
                 headers = customers[n % len(customers)]
                 body = {"items": [{"product_id": product_ids[n % len(product_ids)], "quantity": 1}],
-                        "region": REGION, "payment": CARD}
+                        "ship_to": SHIP_TO, "payment": CARD}
                 async with gate:
                     started = time.perf_counter()
                     async with session.post(f"{url}/api/v1/orders", json=body, headers=headers) as resp:

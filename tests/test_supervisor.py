@@ -17,7 +17,9 @@ import pytest
 from tests.test_cli import ROOT, wait_until, write_config
 
 INSTANCES = 3
-PLUGINS = ("users", "products", "inventory", "payments", "orders")
+PLUGINS = ("users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders")
+SHIP_TO = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
+           "phone": "+34 911 234 567"}
 PASSWORD = "a-good-password"
 
 
@@ -220,7 +222,7 @@ async def test_forty_checkouts_for_five_units_across_workers_through_nginx(shop)
             card = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": time.gmtime().tm_year + 3,
                     "cvc": "123"}
             async with session.post(shop["url"] + "/api/v1/orders", headers={"Authorization": f"Bearer {token}"},
-                                    json={"items": [{"product_id": lamp, "quantity": 1}], "region": "eu-west",
+                                    json={"items": [{"product_id": lamp, "quantity": 1}], "ship_to": SHIP_TO,
                                           "payment": card}) as resp:
                 return resp.status, resp.headers.get("X-Served-By", "")
         results = await asyncio.gather(*(checkout(t) for t in customers))

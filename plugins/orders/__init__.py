@@ -4,7 +4,9 @@ marketplace views for customers, sellers and admins, and the live order status (
 
 Provides ``ORDERS`` (keys.py). Publishes ``ecom/orders/status`` (events.py) and, through payments'
 event contract, ``ecom/payments/requested`` and ``ecom/payments/refund_requested``; consumes
-``ecom/payments/completed`` and ``ecom/payments/failed``. Gives every page ``cart_count`` (the navbar's
+``ecom/payments/completed`` and ``ecom/payments/failed``. Checkout needs the addresses, shipping, taxes and vouchers plugins
+(hard requirements: an order always ships somewhere, is taxed and may carry a voucher). Gives every
+page ``cart_count`` (the navbar's
 cart badge) through a template context processor.
 """
 from __future__ import annotations
@@ -12,12 +14,17 @@ from __future__ import annotations
 import aiohttp_jinja2
 
 from ecom.plugin import Plugin, PluginContext
+from plugins.addresses.keys import ADDRESSES
 from plugins.inventory.keys import INVENTORY
 from plugins.payments.events import PaymentCompleted, PaymentFailed
 from plugins.payments.keys import PAYMENTS
 from plugins.products.keys import PRODUCTS
+from plugins.shipping.keys import SHIPPING
+from plugins.taxes.keys import TAXES
+from plugins.users.keys import USERS
+from plugins.vouchers.keys import VOUCHERS
 
-from . import order_pages, pages, routes, shipment_routes, stream, worker
+from . import guest_pages, order_pages, pages, routes, shipment_routes, stream, worker
 from .config import OrdersConfig
 from .events import OrderStatusChanged
 from .keys import LIVE, ORDERS
@@ -28,7 +35,10 @@ from .views import cart_count_context
 
 async def lifespan(ctx: PluginContext):
     service = OrdersService(ctx.pool, ctx.config, products=ctx.require(PRODUCTS), inventory=ctx.require(INVENTORY),
-                            payments=ctx.require(PAYMENTS), events=ctx.events, secret=ctx.secret("idempotency"))
+                            payments=ctx.require(PAYMENTS), events=ctx.events, secret=ctx.secret("idempotency"),
+                            addresses=ctx.require(ADDRESSES), shipping=ctx.require(SHIPPING),
+                            taxes=ctx.require(TAXES), vouchers=ctx.require(VOUCHERS), users=ctx.require(USERS),
+                            guest_secret=ctx.secret("guest-order"))
     hub = LiveHub()
     ctx.provide(ORDERS, service)
     ctx.provide(LIVE, hub)
@@ -44,5 +54,7 @@ async def lifespan(ctx: PluginContext):
     await worker.stop(task)
 
 
-PLUGIN = Plugin(name="orders", requires=("users", "products", "inventory", "payments"), lifespan=lifespan,
-                routes=[*routes.routes, *shipment_routes.routes, *stream.routes, *pages.routes, *order_pages.routes], config=OrdersConfig)
+PLUGIN = Plugin(name="orders", requires=("users", "products", "inventory", "payments", "addresses", "shipping",
+                                                  "taxes", "vouchers"), lifespan=lifespan,
+                routes=[*routes.routes, *shipment_routes.routes, *stream.routes, *pages.routes, *order_pages.routes,
+                        *guest_pages.routes], config=OrdersConfig)

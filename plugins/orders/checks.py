@@ -14,13 +14,29 @@ MAX_ID = 2**63 - 1
 MAX_QUANTITY = 99
 ORDER_ID = re.compile(r"ord_[a-z0-9]{20,40}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+METHOD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+VOUCHER = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where to (and whom to bill): a new address (checked by the addresses plugin) or one from the book."""
+    ship_to: Mapping[str, Any] | None = field(default=None, repr=False)  # personal data: not printed
+    ship_to_address_id: int | None = None
+    bill_to: Mapping[str, Any] | None = field(default=None, repr=False)
+    bill_to_address_id: int | None = None
+    shipping_method: str = "standard"
+    voucher: str | None = None
 
 
 @dataclass(frozen=True)
 class CheckoutRequest:
     items: tuple[tuple[int, int], ...] | None   # (product_id, quantity), or None for the cart
-    region: str
+    region: str                                  # deprecated: accepted and ignored (the shop decides regions)
     card: Mapping[str, Any] = field(repr=False)  # never printed: it holds the card number and CVC
+    destination: Destination = field(default_factory=Destination)
+    email: str | None = field(default=None, repr=False)   # a guest's (required then); lower case
 
 
 def whole(value: Any, name: str, low: int, high: int) -> int:
@@ -90,7 +106,9 @@ def items(value: Any, max_lines: int) -> tuple[tuple[int, int], ...]:
 
 
 def checkout(body: Mapping[str, Any], regions: Iterable[str], max_lines: int) -> CheckoutRequest:
-    """``{items | from_cart: true, region, payment: {method: "card", ...}}``; every bad field named."""
+    """``{items | from_cart: true, ship_to | ship_to_address_id, bill_to? | bill_to_address_id?, email?,
+    voucher?, shipping_method?, payment: {method: "card", ...}}``; every bad field named. ``region`` is
+    accepted and ignored (the shop decides where stock ships from)."""
     errors: dict[str, str] = {}
     lines: tuple[tuple[int, int], ...] | None = None
     from_cart = body.get("from_cart", False)
@@ -103,10 +121,14 @@ def checkout(body: Mapping[str, Any], regions: Iterable[str], max_lines: int) ->
             lines = items(body.get("items"), max_lines)
         except ValidationFailed as err:
             errors.update(err.errors)
-    try:
-        chosen = region(body.get("region"), regions)
-    except ValidationFailed as err:
-        errors.update(err.errors)
+    chosen = body.get("region") if isinstance(body.get("region"), str) else ""  # deprecated: ignored
+    destination = _destination(body, errors)
+    mail = None
+    if body.get("email") not in (None, ""):
+        try:
+            mail = email(body.get("email"))
+        except ValidationFailed as err:
+            errors.update(err.errors)
     payment = body.get("payment")
     if not isinstance(payment, Mapping):
         errors["payment"] = "Send the card: {method: \"card\", card_number, exp_month, exp_year, cvc}."
@@ -115,4 +137,58 @@ def checkout(body: Mapping[str, Any], regions: Iterable[str], max_lines: int) ->
     if errors:
         raise ValidationFailed("Check the order: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
                                errors=errors)
-    return CheckoutRequest(lines, chosen, payment)
+    return CheckoutRequest(lines, chosen, payment, destination, mail)
+
+
+def email(value: Any) -> str:
+    """A guest's email, lower case (the addresses and users plugins check nothing more offline either)."""
+    if isinstance(value, str) and len(value) <= 254 and EMAIL.fullmatch(value.strip()):
+        return value.strip().lower()
+    raise ValidationFailed("email must be an email address.", errors={"email": "Enter your email address."})
+
+
+def _address_choice(body: Mapping[str, Any], name: str, errors: dict[str, str]) -> tuple[Mapping | None, int | None]:
+    """(a new address object, or a book id) for ``name`` ("ship_to" / "bill_to"); errors named."""
+    raw, book = body.get(name), body.get(f"{name}_address_id")
+    if raw is not None and book is not None:
+        errors[name] = f"Send either {name} or {name}_address_id, not both."
+    elif book is not None:
+        try:
+            return None, whole(book, f"{name}_address_id", 1, MAX_ID)
+        except ValidationFailed as err:
+            errors.update(err.errors)
+    elif raw is not None:
+        if isinstance(raw, Mapping):
+            return raw, None
+        errors[name] = "Must be an address object {name, line1, city, postal_code, country, ...}."
+    return None, None
+
+
+def _destination(body: Mapping[str, Any], errors: dict[str, str]) -> Destination:
+    ship_to, ship_id = _address_choice(body, "ship_to", errors)
+    bill_to, bill_id = _address_choice(body, "bill_to", errors)
+    if ship_to is None and ship_id is None and "ship_to" not in errors:
+        errors["ship_to"] = "Give the address to ship to (ship_to, or ship_to_address_id from your address book)."
+    method = body.get("shipping_method", "standard")
+    if not isinstance(method, str) or not METHOD.fullmatch(method):
+        errors["shipping_method"] = "Choose a shipping method, such as \"standard\" or \"express\"."
+        method = "standard"
+    code = body.get("voucher")
+    if code in (None, ""):
+        code = None
+    elif not isinstance(code, str) or not VOUCHER.fullmatch(code.strip()):
+        errors["voucher"] = "A voucher code has up to 32 letters, digits, - and _."
+        code = None
+    else:
+        code = code.strip().upper()
+    return Destination(ship_to, ship_id, bill_to, bill_id, method, code)
+
+
+def quote(body: Mapping[str, Any]) -> Destination:
+    """``POST /api/v1/cart/quote {ship_to | ship_to_address_id, shipping_method?, voucher?}``."""
+    errors: dict[str, str] = {}
+    destination = _destination(body, errors)
+    if errors:
+        raise ValidationFailed("Check the quote: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                               errors=errors)
+    return destination

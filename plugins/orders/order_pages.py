@@ -10,6 +10,7 @@ from ecom.gateway import identity, login_required, roles_required
 from ecom.gateway.flash import flash
 from ecom.inputs import form_data, form_field, local_path, query_int
 
+from . import guest_pages
 from .models import LABELS, STATUSES
 from .pages import no_store
 from .routes import ORDER
@@ -55,8 +56,14 @@ async def admin_orders(request: web.Request) -> web.Response:
 
 
 @routes.get(f"/orders/{ORDER}")
-@login_required
 async def order_page(request: web.Request) -> web.Response:
+    if "key" in request.query:  # a guest's signed link (guest_pages.py)
+        return await guest_pages.order_page(request)
+    return await _order_page(request)
+
+
+@login_required
+async def _order_page(request: web.Request) -> web.Response:
     who = identity(request)
     order = await orders(request).get(who, request.match_info["id"])
     owner = order.customer_id == who.user_id

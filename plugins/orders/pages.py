@@ -7,11 +7,11 @@ from aiohttp import web
 from aiohttp_jinja2 import render_template
 
 from ecom.errors import Conflict, ValidationFailed
-from ecom.gateway import identity, login_required
+from ecom.gateway import identity
 from ecom.gateway.flash import flash
 from ecom.inputs import form_data, form_field
 
-from . import checks
+from . import checks, quote
 from .views import current_cart, keep_cart, orders
 
 routes = web.RouteTableDef()
@@ -48,9 +48,18 @@ async def add_to_cart(request: web.Request) -> web.Response:
 
 @routes.get("/cart")
 async def cart_page(request: web.Request) -> web.Response:
+    """The cart, with an estimate of shipping and taxes to ``?country=`` when asked."""
     _, items = await current_cart(request)
-    cart = await orders(request).carts.view(items)
-    return no_store(render_template("orders/cart.html", request, {"cart": cart}))
+    svc = orders(request)
+    cart = await svc.carts.view(items)
+    country, estimate, problem = request.query.get("country", "").strip().upper()[:2], None, ""
+    if country and cart.problem is None:
+        try:
+            estimate = await quote.estimate(svc.quoter, tuple(items), country)
+        except (ValidationFailed, Conflict) as err:
+            problem = err.detail
+    return no_store(render_template("orders/cart.html", request, {"cart": cart, "country": country,
+                                                                  "estimate": estimate, "estimate_problem": problem}))
 
 
 @routes.post(r"/cart/items/{product_id:\d{1,19}}")
@@ -77,44 +86,81 @@ async def remove_from_cart(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/cart")
 
 
+ADDRESS_FIELDS = ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+
+
+def _destination_body(form) -> dict:
+    """The checkout form's address choice, method and voucher as the API's body fields."""
+    body: dict = {"shipping_method": form_field(form, "shipping_method", "standard") or "standard",
+                  "voucher": form_field(form, "voucher")}
+    chosen = form_field(form, "ship_to_address_id")
+    if chosen and chosen != "new":
+        body["ship_to_address_id"] = _whole(chosen)
+    else:
+        body["ship_to"] = {f: form_field(form, f"ship_to.{f}") for f in ADDRESS_FIELDS}
+    return body
+
+
 async def _checkout_page(request: web.Request, values: dict, errors: dict | None = None, message: str = "",
-                         status: int = 200) -> web.Response:
-    _, items = await current_cart(request)
+                         status: int = 200, breakdown=None) -> web.Response:
+    customer_id, items = await current_cart(request)
     svc = orders(request)
     cart = await svc.carts.view(items)
-    shortages = await svc.carts.shortages(items)
-    names = {line.product_id: line.name for line in cart.lines}
-    if not values.get("region"):  # the first region that has the whole cart
-        values["region"] = next((r for r, short in shortages.items() if not short), svc.regions[0])
+    book = await svc.quoter.addresses.list(customer_id) if customer_id is not None else []
+    if customer_id is not None and not values.get("ship_to_address_id"):
+        default = next((a for a in book if a.is_default_shipping), book[0] if book else None)
+        values["ship_to_address_id"] = str(default.id) if default else "new"
+    if breakdown is None and not errors and cart.problem is None and values.get("ship_to_address_id") not in (None, "", "new"):
+        try:  # a book address is chosen: show what it costs delivered there
+            breakdown = await svc.quoter.quote(customer_id, f"customer:{customer_id}", tuple(items), checks.quote(
+                {"ship_to_address_id": _whole(values["ship_to_address_id"]),
+                 "shipping_method": values.get("shipping_method") or "standard"}))
+        except (ValidationFailed, Conflict) as err:
+            errors, message = err.errors, err.detail
     return no_store(render_template("orders/checkout.html", request, {
-        "cart": cart, "regions": svc.regions, "values": values, "errors": errors or {},
-        "short": {r: [names.get(p, f"product {p}") for p in ids] for r, ids in shortages.items()},
+        "cart": cart, "book": book, "values": values, "errors": errors or {}, "breakdown": breakdown,
+        "address_fields": ADDRESS_FIELDS, "guest": customer_id is None,
         "message": message, "idempotency_key": values.get("idempotency_key") or secrets.token_urlsafe(18)},
         status=status))
 
 
 @routes.get("/checkout")
-@login_required
 async def checkout_form(request: web.Request) -> web.Response:
+    """Customers and guests (a guest gives an email and gets a link to follow the order)."""
     return await _checkout_page(request, {})
 
 
 @routes.post("/checkout")
-@login_required
 async def checkout(request: web.Request) -> web.Response:
-    """The cart becomes an order; the form's hidden idempotency key makes a double submit one order."""
-    svc, form = orders(request), await form_data(request)
-    values = {"region": form_field(form, "region"), "idempotency_key": form_field(form, "idempotency_key"),
-              "exp_month": form_field(form, "exp_month"), "exp_year": form_field(form, "exp_year")}
-    body = {"from_cart": True, "region": values["region"],
-            "payment": {"method": "card", **{f: form_field(form, f) for f in CARD_FIELDS}}}
-    await current_cart(request)  # a guest cart still in the session joins the customer's first
+    """``action=apply``: price the cart for the address, method and voucher (nothing placed); otherwise
+    the cart becomes an order, and the form's hidden idempotency key makes a double submit one order."""
+    svc, form, who = orders(request), await form_data(request), identity(request)
+    values = {k: form_field(form, k) for k in ("idempotency_key", "exp_month", "exp_year", "email", "voucher",
+                                                 "shipping_method", "ship_to_address_id")}
+    values.update({f"ship_to.{f}": form_field(form, f"ship_to.{f}") for f in ADDRESS_FIELDS})
+    destination = _destination_body(form)
+    customer_id, items = await current_cart(request)  # a guest cart still in the session joins the customer's first
+    if form_field(form, "action") == "apply":
+        try:
+            breakdown = await svc.quoter.quote(customer_id, f"customer:{customer_id}" if customer_id else "",
+                                               tuple(items), checks.quote(destination))
+        except (ValidationFailed, Conflict) as err:
+            return await _checkout_page(request, values, err.errors, err.detail, err.status)
+        return await _checkout_page(request, values, breakdown=breakdown)
+    body = {"from_cart": True, **destination, "payment": {"method": "card", **{f: form_field(form, f)
+                                                                                for f in CARD_FIELDS}}}
+    if who is None:
+        body["email"] = values["email"]
     try:
         key = checks.idempotency_key(values["idempotency_key"])
-        order, _ = await svc.checkout(identity(request).user_id, svc.parse_checkout(body), key=key,
-                                      request_hash=svc.request_hash(body) if key else "")
+        order, _ = await svc.checkout(customer_id, svc.parse_checkout(body), key=key,
+                                      request_hash=svc.request_hash(body) if key else "",
+                                      email=who.email if who else None, guest_cart=tuple(items))
     except (ValidationFailed, Conflict) as err:
         values["idempotency_key"] = ""  # a corrected form is a new request
         return await _checkout_page(request, values, err.errors, err.detail, err.status)
     await flash(request, f"Thank you! Order {order.id} is placed; we are taking the payment now.", "success")
+    if who is None:
+        await keep_cart(request, None, [])
+        raise web.HTTPSeeOther(svc.guests.url(order.id))
     raise web.HTTPSeeOther(f"/orders/{order.id}")

@@ -21,11 +21,19 @@ ID = {"type": "integer", "minimum": 1}
 CART_ITEM = {"type": "object", "required": ["product_id", "quantity"], "properties": {
     "product_id": ID, "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
     "mode": {"enum": ["add", "set"], "default": "add"}}}
-CHECKOUT = {"type": "object", "required": ["region", "payment"], "properties": {
+ADDRESS = {"type": "object", "description": "An address (see /api/v1/addresses): name, company, line1, line2, city, "
+           "region, postal_code, country (ISO 3166-1 alpha-2), phone.", "properties": {
+    k: {"type": "string"} for k in ("name", "company", "line1", "line2", "city", "region", "postal_code", "country",
+                                    "phone")}}
+DESTINATION = {"ship_to": ADDRESS, "ship_to_address_id": ID, "bill_to": ADDRESS, "bill_to_address_id": ID,
+               "shipping_method": {"type": "string", "default": "standard"},
+               "voucher": {"type": "string", "maxLength": 32}}
+CHECKOUT = {"type": "object", "required": ["payment"], "properties": {
+    **DESTINATION, "email": {"type": "string", "format": "email", "description": "Required for guests."},
     "items": {"type": "array", "minItems": 1, "maxItems": 50, "items": {
         "type": "object", "required": ["product_id", "quantity"],
         "properties": {"product_id": ID, "quantity": {"type": "integer", "minimum": 1, "maximum": 99}}}},
-    "from_cart": {"type": "boolean"}, "region": {"type": "string"},
+    "from_cart": {"type": "boolean"}, "region": {"type": "string", "deprecated": True},
     "payment": {"type": "object", "required": ["card_number", "exp_month", "exp_year", "cvc"], "properties": {
         "method": {"const": "card"}, "card_number": {"type": "string"}, "exp_month": {"type": ["integer", "string"]},
         "exp_year": {"type": ["integer", "string"]}, "cvc": {"type": "string"}}}}}
@@ -79,26 +87,51 @@ async def api_cart_remove(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/orders")
 @api_schema(request=CHECKOUT, status=201)
-@login_required
 async def api_checkout(request: web.Request) -> web.Response:
-    """Check out: reserve the stock, place the order, request the payment.
+    """Check out (customers, or guests with an email): reserve per shipment, place, request the payment.
 
-    ``{items: [{product_id, quantity}] | from_cart: true, region, payment: {method: "card", card_number,
-    exp_month, exp_year, cvc}}``, optional ``Idempotency-Key`` header -> 201 order (a retry with the same
-    key and body: the same order, 201, ``Idempotent-Replayed: true``; another body: 422). 409 when stock
-    is short, 422 for a bad card or unknown products (nothing reserved then)."""
+    ``{items: [{product_id, quantity}] | from_cart: true, ship_to: {...} | ship_to_address_id, bill_to?,
+    email (guests), voucher?, shipping_method?, payment: {method: "card", card_number, exp_month, exp_year,
+    cvc}}`` (``region`` is accepted and ignored: the shop decides where stock ships from), optional
+    ``Idempotency-Key`` header -> 201 order (a guest's also has ``follow_url``,
+    the signed link to follow it). A retry with the same key and body: the same order, 201,
+    ``Idempotent-Replayed: true``; another body: 422. 409 when stock is short or the voucher is used up,
+    422 for a bad address, card, voucher, or a product that cannot ship there (nothing reserved then)."""
     svc, who = orders(request), identity(request)
     body = await json_object(request)
     key = checks.idempotency_key(request.headers.get("Idempotency-Key"))
     checkout = svc.parse_checkout(body)
-    if checkout.items is None:
-        await current_cart(request)  # a guest cart still in the session joins the customer's first
-    order, created = await svc.checkout(who.user_id, checkout, key=key,
-                                        request_hash=svc.request_hash(body) if key else "")
+    _, cart = await current_cart(request) if checkout.items is None else (None, [])
+    order, created = await svc.checkout(who.user_id if who else None, checkout, key=key,
+                                        request_hash=svc.request_hash(body) if key else "",
+                                        email=who.email if who else None, guest_cart=tuple(cart))
+    if who is None and checkout.items is None:
+        await keep_cart(request, None, [])  # the guest's cart became the order
     headers = {**NO_STORE, "Location": f"/api/v1/orders/{order.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return web.json_response(order_json(order), status=201, headers=headers)
+    out = order_json(order)
+    if who is None:
+        out["follow_url"] = svc.guests.url(order.id)
+    return web.json_response(out, status=201, headers=headers)
+
+
+@routes.post("/api/v1/cart/quote")
+@api_schema(request={"type": "object", "properties": DESTINATION}, status=200)
+async def api_cart_quote(request: web.Request) -> web.Response:
+    """What the cart costs delivered somewhere (guests too), nothing reserved or redeemed.
+
+    ``{ship_to | ship_to_address_id, shipping_method?, voucher?}`` -> ``{currency, subtotal_cents,
+    discount_cents, shipping_cents, tax_cents, total_cents, prices_include_tax, voucher, taxes: [{name,
+    rate_bp, base_cents, tax_cents}], shipments: [{shipment_no, seller_id, region, method,
+    shipping_cents, lines: [...]}]}``; 422 naming the field (``ship_to.postal_code``, ``voucher``,
+    ``items`` for a product that cannot ship there), 409 when stock is short."""
+    svc, who = orders(request), identity(request)
+    destination = checks.quote(await json_object(request))
+    customer_id, items = await current_cart(request)
+    buyer = f"customer:{customer_id}" if customer_id is not None else ""  # a guest: not known yet
+    breakdown = await svc.quoter.quote(customer_id, buyer, tuple(items), destination)
+    return web.json_response(breakdown.as_json(), headers=NO_STORE)
 
 
 @routes.get("/api/v1/orders")

@@ -19,6 +19,8 @@ from plugins.payments.events import PaymentCompleted, PaymentFailed
 from . import checks, db, order_view
 from .cart import CartService
 from .checkout import Checkout, fingerprint
+from .guest import Guests
+from .quote import Quoter
 from .saga import Saga
 from .shipments import Shipments
 from .checks import CheckoutRequest
@@ -60,12 +62,17 @@ def actor_of(viewer: "Identity", role: str) -> str:
 
 class OrdersService:
     def __init__(self, pool: asyncpg.Pool, config: OrdersConfig, *, products: Any, inventory: Any, payments: Any,
-                 events: Any, secret: bytes):
+                 events: Any, secret: bytes, addresses: Any, shipping: Any, taxes: Any, vouchers: Any, users: Any,
+                 guest_secret: bytes):
         self.pool, self.config, self.payments, self.secret = pool, config, payments, secret
         self.regions = tuple(inventory.regions)
         self.transitions = Transitions(events, inventory)
         self.carts = CartService(pool, config, products, inventory)
-        self._checkout = Checkout(pool, config, products, inventory, payments, self.carts, self.transitions)
+        self.quoter = Quoter(products, inventory, addresses=addresses, shipping=shipping, taxes=taxes,
+                             vouchers=vouchers, max_lines=config.max_lines)
+        self.guests = Guests(pool, guest_secret, users)
+        self._checkout = Checkout(pool, config, inventory, payments, vouchers, self.carts, self.transitions,
+                                  self.quoter)
         self.saga = Saga(pool, payments, self.transitions)
         self.shipments = Shipments(pool, self.transitions)
 
@@ -76,10 +83,13 @@ class OrdersService:
     def request_hash(self, body: dict[str, Any]) -> str:
         return fingerprint(self.secret, body)
 
-    async def checkout(self, customer_id: int, request: CheckoutRequest, *, key: str | None = None,
-                       request_hash: str = "") -> tuple[Order, bool]:
-        """(the order, whether it was created now rather than by an earlier request with ``key``)."""
-        placed = await self._checkout.place(customer_id, request, key=key, request_hash=request_hash)
+    async def checkout(self, customer_id: int | None, request: CheckoutRequest, *, key: str | None = None,
+                       request_hash: str = "", email: str | None = None,
+                       guest_cart: tuple[tuple[int, int], ...] = ()) -> tuple[Order, bool]:
+        """(the order, whether it was created now rather than by an earlier request with ``key``).
+        ``customer_id`` None: a guest's checkout (``request.email``, the session's ``guest_cart``)."""
+        placed = await self._checkout.place(customer_id, request, key=key, request_hash=request_hash, email=email,
+                                            guest_cart=guest_cart)
         return await self._load(self.pool, placed.order_id), placed.created
 
     # ------------------------------------------------------------------ reading
@@ -100,6 +110,14 @@ class OrdersService:
     async def get(self, viewer: "Identity", order_id: Any) -> Order:
         row, seller_id = await self._visible_row(self.pool, viewer, order_id)
         return await self._load(self.pool, row["id"], seller_id)
+
+    async def for_guest(self, order_id: Any, key: Any) -> Order:
+        """The order a guest's signed link names (NotFound for a wrong key, exactly as for no order)."""
+        order_id = checks.order_id(order_id)
+        self.guests.check(order_id, key)
+        if await db.get_order(self.pool, order_id) is None:
+            raise NotFound("No such order.")
+        return await self._load(self.pool, order_id)
 
     async def watchable(self, viewer: "Identity", order_id: Any) -> Order:
         """The order when ``viewer`` may follow it live (its customer or an admin)."""

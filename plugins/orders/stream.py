@@ -23,7 +23,9 @@ from aiohttp import web
 
 from ecom.aio import get_or_none
 from ecom.app import CLOSING
-from ecom.gateway import identity, login_required
+from ecom.errors import Unauthorized
+from ecom.gateway import identity
+from ecom.openapi import api_schema
 
 from . import checks
 from .keys import LIVE
@@ -56,12 +58,20 @@ def _over(request: web.Request) -> bool:
 
 
 @routes.get(f"/api/v1/orders/{ORDER}/events")
-@login_required
+@api_schema(query={"key": {"type": "string", "description": "A guest's signed order key (from follow_url)."}})
 async def order_events(request: web.Request) -> web.StreamResponse:
-    """The order's status as server-sent events (its customer or an admin): now, then every change."""
+    """The order's status as server-sent events: now, then every change.
+
+    Its customer, an admin, or a guest with the order's signed ``?key=`` may follow it."""
     order_id = checks.order_id(request.match_info["id"])
+    key, who = request.query.get("key"), identity(request)
+    if key is None and who is None:
+        raise Unauthorized("Log in first (or follow the order's link with its key).")
     with request.app[LIVE].watch(order_id) as queue:  # watching before reading: no change slips in between
-        order = await orders(request).watchable(identity(request), order_id)
+        if key is not None:
+            order = await orders(request).for_guest(order_id, key)
+        else:
+            order = await orders(request).watchable(who, order_id)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)

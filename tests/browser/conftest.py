@@ -46,7 +46,7 @@ general_burst = 1000
 auth_rate = "600r/m"
 auth_burst = 100
 [plugins]
-enabled = ["users", "products", "inventory", "payments", "orders", "dashboards"]
+enabled = ["users", "addresses", "products", "inventory", "payments", "shipping", "taxes", "vouchers", "orders", "dashboards"]
 [plugins.payments]
 delay_seconds = 1.0
 """)

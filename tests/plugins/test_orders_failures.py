@@ -70,7 +70,7 @@ async def test_a_stock_hold_that_ran_out_before_the_payment(aiohttp_client, make
     mug = await product(client, seller, stock={EU: 5})
     _, token = await user(client)
     order = await (await checkout(client, token, [(mug, 2)])).json()
-    await client.app[INVENTORY].release(order["id"], "expired")  # as inventory's sweeper would
+    await client.app[INVENTORY].release(f"{order['id']}/1", "expired")  # its one shipment, as inventory's sweeper would
 
     expired = await wait_status(client, token, order["id"], "expired")
     assert expired["history"][-1]["actor"] == "system:payments" and "refunded" in expired["history"][-1]["reason"]

@@ -134,6 +134,7 @@
   var submitting = false;
   form.addEventListener("submit", function (event) {
     if (submitting) { event.preventDefault(); return; }
+    if (event.submitter && event.submitter.value === "apply") { return; }  // a price update needs no card
     var first = null;
     ORDER.forEach(function (name) {
       touched[name] = true;
