@@ -66,7 +66,8 @@ class OrdersService:
                  guest_secret: bytes):
         self.pool, self.config, self.payments, self.secret = pool, config, payments, secret
         self.regions = tuple(inventory.regions)
-        self.transitions = Transitions(events, inventory)
+        # a failed, expired or cancelled order gives its voucher's use back (Transitions.move)
+        self.transitions = Transitions(events, inventory, vouchers)
         self.carts = CartService(pool, config, products, inventory)
         self.quoter = Quoter(products, inventory, addresses=addresses, shipping=shipping, taxes=taxes,
                              vouchers=vouchers, max_lines=config.max_lines)
