@@ -303,7 +303,8 @@ async def test_idle_broker_sockets_beyond_the_file_limit_leave_the_shop_answerin
 
 
 async def test_seed_beside_a_running_shop_leaves_payments_flowing(tmp_path):
-    config = write_config(tmp_path, enabled=("users", "products", "inventory", "payments", "orders"),
+    config = write_config(tmp_path, enabled=("users", "products", "inventory", "payments", "addresses", "shipping",
+                                             "taxes", "vouchers", "orders"),
                           extra="[plugins.payments]\ndelay_seconds = 0.0\n")
     config.write_text(config.read_text().replace(
         "[security]\n", "[security]\nrate_limit_per_minute = 0\nauth_rate_limit_per_minute = 0\n"))
@@ -329,7 +330,8 @@ async def test_seed_beside_a_running_shop_leaves_payments_flowing(tmp_path):
                     "exp_year": time.gmtime().tm_year + 3, "cvc": "123"}
             auth = {"Authorization": f"Bearer {customer}"}
             async with session.post(url + "/api/v1/orders", headers=auth, json={
-                    "items": [{"product_id": product, "quantity": 1}], "region": "eu-west", "payment": card}) as resp:
+                    "items": [{"product_id": product, "quantity": 1}], "payment": card,
+                    "ship_to": {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES"}}) as resp:
                 assert resp.status == 201, await resp.text()
                 order = (await resp.json())["id"]
             status, deadline = None, time.monotonic() + 30

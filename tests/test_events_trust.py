@@ -62,7 +62,8 @@ def dead_letters_counted(reason: str) -> float:
 
 async def test_forged_payment_results_are_dead_lettered_and_change_nothing(aiohttp_client, make_config, caplog):
     config = make_config(fresh=True, plugins={  # every plugin; payments' delay out of reach: the order waits
-        "enabled": ["users", "products", "inventory", "payments", "orders", "dashboards"],
+        "enabled": ["users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers",
+                    "orders", "dashboards"],
         "payments": {"delay_seconds": 600}})
     client = await start(aiohttp_client, config)
     app = client.app

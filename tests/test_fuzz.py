@@ -99,7 +99,7 @@ async def shop_with_data(client) -> tuple[dict[str, str | None], dict[str, dict[
     product = str((await resp.json())["id"])
     resp = await client.put(f"/api/v1/inventory/{product}/{REGION}", headers=seller, json={"quantity": 10_000})
     assert resp.status == 200, await resp.text()
-    checkout = {"items": [{"product_id": int(product), "quantity": 1}], "region": REGION,
+    checkout = {"items": [{"product_id": int(product), "quantity": 1}], "ship_to": {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES"},
                 "payment": {"method": "card", "card_number": "4242424242424242", "exp_month": 12,
                             "exp_year": date.today().year + 2, "cvc": "123"}}
     resp = await client.post("/api/v1/orders", headers=customer, json=checkout)

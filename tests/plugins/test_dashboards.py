@@ -20,7 +20,8 @@ from plugins.users.keys import USERS
 from tests.helpers import PASSWORD
 from tests.helpers import account as user
 
-PLUGINS = ["users", "products", "inventory", "payments", "orders", "dashboards"]
+PLUGINS = ["users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders",
+           "dashboards"]
 VISA, DECLINED = "4242 4242 4242 4242", "4000 0000 0000 0002"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -54,7 +55,7 @@ async def product(client, token: str, price_cents: int, stock: dict[str, int], c
 async def buy(client, token: str, items: list[tuple[int, int]], number: str = VISA) -> str:
     """Place an order and wait until its payment is settled; the order id."""
     resp = await client.post("/api/v1/orders", headers=bearer(token), json={
-        "items": [{"product_id": p, "quantity": q} for p, q in items], "region": "eu-west",
+        "items": [{"product_id": p, "quantity": q} for p, q in items], "ship_to": {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES"},
         "payment": {"method": "card", "card_number": number, "exp_month": 12,
                     "exp_year": datetime.now().year + 2, "cvc": "123"}})
     assert resp.status == 201, await resp.text()
