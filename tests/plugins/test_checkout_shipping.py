@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from datetime import date
 
 from ecom.app import POOLS
 from tests.helpers import PASSWORD, start, wait_until
@@ -173,3 +174,42 @@ async def test_guest_checkout_signed_link_and_adopting_account(aiohttp_client, m
     resp = await client.get(f"/api/v1/orders/{order_id}", headers=bearer(token))
     assert resp.status == 200 and (await resp.json())["id"] == order_id
     assert re.fullmatch(r"/orders/ord_[a-z0-9]{24}\?key=[A-Za-z0-9_-]{43}", url)
+
+
+async def test_a_guest_checks_out_through_the_pages(aiohttp_client, make_config):
+    client = await start(aiohttp_client, orders_config(make_config, shipping={}))
+    _, seller = await user(client, seller=True)
+    _, admin = await user(client, admin=True)
+    mug = await product(client, seller, stock={EU: 5}, price_cents=2000)
+    resp = await client.post("/api/v1/vouchers", headers=bearer(admin), json={"code": "PAGE10", "kind": "percent",
+                                                                             "percent": 10})
+    assert resp.status == 201, await resp.text()
+    await add(client, None, mug, 1)
+    page = await (await client.get("/cart?country=ES")).text()
+    assert 'id="breakdown"' in page and "Shipping (standard)" in page and "IVA" in page, page[-3000:]
+
+    page = await (await client.get("/checkout")).text()
+    csrf = CSRF.search(page).group(1)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)
+    form = {"csrf_token": csrf, "idempotency_key": key, "email": f"p{uuid.uuid4().hex[:8]}@example.com",
+            "ship_to_address_id": "new", "shipping_method": "standard", "voucher": "page10",
+            **{f"ship_to.{k}": v for k, v in SPAIN.items()}, "ship_to.postal_code": "ABC"}
+    resp = await client.post("/checkout", data={**form, "action": "apply"})
+    page = await resp.text()
+    assert resp.status == 422 and 'id="ship_to.postal_code-error"' in page, page[-3000:]
+    form["ship_to.postal_code"] = SPAIN["postal_code"]
+    resp = await client.post("/checkout", data={**form, "action": "apply"})
+    page = await resp.text()
+    assert resp.status == 200 and 'id="discount-line"' in page and "PAGE10" in page and "IVA" in page
+    total = int(re.search(r'data-total-cents="(\d+)"', page).group(1))
+    assert total == 2000 - 200 + 490  # IVA included in the price; shipping below the free-shipping amount
+
+    resp = await client.post("/checkout", data={**form, "action": "place", "card_number": "4242 4242 4242 4242",
+                                                "exp_month": "12", "exp_year": str(date.today().year + 2), "cvc": "123"},
+                             allow_redirects=False)
+    assert resp.status == 303, (await resp.text())[-3000:]
+    follow = resp.headers["Location"]
+    assert re.fullmatch(r"/orders/ord_[a-z0-9]{24}\?key=[A-Za-z0-9_-]{43}", follow)
+    order_id = follow.split("?")[0].rsplit("/", 1)[1]
+    assert await client.app[POOLS]["orders"].fetchval("SELECT total_cents FROM orders WHERE id = $1", order_id) == total
+    assert (await client.get(follow)).status == 200
