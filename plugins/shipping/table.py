@@ -51,9 +51,9 @@ class ShippingTable:
 def rate_problems(raw: Mapping[str, Any], zones: Mapping[str, Any]) -> dict[str, str]:
     """What is wrong with one rate's fields (field -> sentence); shared by the file and the seller API."""
     problems: dict[str, str] = {}
-    if raw.get("zone") not in zones:
+    if not isinstance(raw.get("zone"), str) or raw["zone"] not in zones:  # a JSON object is no zone (nor hashable)
         problems["zone"] = f"must be one of the zones: {', '.join(zones)}"
-    if raw.get("method") not in METHODS:
+    if not isinstance(raw.get("method"), str) or raw["method"] not in METHODS:
         problems["method"] = f"must be one of: {', '.join(METHODS)}"
     if not isinstance(raw.get("currency"), str) or not CURRENCY.fullmatch(raw["currency"]):
         problems["currency"] = "must be a three-letter currency code in upper case (e.g. EUR)"

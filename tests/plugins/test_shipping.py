@@ -165,7 +165,8 @@ async def test_seller_rates_api_own_only_and_customers_forbidden(aiohttp_client,
             assert (await client.get("/api/v1/shipping/rates", headers=auth(who))).status == 403
             assert (await client.put("/api/v1/shipping/rates", json={"rates": []}, headers=auth(who))).status == 403
         assert (await client.get("/api/v1/shipping/rates")).status == 401
-        bad = [{**rate, "zone": "mars"}, {**rate, "base_cents": -1}, {**rate, "colour": "red"}]
+        bad = [{**rate, "zone": "mars"}, {**rate, "zone": {"a": 1}}, {**rate, "method": ["x"]}, {**rate, "base_cents": -1},
+               {**rate, "colour": "red"}]
         for i, wrong in enumerate(bad):
             resp = await client.put("/api/v1/shipping/rates", json={"rates": [rate, wrong]}, headers=auth(a))
             assert resp.status == 422, await resp.text()
