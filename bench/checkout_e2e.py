@@ -113,7 +113,7 @@ async def main(orders: int, concurrency: int, products: int) -> dict:
         charged = await pools["payments"].fetchval(
             "SELECT count(*) FROM payments WHERE status = 'approved' AND order_id = ANY($1)", ids)
         sold = await pools["inventory"].fetchval("SELECT coalesce(sum(-quantity_delta), 0) FROM stock_movements "
-                                                 "WHERE kind = 'sale' AND order_ref = ANY($1)", ids)
+                                                 "WHERE kind = 'sale' AND split_part(order_ref, '/', 1) = ANY($1)", ids)  # per shipment: <order>/<n>
         result = summary(latencies)
         return {
             "orders": orders, "concurrency": concurrency, "products": products, "payments_delay_seconds": 0,
