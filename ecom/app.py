@@ -92,12 +92,34 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     app[EVENTS_LIVE] = events
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(_set_closing)
-    app.cleanup_ctx.append(_infrastructure)
-    for plugin in loaded.plugins:  # on the root app, in dependency order (shutdown in reverse)
-        app.cleanup_ctx.append(_plugin_context(plugin))
-    if events:
-        app.cleanup_ctx.append(_start_events)
+    stages = [_infrastructure, *(_plugin_context(p) for p in loaded.plugins), *([_start_events] if events else [])]
+    app.cleanup_ctx.append(_lifecycle(stages))
     return app
+
+
+def _lifecycle(stages: list):
+    """One cleanup context for the whole app: the infrastructure, every plugin's lifespan in dependency
+    order, then the events. Shutdown runs in reverse, and so does a start-up that fails half way: what had
+    started (pools, a plugin's background tasks) is stopped, each stage through its normal shutdown path,
+    before the error goes up. With one aiohttp cleanup context per stage, a failing stage left the earlier
+    ones running whenever the caller did not run the app's cleanup (a test client that failed to start)."""
+    async def lifecycle(app: web.Application):
+        started = []
+        try:
+            for stage in stages:
+                steps = stage(app)
+                await steps.__anext__()
+                started.append(steps)
+            yield
+        finally:
+            for steps in reversed(started):
+                try:
+                    await steps.__anext__()
+                except StopAsyncIteration:
+                    pass
+                except Exception:  # noqa: BLE001 - the other stages must still stop
+                    log.exception("stopping %s failed", getattr(steps, "__qualname__", steps))
+    return lifecycle
 
 
 async def _set_closing(app: web.Application) -> None:

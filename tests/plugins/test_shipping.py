@@ -3,6 +3,8 @@ destinations without a rate (CannotShip, 422 naming ship_to.country), fulfilment
 checked at start-up, and the seller rates API and pages through real HTTP on a real database."""
 from __future__ import annotations
 
+import asyncio
+
 from contextlib import asynccontextmanager
 
 import pytest
@@ -132,6 +134,9 @@ async def test_a_region_missing_from_inventory_stops_start_up(aiohttp_client, ma
     with pytest.raises(ConfigError, match="fulfilment.default names region 'moon-base'"):
         async with shop(aiohttp_client, make_config, rates_file=str(path)):
             pass
+    # what started before shipping failed (inventory's sweeper, its pools) was stopped on the way out
+    await asyncio.sleep(0)
+    assert not [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("inventory-")]
 
 
 # ----------------------------------------------------------------------------- HTTP: API and pages
