@@ -1,10 +1,12 @@
 """The shopper's side in a real browser, against `run.py --instances 2` behind nginx: search, product pages,
-the cart, checkout with inline card checks, the order page turning paid (or failing) live, the guest
-cart surviving a log-in, and the friendly error pages. Every page visited is screenshot and checked for
-console errors and serious accessibility problems."""
+the cart, checkout to a ship-to address (the shop picks the region stock ships from) with inline card
+checks, the order page turning paid (or failing) live, the guest cart surviving a log-in from the checkout
+page, and the friendly error pages. Every page visited is screenshot and checked for console errors and
+serious accessibility problems."""
 from __future__ import annotations
 
 import re
+import tomllib
 import uuid
 from datetime import datetime
 
@@ -13,41 +15,60 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import Page
+from tests.test_cli import ROOT
 
 PASSWORD = "a-good-password-1"
 SEEDED = re.compile(r"R[0-9A-Z]+-[A-Z]{2}-[0-9]{7}")  # products of `run.py seed` (other tests make their own)
 VISA, DECLINED, BAD_LUHN = "4242 4242 4242 4242", "4000 0000 0000 0002", "4242 4242 4242 4241"
+# The seeded products used here are priced in USD: ship them to New York (zone "us" has USD rates). The
+# shop takes a US order's stock from these regions, in this order (the stack uses the shipped data file).
+SHIP_TO = {"Full name": "Robin Shopper", "Address": "350 5th Ave", "City": "New York", "State / province": "NY",
+           "Postal code": "10118", "Country": "US", "Phone": "(212) 736-3100"}
+US_REGIONS = tuple(tomllib.loads((ROOT / "plugins/shipping/shipping.toml").read_text())["fulfilment"]["US"])
 
 
 # ----------------------------------------------------------------------------- helpers
 
-async def stocked(base: str, want: int = 2) -> tuple[str, list[dict]]:
-    """(a region, USD products that have at least ``want`` available there), from the public API."""
+async def stocked(base: str, want: int = 2) -> list[dict]:
+    """Seeded USD products with at least ``want`` available in a region that ships to ``SHIP_TO``."""
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/api/v1/products", params={"limit": "100", "sort": "newest"}) as resp:
             items = [p for p in (await resp.json())["items"] if p["currency"] == "USD" and SEEDED.fullmatch(p["sku"])]
-        by_region: dict[str, list[dict]] = {}
+        products = []
         for product in items:
             async with http.get(f"{base}/api/v1/inventory/{product['id']}") as resp:
-                for stock in await resp.json():
-                    if stock["available"] >= want:
-                        by_region.setdefault(stock["region"], []).append(product)
-    region, products = max(by_region.items(), key=lambda kv: len(kv[1]))
-    assert len(products) >= 2, by_region
-    return region, products
+                if any(s["available"] >= want and s["region"] in US_REGIONS for s in await resp.json()):
+                    products.append(product)
+    assert len(products) >= 2, items
+    return products
 
 
-async def short_somewhere(base: str) -> tuple[dict, str, str, int]:
-    """(a USD product, a region with enough of it, a region with less, that region's available units)."""
+async def seller_with_product(base: str, units: int) -> tuple[dict, str, str]:
+    """(a new USD product, stocked with ``units`` in the first region that serves the US, its seller's
+    bearer token, that region): a product of its own, so that the test may change its stock."""
+    email = f"seller-{uuid.uuid4().hex[:10]}@example.com"
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/api/v1/products", params={"limit": "100"}) as resp:
-            items = [p for p in (await resp.json())["items"] if p["currency"] == "USD" and SEEDED.fullmatch(p["sku"])]
-        for product in items:
-            async with http.get(f"{base}/api/v1/inventory/{product['id']}") as resp:
-                stock = sorted(await resp.json(), key=lambda s: s["available"])
-            if stock[-1]["available"] >= 2 and stock[0]["available"] == 0:
-                return product, stock[-1]["region"], stock[0]["region"], stock[0]["available"]
-    raise AssertionError("no product is stocked in one region and missing in another")
+        async with http.post(f"{base}/api/v1/users", json={"email": email, "name": "Sol Seller", "password": PASSWORD,
+                                                           "is_seller": True}) as resp:
+            assert resp.status == 202, await resp.text()
+        async with http.post(f"{base}/api/v1/auth/token", json={"email": email, "password": PASSWORD}) as resp:
+            assert resp.status == 200, await resp.text()
+            token = (await resp.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"name": f"Tin lantern {uuid.uuid4().hex[:6]}", "description": "A punched tin lantern.",
+                "price_cents": 1800, "currency": "USD", "type": "Home & Kitchen", "sku": f"LAMP-{uuid.uuid4().hex[:8]}"}
+        async with http.post(f"{base}/api/v1/products", json=body, headers=auth) as resp:
+            assert resp.status == 201, await resp.text()
+            product = await resp.json()
+        await set_stock(base, token, product["id"], US_REGIONS[0], units)
+    return product, token, US_REGIONS[0]
+
+
+async def set_stock(base: str, token: str, product_id: int, region: str, quantity: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"{base}/api/v1/inventory/{product_id}/{region}", json={"quantity": quantity},
+                            headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 200, await resp.text()
 
 
 async def register(tab: Page, name: str = "Robin Shopper") -> str:
@@ -76,6 +97,12 @@ async def add_to_cart(tab: Page, product_id: int, quantity: int = 1) -> None:
     await expect(page.get_by_role("status").filter(has_text="Added to your cart.")).to_be_visible()
 
 
+async def fill_address(page, address: dict[str, str] = SHIP_TO) -> None:
+    """The checkout's new ship-to address, by the fields' labels."""
+    for label, value in address.items():
+        await page.get_by_label(label, exact=label != "Country").fill(value)  # "Country (two letters, e.g. ES)"
+
+
 async def fill_card(page, number: str) -> None:
     await page.get_by_label("Card number").fill(number)
     await page.get_by_label("Expiry month").fill("12")
@@ -95,7 +122,7 @@ async def my_orders(tab: Page) -> list[dict]:
 
 async def test_search_two_products_check_out_and_watch_it_get_paid(tab, stack):
     page = tab.page
-    region, products = await stocked(stack["url"])
+    products = await stocked(stack["url"])
     first, second = products[0], products[1]
     await register(tab)
     await tab.check("account")
@@ -136,10 +163,16 @@ async def test_search_two_products_check_out_and_watch_it_get_paid(tab, stack):
     await expect(page.get_by_role("link", name=re.compile(r"Cart 3 items"))).to_be_visible()
     await tab.check("cart")
 
-    # checkout in the region that has both, with the approved test card
+    # checkout to a New York address (the shop picks where each line ships from), priced, then the approved test card
     await page.get_by_role("link", name="Check out").click()
     await page.wait_for_url("**/checkout")
-    await page.get_by_label(region, exact=True).check()
+    await fill_address(page)
+    await page.get_by_role("button", name="Update the price").click()
+    breakdown = page.locator("#breakdown")
+    await expect(breakdown.locator(".shipping-line").first).to_be_visible()
+    await expect(page.get_by_label("City", exact=True)).to_have_value("New York")  # the address is kept
+    priced = int(await breakdown.get_attribute("data-total-cents"))
+    assert priced >= total, (priced, total)  # the goods, plus shipping (and any tax on top)
     await fill_card(page, VISA)
     await tab.check("checkout")
     navigations: list[str] = []
@@ -158,6 +191,9 @@ async def test_search_two_products_check_out_and_watch_it_get_paid(tab, stack):
     assert navigations == [], navigations
     await tab.check("order-paid")
     order_id = page.url.rsplit("/", 1)[1]
+    resp = await page.request.get(f"{tab.base_url}/api/v1/orders/{order_id}")
+    assert resp.ok, await resp.text()
+    assert (await resp.json())["total_cents"] == priced  # the price the checkout page showed
 
     await tab.goto("/orders")
     row = page.get_by_role("row").filter(has_text=order_id)
@@ -174,11 +210,11 @@ async def test_search_two_products_check_out_and_watch_it_get_paid(tab, stack):
 
 async def test_card_problems_are_clear(tab, stack):
     page = tab.page
-    region, products = await stocked(stack["url"], want=1)
+    products = await stocked(stack["url"], want=1)
     await register(tab, "Casey Declined")
     await add_to_cart(tab, products[-1]["id"])
     await tab.goto("/checkout")
-    await page.get_by_label(region, exact=True).check()
+    await fill_address(page, {**SHIP_TO, "Full name": "Casey Declined"})
 
     # a mistyped number: flagged as it is typed, and the form does not go out
     await fill_card(page, BAD_LUHN)
@@ -209,37 +245,52 @@ async def test_card_problems_are_clear(tab, stack):
 
 
 async def test_checkout_without_javascript_shows_the_servers_answers(browser, stack):
-    """No JavaScript: a bad card comes back (422) with its message next to the field; a region without
-    enough stock comes back (409) with a clear message; a good card still places the order."""
-    product, good, short, available = await short_somewhere(stack["url"])
+    """No JavaScript: a bad card comes back (422) with its message next to the field and the address kept;
+    asking for more units than the regions serving the address have (its last unit went while the page was
+    open) comes back (409) with a clear message; with the quantity lowered, a good card places the order."""
+    product, seller_token, region = await seller_with_product(stack["url"], units=2)
     context = await browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
     try:
         tab = Page(await context.new_page(), stack["url"])
         page = tab.page
+        place = page.get_by_role("button", name=re.compile("^Place order"))
         await register(tab, "Noa Noscript")
-        await add_to_cart(tab, product["id"])
+        await add_to_cart(tab, product["id"], 2)
         await tab.goto("/checkout")
-        await page.get_by_label(good, exact=True).check()
+        await fill_address(page, {**SHIP_TO, "Full name": "Noa Noscript"})
         await fill_card(page, BAD_LUHN)
-        await page.get_by_role("button", name=re.compile("^Place order")).click()
+        async with page.expect_navigation() as answer:
+            await place.click()
+        assert (await answer.value).status == 422
         await expect(page.locator("#card_number-error")).to_have_text(
             "This card number is not valid; check it for typos.")
         await expect(page.get_by_label("Card number")).to_have_attribute("aria-invalid", "true")
+        await expect(page.get_by_label("Postal code")).to_have_value("10118")  # the address comes back filled in
         await tab.shot("checkout-422")  # axe needs JavaScript: the JS-enabled tests check these templates
         assert not tab.console_errors, tab.console_errors
 
-        await page.get_by_label(short, exact=True).check()
+        await set_stock(stack["url"], seller_token, product["id"], region, 1)  # one unit went meanwhile
         await fill_card(page, VISA)
-        await page.get_by_role("button", name=re.compile("^Place order")).click()
+        async with page.expect_navigation() as answer:
+            await place.click()
+        assert (await answer.value).status == 409
         problem = page.locator("#checkout-problem")
         await expect(problem).to_contain_text("Not enough stock")
-        await expect(problem).to_contain_text(f"{available} available, 1 requested")
+        await expect(problem).to_contain_text(f"“{product['name']}” (product {product['id']}): 1 available, 2 requested")
+        await expect(place).to_be_disabled()  # the cart must change first, and the page says how
         await tab.shot("checkout-409")
         assert not tab.console_errors, tab.console_errors
+        assert await my_orders(tab) == []
 
-        await page.get_by_label(good, exact=True).check()
+        await problem.get_by_role("link", name="Change your cart").click()
+        await page.wait_for_url("**/cart")
+        await page.get_by_label(f"Quantity of {product['name']}").fill("1")
+        await page.get_by_role("button", name=f"Update {product['name']}").click()
+        await page.wait_for_url("**/cart")
+        await tab.goto("/checkout")
+        await fill_address(page, {**SHIP_TO, "Full name": "Noa Noscript"})
         await fill_card(page, VISA)
-        await page.get_by_role("button", name=re.compile("^Place order")).click()
+        await place.click()
         await page.wait_for_url(re.compile(r"/orders/ord_[a-z0-9]+$"))
         await expect(page.get_by_role("status").filter(has_text="is placed")).to_be_visible()
     finally:
@@ -248,7 +299,7 @@ async def test_checkout_without_javascript_shows_the_servers_answers(browser, st
 
 async def test_a_guest_cart_survives_logging_in(tab, stack):
     page = tab.page
-    _, products = await stocked(stack["url"], want=1)
+    products = await stocked(stack["url"], want=1)
     email = f"guest-{uuid.uuid4().hex[:10]}@example.com"
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{stack['url']}/api/v1/users",
@@ -258,6 +309,10 @@ async def test_a_guest_cart_survives_logging_in(tab, stack):
     await add_to_cart(tab, products[0]["id"])
     await expect(page.locator(".cart-line")).to_have_count(1)
     await page.get_by_role("link", name="Check out").click()
+    await page.wait_for_url("**/checkout")  # a guest may check out with an email, or log in from here
+    await expect(page.get_by_label("Email")).to_be_visible()
+    await tab.check("checkout-guest")
+    await page.locator("#guest-login").get_by_role("link", name="Log in").click()
     await page.wait_for_url("**/login?next=/checkout")
     await expect(page.get_by_text("Log in to check out: your cart is kept.")).to_be_visible()
     await tab.check("login")
