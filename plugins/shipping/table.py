@@ -6,12 +6,11 @@ key (``rates[2].base_cents``). See shipping.toml for the format.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ecom.config import ConfigError
+from ecom.datafile import Checker, read_toml, resolve
 
 METHODS = ("standard", "express")
 COUNTRY = re.compile(r"[A-Z]{2}")
@@ -75,17 +74,10 @@ def make_rate(raw: Mapping[str, Any]) -> Rate:
                 raw.get("free_above_cents"))
 
 
-class _Reader:
+class _Reader(Checker):
     def __init__(self, where: str, regions: tuple[str, ...] | None):
-        self.where, self.regions = where, regions
-
-    def fail(self, key: str, message: str) -> None:
-        raise ConfigError(f"config: {self.where}: {key} {message}")
-
-    def table(self, value: Any, key: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            self.fail(key, "must be a table")
-        return value
+        super().__init__(where)
+        self.regions = regions
 
     def region_list(self, value: Any, key: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value or len(set(value)) != len(value):
@@ -156,21 +148,8 @@ def parse_table(raw: Mapping[str, Any], where: str, regions: tuple[str, ...] | N
     return ShippingTable(reader.fulfilment(raw.get("fulfilment", {})), zones, reader.rates(raw.get("rates", []), zones))
 
 
-def resolve(rates_file: str) -> Path:
-    """The shipped file for "", else the operator's path (relative paths: from the project folder)."""
-    if not rates_file:
-        return SHIPPED
-    path = Path(rates_file)
-    return path if path.is_absolute() else Path(__file__).resolve().parents[2] / path
-
-
 def load_table(rates_file: str, regions: tuple[str, ...] | None = None,
                key: str = "plugins.shipping.rates_file") -> ShippingTable:
-    path = resolve(rates_file)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"config: {key}: cannot read {path}: {err.strerror or err}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config: {key}: {path} is not valid TOML: {err}") from None
+    path = resolve(rates_file, SHIPPED)
+    raw = read_toml(path, key)
     return parse_table(raw, str(path), regions)

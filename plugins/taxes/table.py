@@ -6,12 +6,11 @@ key (``countries.ES.standard``), like every other config error. See rates.toml f
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ecom.config import ConfigError
+from ecom.datafile import Checker, read_toml, resolve
 
 CLASSES = ("standard", "reduced", "zero")
 COUNTRY = re.compile(r"[A-Z]{2}")
@@ -46,24 +45,8 @@ class TaxTable:
         return entry.regions.get(region) or entry.rates
 
 
-class _Reader:
-    """Checks one file, naming ``where`` (the file) and the key in every error."""
-
-    def __init__(self, where: str):
-        self.where = where
-
-    def fail(self, key: str, message: str) -> None:
-        raise ConfigError(f"config: {self.where}: {key} {message}")
-
-    def table(self, value: Any, key: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            self.fail(key, "must be a table")
-        return value
-
-    def known(self, table: Mapping[str, Any], key: str, allowed: set[str]) -> None:
-        for name in table:
-            if name not in allowed:
-                self.fail(f"{key}.{name}" if key else name, f"is not a known key (known: {', '.join(sorted(allowed))})")
+class _Reader(Checker):
+    """Checks the tax rates file."""
 
     def label(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not 1 <= len(value.strip()) <= 40:
@@ -117,20 +100,7 @@ def parse_table(raw: Mapping[str, Any], where: str) -> TaxTable:
     return TaxTable(countries)
 
 
-def resolve(rates_file: str) -> Path:
-    """The shipped file for "", else the operator's path (relative paths: from the project folder)."""
-    if not rates_file:
-        return SHIPPED
-    path = Path(rates_file)
-    return path if path.is_absolute() else Path(__file__).resolve().parents[2] / path
-
-
 def load_table(rates_file: str, key: str = "plugins.taxes.rates_file") -> TaxTable:
-    path = resolve(rates_file)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"config: {key}: cannot read {path}: {err.strerror or err}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config: {key}: {path} is not valid TOML: {err}") from None
+    path = resolve(rates_file, SHIPPED)
+    raw = read_toml(path, key)
     return parse_table(raw, str(path))
