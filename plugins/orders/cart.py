@@ -77,7 +77,8 @@ class CartService:
         return [(p, q) for p, q in current if p != pid]
 
     async def best_available(self, product_ids: list[int]) -> dict[int, int]:
-        """Units available per product in its best-stocked region (an order is served from one region)."""
+        """Units available per product in its best-stocked region (the most one line can ship: the shop
+        sends each line from one region, the first that has it among those serving the address)."""
         best: dict[int, int] = {p: 0 for p in product_ids}
         if not product_ids:
             return best
@@ -85,16 +86,6 @@ class CartService:
             for pid, units in (await self.inventory.availability_many(product_ids, region)).items():
                 best[pid] = max(best.get(pid, 0), units)
         return best
-
-    async def shortages(self, items: Items) -> dict[str, tuple[int, ...]]:
-        """region -> ids of the products in ``items`` it has too few of (empty: the whole cart ships from
-        there), in config order; for the checkout page's region choice."""
-        ids = [p for p, _ in items]
-        out: dict[str, tuple[int, ...]] = {}
-        for region in self.inventory.regions:
-            units = await self.inventory.availability_many(ids, region) if ids else {}
-            out[region] = tuple(p for p, q in items if units.get(p, 0) < q)
-        return out
 
     async def view(self, items: Items) -> Cart:
         """The cart as it stands now: current names and prices, availability, and what is wrong."""
