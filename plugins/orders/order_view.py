@@ -72,7 +72,9 @@ def build(row: asyncpg.Record, line_rows: list, history: list = (), *, seller_vi
     ships, lines = shipments(row, lines, list(shipment_rows), list(shipment_history),
                              list(sellers) or list(dict.fromkeys(ln.seller_id for ln in lines)))
     ship_to = _json(_get(row, "ship_to"))
-    if seller_view:
+    if seller_view:  # not another seller's steps either ("Marked shipped by the seller (shipment 1)")
+        mine = {f"seller:{ln.seller_id}" for ln in lines}
+        history = [h for h in history if not h["actor"].startswith("seller:") or h["actor"] in mine]
         total = sum(ln.line_total_cents for ln in lines)
         ship_to = {k: ship_to.get(k, "") for k in SELLER_SHIP_TO} if ship_to else None
         money: dict[str, Any] = {"subtotal_cents": total, "shipping_cents": sum(s.shipping_cents for s in ships)}

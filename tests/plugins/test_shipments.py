@@ -100,6 +100,10 @@ async def test_two_sellers_ship_their_own_shipments_and_one_is_refunded_alone(ai
     assert [(s["carrier"], s["tracking_number"]) for s in full["shipments"]] == [("DHL", "JD0142"), ("Correos", "PQ9")]
     assert [h["status"] for h in full["history"]] == ["pending_payment", "paid", "fulfilled", "partially_shipped",
                                                       "shipped"]
+    # a seller's view of the history has no step of another seller's shipment
+    ana_id = as_ana["lines"][0]["seller_id"]
+    assert {h["actor"] for h in (await get_order(client, bo, order_id))["history"]}.isdisjoint({f"seller:{ana_id}"})
+    assert f"seller:{ana_id}" in {h["actor"] for h in full["history"]}
 
     # Bo's shipment refunded alone: its lines + shipping (tax inside), refund_ref shipment-2, its stock back
     pool = client.app[POOLS]["orders"]
