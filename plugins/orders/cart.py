@@ -79,13 +79,10 @@ class CartService:
     async def best_available(self, product_ids: list[int]) -> dict[int, int]:
         """Units available per product in its best-stocked region (the most one line can ship: the shop
         sends each line from one region, the first that has it among those serving the address)."""
-        best: dict[int, int] = {p: 0 for p in product_ids}
         if not product_ids:
-            return best
-        for region in self.inventory.regions:
-            for pid, units in (await self.inventory.availability_many(product_ids, region)).items():
-                best[pid] = max(best.get(pid, 0), units)
-        return best
+            return {}
+        table = await self.inventory.stock_table(list(product_ids))  # every region in one query
+        return {pid: max((s.available for s in stocks), default=0) for pid, stocks in table.items()}
 
     async def view(self, items: Items) -> Cart:
         """The cart as it stands now: current names and prices, availability, and what is wrong."""

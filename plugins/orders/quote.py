@@ -84,7 +84,7 @@ class Quoter:
             _fail({"items": "There is nothing to pay for: the order total is 0."})
         chosen = await self._regions(items, found, country)
         lines = [pricing.Line(f"L{n}", pid, p.seller_id, p.name, p.type, p.price_cents, qty,
-                              getattr(p, "tax_class", "standard"), getattr(p, "weight_grams", 0), chosen[pid])
+                              p.tax_class, p.weight_grams, chosen[pid])
                  for n, (pid, qty) in enumerate(items, start=1) for p in (found[pid],)]
         return lines, currencies[0]
 
@@ -92,7 +92,9 @@ class Quoter:
         ids = [pid for pid, _ in items]
         serving = [r for r in self.shipping.regions_for(country) if r in self.inventory.regions]
         others = [r for r in self.inventory.regions if r not in serving]
-        units = {r: await self.inventory.availability_many(ids, r) for r in (*serving, *others)}
+        table = await self.inventory.stock_table(ids)  # every region in one query
+        units = {r: {pid: s.available for pid, stocks in table.items() for s in stocks if s.region == r}
+                 for r in (*serving, *others)}
         chosen, unshippable = {}, []
         for pid, qty in items:
             region = next((r for r in serving if units[r].get(pid, 0) >= qty), None)
