@@ -24,7 +24,8 @@ from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
 from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
 from .secret import load_secret
-from .templating import FILTERS
+from . import i18n
+from .i18n.web import switch_language
 
 log = logging.getLogger("ecom.app")
 
@@ -79,6 +80,7 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     loaded = loaded or load_plugins(config)
     secret = secret or load_secret(config)
     app = web.Application(client_max_size=config.server.max_body_bytes)
+    _setup_languages(config, loaded)
     app[PLUGINS] = loaded
     app[SHOP_SECRET] = secret
     install_gateway(app, config, secret)
@@ -137,8 +139,15 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
     ])
     env = aiohttp_jinja2.setup(app, loader=loader, context_processors=[
         aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context])
-    env.filters.update(FILTERS)
+    i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names
+
+
+def _setup_languages(config: Config, loaded: LoadedPlugins) -> None:
+    i18n.configure(config.i18n.locales, config.i18n.default_locale, config.i18n.time_zone)
+    for plugin in loaded.plugins:
+        if plugin.package_dir is not None and (plugin.package_dir / "locale").is_dir():
+            i18n.add_catalog_folder(plugin.package_dir / "locale")
 
 
 async def _identity_context(request: web.Request) -> dict:
@@ -153,12 +162,13 @@ def bootstrap_dir() -> Path:
 
 def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
     reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core"), ("GET", "/api/v1/openapi.json", "core"),
-                ("GET", "/metrics", "core")]
+                ("GET", "/metrics", "core"), ("POST", "/locale", "core")]
     check_routes(loaded.plugins, reserved)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/locale", switch_language)
     for plugin in loaded.plugins:
         app.router.add_routes(plugin.routes)
         if plugin.folder("static"):

@@ -139,6 +139,54 @@ class NginxConfig:
 
 
 @dataclass(frozen=True)
+class I18nConfig:
+    locales: tuple[str, ...] = ("en", "es")  # languages offered (each needs its catalogs); the switcher lists them
+    default_locale: str = "en"               # when neither the user nor the browser names an offered one
+    time_zone: str = "UTC"                   # times are shown in the user's saved zone, else this one
+
+    def validate(self) -> None:
+        from babel import Locale, UnknownLocaleError
+        if not self.locales:
+            raise ConfigError("config: i18n.locales must name at least one language")
+        for locale in self.locales:
+            try:
+                Locale.parse(locale)
+            except (ValueError, UnknownLocaleError):
+                raise ConfigError(f"config: i18n.locales has {locale!r}, which is not a known locale") from None
+        if self.default_locale not in self.locales:
+            raise ConfigError(f"config: i18n.default_locale {self.default_locale!r} is not in i18n.locales")
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"config: i18n.time_zone {self.time_zone!r} is not an IANA time zone "
+                              "(like Europe/Madrid)") from None
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    url: str = ""                     # "" = the embedded SMTP sink (loopback; read at /admin/mail); else
+                                      # smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (TLS)
+    embedded_host: str = "127.0.0.1"  # where the embedded sink listens
+    embedded_port: int = 18025
+    sender: str = "ecom <shop@localhost>"  # the From of every mail
+    timeout: float = 15.0             # seconds for one SMTP conversation
+    max_attempts: int = 8             # a mail that keeps failing is given up after this many tries (back-off)
+
+    def validate(self) -> None:
+        if self.url and not self.url.startswith(("smtp://", "smtps://")):
+            raise ConfigError("config: mail.url must start with smtp:// or smtps:// (or be \"\" for the embedded sink)")
+        if not 1 <= self.embedded_port <= 65535:
+            raise ConfigError("config: mail.embedded_port must be between 1 and 65535")
+        if "@" not in self.sender:
+            raise ConfigError("config: mail.sender must contain an email address, like shop@example.com")
+        if self.timeout <= 0:
+            raise ConfigError("config: mail.timeout must be positive")
+        if not 1 <= self.max_attempts <= 100:
+            raise ConfigError("config: mail.max_attempts must be between 1 and 100")
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     # the same list as config.toml's [plugins] enabled (tests/test_config.py keeps them equal)
     enabled: tuple[str, ...] = ("users", "addresses", "products", "inventory", "payments", "orders", "vouchers",
@@ -154,6 +202,8 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     nginx: NginxConfig = field(default_factory=NginxConfig)
+    i18n: I18nConfig = field(default_factory=I18nConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     root: str = "."  # folder that relative paths (data_dir, plugin paths) are resolved against
 
@@ -254,7 +304,7 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
 
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "broker": BrokerConfig, "security": SecurityConfig,
-             "nginx": NginxConfig}
+             "nginx": NginxConfig, "i18n": I18nConfig, "mail": MailConfig}
 
 
 def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, str] | None = None,

@@ -9,6 +9,7 @@ from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from ..config import Config
+from ..i18n.web import language_middleware
 from .auth import AUTHENTICATOR, Identity, auth_middleware, identity, login_required, roles_required
 from .cors import cors_middleware
 from .csrf import csrf_context, csrf_middleware, csrf_token
@@ -34,6 +35,7 @@ def install(app: web.Application, config: Config, secret: bytes) -> None:
                                             "auth": config.security.auth_rate_limit_per_minute})
     app.middlewares.extend([
         request_id_middleware,
+        language_middleware,
         error_middleware,
         cors_middleware,
         rate_limit_middleware,

@@ -14,6 +14,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..errors import Forbidden, Unauthorized
+from ..i18n import _
+from ..i18n.web import apply_user_preferences
 from .keys import IDENTITY
 
 
@@ -24,6 +26,8 @@ class Identity:
     name: str
     roles: frozenset[str] = field(default_factory=frozenset)
     via: str = "session"  # "session" or "token"
+    locale: str | None = None     # the user's saved language ("es"); None = the browser's
+    time_zone: str | None = None  # the user's saved IANA time zone ("Europe/Madrid"); None = the shop's
 
     def has_role(self, *roles: str) -> bool:
         return "admin" in self.roles or any(r in self.roles for r in roles)
@@ -54,7 +58,8 @@ async def auth_middleware(request: web.Request, handler):
         return await handler(request)
     request[IDENTITY] = await authenticator.authenticate(request)
     if request[IDENTITY] is None and bearer_token(request) is not None:
-        raise Unauthorized("The bearer token is invalid, expired or revoked.")
+        raise Unauthorized(_("The bearer token is invalid, expired or revoked."))
+    apply_user_preferences(request, request[IDENTITY])
     return await handler(request)
 
 
@@ -64,7 +69,7 @@ def identity(request: web.Request) -> Identity | None:
 
 def _login_needed(request: web.Request) -> Exception:
     if request.path.startswith("/api/"):
-        return Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+        return Unauthorized(_("Log in first: send 'Authorization: Bearer <token>'."))
     return web.HTTPSeeOther(f"/login?next={quote(request.path_qs)}")
 
 
@@ -88,7 +93,7 @@ def roles_required(*roles: str):
             if who is None:
                 raise _login_needed(request)
             if not who.has_role(*roles):
-                raise Forbidden(f"This needs the {' or '.join(roles)} role.")
+                raise Forbidden(_("This needs the {roles} role.").format(roles=_(" or ").join(roles)))
             return await handler(request)
         wrapper.ecom_auth = roles  # ecom/openapi.py documents it
         return wrapper

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from markupsafe import Markup
 
 from ecom.charts import bar_chart, line_chart
-from ecom.templating import money
+from ecom.i18n import money
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
