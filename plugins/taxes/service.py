@@ -21,16 +21,17 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import N_, _
 
 from .table import CLASSES, TaxTable
 
 COUNTRY = re.compile(r"[A-Z]{2}")
 MAX_AMOUNT = 10**13  # a line of a hundred billion in major units is a mistake, not a sale
-MESSAGES = {  # user-facing texts in one place (gettext later)
-    "country": "must be a two-letter country code (ISO 3166-1 alpha-2)",
-    "class": "must be one of: " + ", ".join(CLASSES),
-    "amount": "must be a whole number of cents between 0 and 10000000000000",
-    "ref": "is given twice: every line needs its own ref",
+MESSAGES = {  # what people read, marked here and translated where raised (in the request's language)
+    "country": N_("must be a two-letter country code (ISO 3166-1 alpha-2)"),
+    "class": N_("must be one of: {classes}"),
+    "amount": N_("must be a whole number of cents between 0 and {top}"),
+    "ref": N_("is given twice: every line needs its own ref"),
 }
 
 
@@ -128,7 +129,7 @@ class TaxesService:
 def _country(country: str) -> str:
     code = (country or "").strip().upper()
     if not COUNTRY.fullmatch(code):
-        raise ValidationFailed("The country code is not valid.", errors={"country": MESSAGES["country"]})
+        raise ValidationFailed(_("The country code is not valid."), errors={"country": _(MESSAGES["country"])})
     return code
 
 
@@ -137,10 +138,12 @@ def _check_lines(lines: Sequence[TaxableLine]) -> None:
     for i, line in enumerate(lines):
         field = f"lines[{i}]"
         if line.ref in seen:
-            raise ValidationFailed("Two lines share a ref.", errors={f"{field}.ref": MESSAGES["ref"]})
+            raise ValidationFailed(_("Two lines share a ref."), errors={f"{field}.ref": _(MESSAGES["ref"])})
         seen.add(line.ref)
         if line.tax_class not in CLASSES:
-            raise ValidationFailed("Unknown tax class.", errors={f"{field}.tax_class": MESSAGES["class"]})
+            raise ValidationFailed(_("Unknown tax class."), errors={
+                f"{field}.tax_class": _(MESSAGES["class"]).format(classes=", ".join(CLASSES))})
         amount = line.amount_cents
         if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= MAX_AMOUNT:
-            raise ValidationFailed("A line amount is not valid.", errors={f"{field}.amount_cents": MESSAGES["amount"]})
+            raise ValidationFailed(_("A line amount is not valid."), errors={
+                f"{field}.amount_cents": _(MESSAGES["amount"]).format(top=MAX_AMOUNT)})
