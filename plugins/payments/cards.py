@@ -11,9 +11,16 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import N_, _
 
 DECLINED_TEST_NUMBER = "4000000000000002"  # DESIGN §10: the documented card that is always declined
 MAX_YEARS_AHEAD = 25
+# Why the processor refuses a card: stored in English (payments.failure_reason, PaymentFailed.reason) and
+# translated where a person reads it (``_(reason)``), so each reader sees it in their own language.
+INVALID_NUMBER = N_("Invalid card number")
+CARD_EXPIRED = N_("Card expired")
+INVALID_CVC = N_("Invalid CVC")
+CARD_DECLINED = N_("Card declined")
 BRANDS = ("visa", "mastercard", "amex", "discover", "other")
 
 
@@ -88,40 +95,40 @@ def parse_card(card: Any, today: datetime | None = None) -> CardDetails:
     errors: dict[str, str] = {}
     number = _digits(card.get("card_number"), separators=" -")
     if number is None:
-        errors["card_number"] = "Enter the card number (digits, spaces and dashes only)."
+        errors["card_number"] = _("Enter the card number (digits, spaces and dashes only).")
     elif not 12 <= len(number) <= 19:
-        errors["card_number"] = "A card number has 12 to 19 digits."
+        errors["card_number"] = _("A card number has 12 to 19 digits.")
     elif not luhn_ok(number):
-        errors["card_number"] = "This card number is not valid; check it for typos."
+        errors["card_number"] = _("This card number is not valid; check it for typos.")
     month_text, year_text = _digits(card.get("exp_month")), _digits(card.get("exp_year"))
     month = int(month_text) if month_text and len(month_text) <= 2 else 0
     if not 1 <= month <= 12:
-        errors["exp_month"] = "Enter the expiry month as a number from 1 to 12."
+        errors["exp_month"] = _("Enter the expiry month as a number from 1 to 12.")
     year = int(year_text) if year_text and len(year_text) in (2, 4) else 0
     year = 2000 + year if year and len(year_text or "") == 2 else year
     if not today.year - 100 < year <= today.year + MAX_YEARS_AHEAD:
-        errors["exp_year"] = "Enter the expiry year, like 2030 or 30."
+        errors["exp_year"] = _("Enter the expiry year, like 2030 or 30.")
     elif "exp_month" not in errors and expired(month, year, today):
-        errors["exp_year" if year < today.year else "exp_month"] = "This card has expired."
+        errors["exp_year" if year < today.year else "exp_month"] = _("This card has expired.")
     cvc = _digits(card.get("cvc"))
     amex = number is not None and brand_of(number) == "amex"
     if cvc is None or not 3 <= len(cvc) <= 4:
-        errors["cvc"] = "Enter the 3 or 4 digit security code (CVC)."
+        errors["cvc"] = _("Enter the 3 or 4 digit security code (CVC).")
     elif amex and len(cvc) != 4:
-        errors["cvc"] = "American Express cards have a 4 digit security code."
+        errors["cvc"] = _("American Express cards have a 4 digit security code.")
     if errors:
-        raise ValidationFailed("Check the card details.", errors=errors)
+        raise ValidationFailed(_("Check the card details."), errors=errors)
     return CardDetails(number, month, year, cvc)
 
 
 def decline_reason(card: CardDetails, today: datetime | None = None) -> str | None:
-    """Why the processor refuses ``card`` (None: approved). DESIGN §10's test cards."""
+    """Why the processor refuses ``card`` (None: approved), as an English msgid. DESIGN §10's test cards."""
     if not 12 <= len(card.number) <= 19 or not card.number.isdigit() or not luhn_ok(card.number):
-        return "Invalid card number"
+        return INVALID_NUMBER
     if not 1 <= card.exp_month <= 12 or expired(card.exp_month, card.exp_year, today):
-        return "Card expired"
+        return CARD_EXPIRED
     if not card.cvc.isdigit() or not 3 <= len(card.cvc) <= 4 or (card.brand == "amex" and len(card.cvc) != 4):
-        return "Invalid CVC"
+        return INVALID_CVC
     if card.number == DECLINED_TEST_NUMBER:
-        return "Card declined"
+        return CARD_DECLINED
     return None

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import N_, _
 
 from . import db, refunds
 from .cards import BRANDS, CardDetails, CardToken, decline_reason, parse_card
@@ -31,8 +32,8 @@ STATUSES = ("pending", "approved", "declined", "partially_refunded", "refunded")
 CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_AMOUNT = 10**12
 MAX_ORDER_ID = 100
-INVALID_REQUEST = "Invalid payment request"
-TOKEN_EXPIRED = "Card details expired"
+INVALID_REQUEST = N_("Invalid payment request")  # failure reasons: English msgids, shown with _()
+TOKEN_EXPIRED = N_("Card details expired")
 RETRY_SECONDS = 5
 
 
@@ -196,11 +197,11 @@ class PaymentsService:
         """Newest first. ``customer_id`` None means everyone's (admins); filters apply when given."""
         errors = {}
         if order_id is not None and _order_id(order_id) is None:
-            errors["order_id"] = f"must be 1 to {MAX_ORDER_ID} printable characters"
+            errors["order_id"] = _("must be 1 to {max} printable characters").format(max=MAX_ORDER_ID)
         if status is not None and status not in STATUSES:
-            errors["status"] = f"must be one of {', '.join(STATUSES)}"
+            errors["status"] = _("must be one of {statuses}").format(statuses=", ".join(STATUSES))
         if errors:
-            raise ValidationFailed("Check the filters.", errors=errors)
+            raise ValidationFailed(_("Check the filters."), errors=errors)
         rows = await db.list_payments(self.pool, customer_id, order_id, status, limit, offset)
         return [Payment.from_row(r) for r in rows]
 
