@@ -1,20 +1,24 @@
 """HTTP <-> ShippingService: the seller's own rates page and the admin's read-only view of the shop's."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from aiohttp import web
 from aiohttp_jinja2 import render_template
 
 from ecom.errors import ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _, number
 from ecom.inputs import form_data, form_field
 
 from .routes import shipping
 from .table import METHODS
 
 routes = web.RouteTableDef()
-MESSAGES = {"saved": "Rate saved.", "deleted": "Rate deleted.", "gone": "That rate was already gone.",
-            "money": "must be an amount like 4.90"}
+MESSAGES = {"saved": N_("Rate saved."), "deleted": N_("Rate deleted."), "gone": N_("That rate was already gone."),
+            "money": N_("must be an amount like {example}")}
+EXAMPLE = Decimal("4.90")  # shown in the reader's notation (4.90 / 4,90); both are accepted
 
 
 def render(name: str, request: web.Request, context: dict, status: int = 200) -> web.Response:
@@ -28,9 +32,9 @@ def cents(text: str, field: str, errors: dict, required: bool = True) -> int | N
     text = text.strip().replace(",", ".")
     if not text and not required:
         return None
-    whole, _, frac = text.partition(".")
+    whole, _dot, frac = text.partition(".")
     if not whole.isdecimal() or len(whole) > 9 or (frac and (not frac.isdecimal() or len(frac) > 2)):
-        errors[field] = MESSAGES["money"]
+        errors[field] = _(MESSAGES["money"]).format(example=number(EXAMPLE, 2))
         return None
     return int(whole) * 100 + int(frac.ljust(2, "0") or 0)
 
@@ -67,7 +71,7 @@ async def seller_add_rate(request: web.Request) -> web.Response:
             errors = {names.get(k, k): v for k, v in err.errors.items()}
     if errors:
         return await _page(request, errors, values, status=422)
-    await flash(request, MESSAGES["saved"], "success")
+    await flash(request, _(MESSAGES["saved"]), "success")
     raise web.HTTPSeeOther("/seller/shipping")
 
 
@@ -77,7 +81,7 @@ async def seller_delete_rate(request: web.Request) -> web.Response:
     form = await form_data(request)
     deleted = await shipping(request).delete_seller_rate(
         identity(request).user_id, form_field(form, "zone"), form_field(form, "method"), form_field(form, "currency"))
-    await flash(request, MESSAGES["deleted" if deleted else "gone"], "success" if deleted else "info")
+    await flash(request, _(MESSAGES["deleted" if deleted else "gone"]), "success" if deleted else "info")
     raise web.HTTPSeeOther("/seller/shipping")
 
 

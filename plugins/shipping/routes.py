@@ -5,6 +5,7 @@ from aiohttp import web
 
 from ecom.errors import ValidationFailed
 from ecom.gateway import identity, roles_required
+from ecom.i18n import _
 from ecom.inputs import json_object
 from ecom.openapi import api_schema
 
@@ -35,9 +36,10 @@ def shipping(request: web.Request) -> ShippingService:
 
 
 def required_query(request: web.Request, name: str, message: str) -> str:
+    """``message`` is already translated (the caller's ``_()``)."""
     value = request.query.get(name, "").strip()
     if not value or len(value) > 8:
-        raise ValidationFailed(f"{name} is required.", errors={name: message})
+        raise ValidationFailed(_("{name} is required.").format(name=name), errors={name: message})
     return value
 
 
@@ -47,8 +49,8 @@ def required_query(request: web.Request, name: str, message: str) -> str:
     "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "Currency of the cart."}})
 async def api_methods(request: web.Request) -> web.Response:
     """The shipping methods the shop offers to a destination in a currency ([] = it cannot ship there)."""
-    country = required_query(request, "country", "must be a two-letter country code").upper()
-    currency = required_query(request, "currency", "must be a three-letter currency code").upper()
+    country = required_query(request, "country", _("must be a two-letter country code")).upper()
+    currency = required_query(request, "currency", _("must be a three-letter currency code")).upper()
     methods = await shipping(request).methods(country, currency)
     return web.json_response({"country": country, "currency": currency,
                               "zone": shipping(request).zone_of(country), "methods": methods})

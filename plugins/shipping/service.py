@@ -14,21 +14,26 @@ from typing import Any, Mapping, Sequence
 import asyncpg
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import N_, _
 
 from . import db
-from .table import ANYWHERE, METHODS, Rate, ShippingTable, make_rate, rate_problems
+from .table import ANYWHERE, METHOD_NAMES, METHODS, Rate, ShippingTable, make_rate, rate_problems
 
 COUNTRY = re.compile(r"[A-Z]{2}")
 MAX_SELLER_RATES = 100
-MESSAGES = {  # user-facing texts in one place (gettext later)
-    "cannot_ship": "We cannot ship to {country} by {method} shipping in {currency}.",
-    "country": "must be a two-letter country code (ISO 3166-1 alpha-2)",
-    "weight": "must be a whole number of grams, 0 or more",
-    "subtotal": "must be a whole number of cents, 0 or more",
-    "too_many": f"at most {MAX_SELLER_RATES} rates",
-    "duplicate": "repeats a zone, method and currency given before",
-    "list": "must be a list of rates",
+MESSAGES = {  # what people read, marked here and translated where raised (in the request's language)
+    "cannot_ship": N_("We cannot ship to {country} by {method} shipping in {currency}."),
+    "country": N_("must be a two-letter country code (ISO 3166-1 alpha-2)"),
+    "weight": N_("must be a whole number of grams, 0 or more"),
+    "subtotal": N_("must be a whole number of cents, 0 or more"),
+    "too_many": N_("at most {n} rates"),
+    "duplicate": N_("repeats a zone, method and currency given before"),
+    "list": N_("must be a list of rates"),
 }
+
+
+def _too_many() -> ValidationFailed:
+    return ValidationFailed(_("Too many rates."), errors={"rates": _(MESSAGES["too_many"]).format(n=MAX_SELLER_RATES)})
 
 
 class CannotShip(ValidationFailed):
@@ -52,7 +57,7 @@ def price(rate: Rate, weight_grams: int, subtotal_cents: int) -> int:
 def _country(country: str, field: str = "ship_to.country") -> str:
     code = (country or "").strip().upper()
     if not COUNTRY.fullmatch(code):
-        raise ValidationFailed("The country code is not valid.", errors={field: MESSAGES["country"]})
+        raise ValidationFailed(_("The country code is not valid."), errors={field: _(MESSAGES["country"])})
     return code
 
 
@@ -93,16 +98,17 @@ class ShippingService:
         """The price of one shipment of ``seller_id`` (the seller's rate for the key, else the shop's)."""
         country, currency = _country(country), (currency or "").strip().upper()
         if not isinstance(weight_grams, int) or weight_grams < 0:
-            raise ValidationFailed("The weight is not valid.", errors={"weight_grams": MESSAGES["weight"]})
+            raise ValidationFailed(_("The weight is not valid."), errors={"weight_grams": _(MESSAGES["weight"])})
         if not isinstance(subtotal_cents, int) or subtotal_cents < 0:
-            raise ValidationFailed("The subtotal is not valid.", errors={"subtotal_cents": MESSAGES["subtotal"]})
+            raise ValidationFailed(_("The subtotal is not valid."), errors={"subtotal_cents": _(MESSAGES["subtotal"])})
         zone = self.zone_of(country)
         rate = None
         if zone is not None and method in METHODS:
             rate = await db.seller_rate(self.pool, seller_id, zone, method, currency) or \
                 self._shop.get((zone, method, currency))
         if rate is None:
-            message = MESSAGES["cannot_ship"].format(country=country, method=method, currency=currency)
+            name = _(METHOD_NAMES[method]) if method in METHOD_NAMES else method
+            message = _(MESSAGES["cannot_ship"]).format(country=country, method=name, currency=currency)
             raise CannotShip(message, errors={"ship_to.country": message})
         return Quote(method, zone, price(rate, weight_grams, subtotal_cents))
 
@@ -113,23 +119,24 @@ class ShippingService:
     def check_rate(self, raw: Any, prefix: str = "") -> Rate:
         """A seller's rate from untrusted input; ValidationFailed naming ``prefix + field``."""
         if not isinstance(raw, Mapping):
-            raise ValidationFailed("A rate must be an object.", errors={prefix.rstrip(".") or "rate": "must be an object"})
+            raise ValidationFailed(_("A rate must be an object."),
+                                   errors={prefix.rstrip(".") or "rate": _("must be an object")})
         problems = rate_problems(raw, self.table.zones)
         if problems:
-            raise ValidationFailed("A rate is not valid.", errors={prefix + k: v for k, v in problems.items()})
+            raise ValidationFailed(_("A rate is not valid."), errors={prefix + k: v for k, v in problems.items()})
         return make_rate(raw)
 
     async def replace_seller_rates(self, seller_id: int, raw_rates: Any) -> list[Rate]:
         """PUT semantics: the seller's whole set becomes ``raw_rates`` ([] = use the shop's everywhere)."""
         if not isinstance(raw_rates, list):
-            raise ValidationFailed("rates must be a list.", errors={"rates": MESSAGES["list"]})
+            raise ValidationFailed(_("rates must be a list."), errors={"rates": _(MESSAGES["list"])})
         if len(raw_rates) > MAX_SELLER_RATES:
-            raise ValidationFailed("Too many rates.", errors={"rates": MESSAGES["too_many"]})
+            raise _too_many()
         rates: list[Rate] = []
         for i, raw in enumerate(raw_rates):
             rate = self.check_rate(raw, f"rates[{i}].")
             if any(r.key == rate.key for r in rates):
-                raise ValidationFailed("A rate is repeated.", errors={f"rates[{i}]": MESSAGES["duplicate"]})
+                raise ValidationFailed(_("A rate is repeated."), errors={f"rates[{i}]": _(MESSAGES["duplicate"])})
             rates.append(rate)
         await db.replace_rates(self.pool, seller_id, rates)
         return await self.seller_rates(seller_id)
@@ -138,7 +145,7 @@ class ShippingService:
         rate = self.check_rate(raw)
         if len(await self.seller_rates(seller_id)) >= MAX_SELLER_RATES and \
                 await db.seller_rate(self.pool, seller_id, *rate.key) is None:
-            raise ValidationFailed("Too many rates.", errors={"rates": MESSAGES["too_many"]})
+            raise _too_many()
         await db.upsert_rate(self.pool, seller_id, rate)
         return rate
 

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ecom.datafile import Checker, read_toml, resolve
+from ecom.i18n import N_, _
 
 METHODS = ("standard", "express")
+METHOD_NAMES = {"standard": N_("standard"), "express": N_("express")}  # in a sentence; pages capitalise them
 COUNTRY = re.compile(r"[A-Z]{2}")
 CURRENCY = re.compile(r"[A-Z]{3}")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -48,24 +50,27 @@ class ShippingTable:
 
 
 def rate_problems(raw: Mapping[str, Any], zones: Mapping[str, Any]) -> dict[str, str]:
-    """What is wrong with one rate's fields (field -> sentence); shared by the file and the seller API."""
+    """What is wrong with one rate's fields (field -> sentence); shared by the file and the seller API.
+
+    Sentences are in the current language: the request's for the API and pages, the shop's default at
+    start-up (a data-file error is printed for the operator)."""
     problems: dict[str, str] = {}
     if not isinstance(raw.get("zone"), str) or raw["zone"] not in zones:  # a JSON object is no zone (nor hashable)
-        problems["zone"] = f"must be one of the zones: {', '.join(zones)}"
+        problems["zone"] = _("must be one of the zones: {zones}").format(zones=", ".join(zones))
     if not isinstance(raw.get("method"), str) or raw["method"] not in METHODS:
-        problems["method"] = f"must be one of: {', '.join(METHODS)}"
+        problems["method"] = _("must be one of: {methods}").format(methods=", ".join(METHODS))
     if not isinstance(raw.get("currency"), str) or not CURRENCY.fullmatch(raw["currency"]):
-        problems["currency"] = "must be a three-letter currency code in upper case (e.g. EUR)"
+        problems["currency"] = _("must be a three-letter currency code in upper case (e.g. EUR)")
     for name, top, required in (("base_cents", MAX_PRICE, True), ("per_kg_cents", MAX_PRICE, False),
                                 ("free_above_cents", MAX_FREE_ABOVE, False)):
         value = raw.get(name)
         if value is None and not required:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
-            problems[name] = f"must be a whole number of cents between 0 and {top}"
+            problems[name] = _("must be a whole number of cents between 0 and {top}").format(top=top)
     for name in raw:
         if name not in ("zone", "method", "currency", "base_cents", "per_kg_cents", "free_above_cents"):
-            problems[name] = "is not a known field"
+            problems[name] = _("is not a known field")
     return problems
 
 
