@@ -8,18 +8,19 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .errors import ValidationFailed
+from .i18n import _
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body; 415, 400 or 422 for anything else."""
     if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(text="Send a JSON object with 'Content-Type: application/json'.")
+        raise web.HTTPUnsupportedMediaType(text=_("Send a JSON object with 'Content-Type: application/json'."))
     try:
         body = json.loads(await request.read())
     except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
-        raise web.HTTPBadRequest(text="The request body is not valid JSON.") from None
+        raise web.HTTPBadRequest(text=_("The request body is not valid JSON.")) from None
     if not isinstance(body, dict):
-        raise ValidationFailed("The request body must be a JSON object.")
+        raise ValidationFailed(_("The request body must be a JSON object."))
     return body
 
 
@@ -28,7 +29,7 @@ async def form_data(request: web.Request):
     try:
         return await request.post()
     except (ValueError, HttpProcessingError):
-        raise web.HTTPBadRequest(text="The form data could not be read.") from None
+        raise web.HTTPBadRequest(text=_("The form data could not be read.")) from None
 
 
 def form_field(form, name: str, default: str = "") -> str:
@@ -52,8 +53,10 @@ def query_int(request: web.Request, name: str, default: int, *, minimum: int = 0
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationFailed(f"{name} must be a whole number.", errors={name: "must be a whole number"}) from None
+        raise ValidationFailed(_("{name} must be a whole number.").format(name=name),
+                               errors={name: _("must be a whole number")}) from None
     if not minimum <= value <= maximum:
-        raise ValidationFailed(f"{name} must be between {minimum} and {maximum}.",
-                               errors={name: f"must be between {minimum} and {maximum}"})
+        raise ValidationFailed(_("{name} must be between {minimum} and {maximum}.").format(
+            name=name, minimum=minimum, maximum=maximum),
+            errors={name: _("must be between {minimum} and {maximum}").format(minimum=minimum, maximum=maximum)})
     return value

@@ -17,6 +17,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY, multiprocess
 
+from .i18n import _
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter("ecom_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
@@ -64,7 +66,7 @@ def direct_loopback(request: web.Request) -> bool:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format; every worker's numbers when the workers share a multiprocess folder."""
     if not direct_loopback(request):
-        raise web.HTTPNotFound(text="Not found.")
+        raise web.HTTPNotFound(text=_("Not found."))
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

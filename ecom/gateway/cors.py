@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..i18n import _
+
 from .keys import CONFIG
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -17,7 +19,7 @@ async def cors_middleware(request: web.Request, handler):
         return await handler(request)
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         if origin not in allowed:
-            raise web.HTTPForbidden(text="This origin is not allowed to call the API.")
+            raise web.HTTPForbidden(text=_("This origin is not allowed to call the API."))
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": "600", "Vary": "Origin"})

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp_session import SESSION_KEY, get_session
 from markupsafe import Markup, escape
 
+from ..i18n import _
 from ..inputs import form_data, form_field
 from .auth import bearer_token
 
@@ -51,11 +52,11 @@ async def csrf_middleware(request: web.Request, handler):
     expected = session.get(FIELD, "")
     sent = await _sent_token(request)
     if not sent and request.path.startswith("/api/"):
-        raise web.HTTPUnsupportedMediaType(text="Send JSON with 'Content-Type: application/json', or "
-                                                "authenticate with 'Authorization: Bearer <token>'.")
+        raise web.HTTPUnsupportedMediaType(text=_("Send JSON with 'Content-Type: application/json', or "
+                                                  "authenticate with 'Authorization: Bearer <token>'."))
     if not expected or not sent or not hmac.compare_digest(expected, sent):
-        raise web.HTTPForbidden(text="The form expired or did not come from this site (missing or wrong CSRF "
-                                     "token). Reload the page and try again.")
+        raise web.HTTPForbidden(text=_("The form expired or did not come from this site (missing or wrong CSRF "
+                                       "token). Reload the page and try again."))
     return await handler(request)
 
 

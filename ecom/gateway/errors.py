@@ -12,13 +12,19 @@ import asyncpg
 from aiohttp import web
 
 from ..errors import DomainError
+from ..i18n import N_, _
 from .keys import REQUEST_ID
 
 log = logging.getLogger("ecom.gateway")
 
-TITLES = {400: "Bad request", 401: "Authentication required", 403: "Forbidden", 404: "Not found",
-          405: "Method not allowed", 409: "Conflict", 413: "Request too large", 415: "Unsupported media type",
-          422: "Invalid input", 429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
+TITLES = {400: N_("Bad request"), 401: N_("Authentication required"), 403: N_("Forbidden"), 404: N_("Not found"),
+          405: N_("Method not allowed"), 409: N_("Conflict"), 413: N_("Request too large"),
+          415: N_("Unsupported media type"), 422: N_("Invalid input"), 429: N_("Too many requests"),
+          500: N_("Internal server error"), 503: N_("Service unavailable")}
+
+
+def title_of(status: int) -> str:
+    return _(TITLES.get(status, N_("Error")))
 
 
 def wants_json(request: web.Request) -> bool:
@@ -30,8 +36,8 @@ def wants_json(request: web.Request) -> bool:
 
 def problem(status: int, detail: str = "", *, title: str | None = None, errors: dict | None = None,
             headers: dict | None = None, request: web.Request | None = None) -> web.Response:
-    body = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
-            "detail": detail or title or TITLES.get(status, "Error")}
+    body = {"type": "about:blank", "title": title or title_of(status), "status": status,
+            "detail": detail or title or title_of(status)}
     if errors:
         body["errors"] = errors
     if status == 401:
@@ -43,7 +49,7 @@ def problem(status: int, detail: str = "", *, title: str | None = None, errors: 
 
 
 def _page(request: web.Request, status: int, detail: str, headers: dict | None = None) -> web.Response:
-    context = {"request": request, "status": status, "title": TITLES.get(status, "Error"), "detail": detail,
+    context = {"request": request, "status": status, "title": title_of(status), "detail": detail,
                "request_id": request.get(REQUEST_ID, "")}
     try:
         response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
@@ -73,22 +79,22 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except DomainError as err:
-        return error_response(request, err.status, err.detail, title=err.title, errors=err.errors or None)
+        return error_response(request, err.status, _(err.detail), title=_(err.title), errors=err.errors or None)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         if exc.content_type in ("application/json", "application/problem+json"):
             raise  # already a prepared JSON answer
-        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else title_of(exc.status)
         if exc.status == 413:
-            detail = "The request body is larger than this server accepts."
+            detail = _("The request body is larger than this server accepts.")
         headers = {k: exc.headers[k] for k in _PASS_HEADERS if k in exc.headers}
         return error_response(request, exc.status, detail, headers=headers)
     except UNAVAILABLE as err:  # the database went away: a passing outage, not a bug
         log.error("dependency unavailable on %s %s: %s", request.method, request.path, err)
-        return error_response(request, 503, "The shop is briefly unavailable. Please try again in a moment.",
+        return error_response(request, 503, _("The shop is briefly unavailable. Please try again in a moment."),
                               headers={"Retry-After": "5"})
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(request, 500, "Something went wrong on our side. "
-                              f"Quote request id {request.get(REQUEST_ID, '-')} if you report it.")
+        return error_response(request, 500, _("Something went wrong on our side. Quote request id {id} if you "
+                                              "report it.").format(id=request.get(REQUEST_ID, "-")))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..i18n import _
+
 from .keys import RATE_LIMITER
 from .request_id import client_ip
 
@@ -69,6 +71,6 @@ async def rate_limit_middleware(request: web.Request, handler):
     wait = limiter.allow(client_ip(request), _bucket_of(request))
     if wait:
         seconds = int(wait) + 1
-        raise web.HTTPTooManyRequests(text=f"Too many requests; try again in {seconds} s.",
+        raise web.HTTPTooManyRequests(text=_("Too many requests; try again in {seconds} s.").format(seconds=seconds),
                                       headers={"Retry-After": str(seconds)})
     return await handler(request)

@@ -216,13 +216,15 @@ def unmarked_python_text(path: Path) -> list[str]:
 
     def report(node: ast.AST, what: str) -> None:
         where = path.relative_to(PROJECT) if path.is_relative_to(PROJECT) else path
-        found.append(f"{where}:{node.lineno}: {what}: {ast.unparse(node)[:80]}")
+        found.append((node.lineno, f"{where}:{node.lineno}: {what}: {ast.unparse(node)[:80]}"))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = _call_name(node)
             if name in ERROR_CLASSES and node.args and _is_literal_text(node.args[0]):
                 report(node.args[0], f"{name} detail")
+            if name.startswith("HTTP") and any(k.arg == "text" and _is_literal_text(k.value) for k in node.keywords):
+                report(node, f"{name} text")
             if name == "flash" and len(node.args) >= 2 and _is_literal_text(node.args[1]):
                 report(node.args[1], "flash message")
             for keyword in node.keywords:
@@ -235,7 +237,7 @@ def unmarked_python_text(path: Path) -> list[str]:
                 if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
                         and target.value.id == "errors"):
                     report(node.value, "errors value")
-    return found
+    return [text for _, text in sorted(found, key=lambda item: item[0])]
 
 
 def unmarked(package: Package) -> list[str]:

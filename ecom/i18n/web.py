@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from babel import Locale, UnknownLocaleError, negotiate_locale
+from yarl import URL
 
 from . import Language, available_locales, default_language, reset_language, set_language
 
@@ -89,17 +90,23 @@ def apply_user_preferences(request: web.Request, identity) -> None:
     set_language(language)  # undone by language_middleware when the request ends
 
 
-async def switch_language(request: web.Request) -> web.Response:
+def _without_lang(target: str) -> str:
+    """The page to go back to, minus a ``lang`` parameter that would override the new choice."""
+    url = URL(target)
+    return str(url.with_query({k: v for k, v in url.query.items() if k != "lang"})) if "lang" in url.query else target
+
+
+async def switch_language(request: web.Request) -> web.Response:  # always raises its 303
     """POST /locale (form: locale, next): remember the choice in a cookie (and on the account, if any)."""
     from ecom.gateway import identity as identity_of  # the gateway imports this module
     from ecom.gateway.keys import CONFIG
     from ecom.inputs import form_data, form_field, local_path
     form = await form_data(request)
     locale = _offered(form_field(form, "locale"))
-    target = local_path(form_field(form, "next"), "/")
+    target = _without_lang(local_path(form_field(form, "next"), "/"))
     response = web.HTTPSeeOther(target)
     if locale is None:
-        return response
+        raise response
     secure = request.app[CONFIG].security.secure_cookies if CONFIG in request.app else False
     response.set_cookie(COOKIE, locale, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path="/",
                         secure=secure)
@@ -107,4 +114,4 @@ async def switch_language(request: web.Request) -> web.Response:
     who = identity_of(request)
     if saver is not None and who is not None:
         await saver(request, who, locale)
-    return response
+    raise response
