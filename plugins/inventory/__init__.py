@@ -2,7 +2,8 @@
 (all or nothing, expiring), bulk CSV imports applied in the background, and the seller's stock pages.
 
 Provides ``INVENTORY`` (the service other plugins use) and ``IMPORTS`` (keys.py). Publishes
-``ecom/inventory/import_queued`` (events.py) and consumes it to wake an import processor.
+``ecom/inventory/import_queued`` (events.py) and consumes it to wake an import processor; publishes
+``ecom/inventory/low_stock`` when a region's available units cross ``low_stock_threshold`` (lowstock.py).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from .service import InventoryService
 
 async def lifespan(ctx: PluginContext):
     products = ctx.require(PRODUCTS)
-    service = InventoryService(ctx.pool, ctx.config, products)
-    imports = ImportService(ctx.pool, ctx.config, products, ctx.events)
+    service = InventoryService(ctx.pool, ctx.config, products, ctx.events)
+    imports = ImportService(ctx.pool, ctx.config, products, ctx.events, service.alerts)
     ctx.provide(INVENTORY, service)
     ctx.provide(IMPORTS, imports)
     ctx.events.subscribe(ImportQueued, imports.on_import_queued)

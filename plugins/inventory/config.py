@@ -23,6 +23,7 @@ class InventoryConfig:
     max_import_lines: int = 100_000          # data lines per CSV file
     max_import_bytes: int = 8 * 1024 * 1024  # size of a CSV file
     import_retention_days: int = 30          # a finished import's lines are deleted this long after (its summary stays)
+    low_stock_threshold: int = 5             # LowStock is emitted when a region's available units fall to this
 
     def validate(self) -> None:
         _check(len(self.regions) >= 1, "regions", "must name at least one region")
@@ -35,6 +36,8 @@ class InventoryConfig:
         _check(0.05 <= self.sweep_interval_seconds <= 3600, "sweep_interval_seconds", "must be between 0.05 and 3600")
         _check(1 <= self.import_batch_size <= 10_000, "import_batch_size", "must be between 1 and 10000")
         _check(1 <= self.max_import_lines <= 1_000_000, "max_import_lines", "must be between 1 and 1000000")
+        _check(0 <= self.low_stock_threshold <= 1_000_000_000, "low_stock_threshold",
+               "must be between 0 and 1000000000")
         _check(1 <= self.import_retention_days <= 3650, "import_retention_days", "must be between 1 and 3650")
         _check(1024 <= self.max_import_bytes <= 256 * 1024 * 1024, "max_import_bytes",
                "must be between 1024 and 268435456")

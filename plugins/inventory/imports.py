@@ -19,6 +19,7 @@ from . import csvfile, db, imports_db
 from .config import InventoryConfig
 from .db import Move
 from .events import ImportQueued
+from .lowstock import Level, LowStockAlerts
 from .models import ImportJob, RejectedLine
 from .service import Products, actor_name
 
@@ -60,8 +61,10 @@ def _records(import_id: int, good: list[tuple[Any, int]], rejected: list[Rejecte
 
 
 class ImportService:
-    def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products, events: "PluginEvents"):
+    def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products, events: "PluginEvents",
+                 alerts: LowStockAlerts | None = None):
         self.pool, self.config, self.products, self.events = pool, config, products, events
+        self.alerts = alerts
         self.wake = asyncio.Event()  # set when a job is queued (by this process or, via the event, another)
 
     async def queue(self, actor: "Identity", data: bytes, filename: str = "",
@@ -147,4 +150,9 @@ class ImportService:
         await imports_db.set_quantities(conn, values)
         await db.record(conn, moves)
         await imports_db.mark_lines(conn, job["id"], applied, rejected)
+        if self.alerts is not None:  # the last line of a (product, region) in this batch is its new quantity
+            final = {(p, r): q for p, r, q in values}
+            levels = [Level(p, r, current[(p, r)]["quantity"] - current[(p, r)]["reserved"],
+                            q - current[(p, r)]["reserved"]) for (p, r), q in final.items()]
+            await self.alerts.announce(conn, levels, {p: job["seller_id"] for p, _ in final})
         return applied, rejected

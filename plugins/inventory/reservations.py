@@ -12,6 +12,7 @@ from ecom.errors import Conflict, NotFound
 
 from . import db
 from .db import Move
+from .lowstock import Level, LowStockAlerts
 from .models import OutOfStock, Reservation
 
 
@@ -25,8 +26,9 @@ def as_reservation(row: asyncpg.Record) -> Reservation:
 
 
 async def reserve(pool: asyncpg.Pool, order_ref: str, lines: list[tuple[int, int]], region: str,
-                  ttl_seconds: int, actor: str) -> list[Reservation]:
-    """``lines`` are checked, summed and sorted by product id (checks.items)."""
+                  ttl_seconds: int, actor: str, alerts: LowStockAlerts | None = None) -> list[Reservation]:
+    """``lines`` are checked, summed and sorted by product id (checks.items). A reservation is what lowers
+    the available units at checkout, so its transaction also writes the LowStock alerts (``alerts``)."""
     try:
         async with pool.acquire() as conn, conn.transaction():
             existing = await db.reservations_of(conn, order_ref)
@@ -34,10 +36,16 @@ async def reserve(pool: asyncpg.Pool, order_ref: str, lines: list[tuple[int, int
                 return [as_reservation(r) for r in existing]
             if await db.insert_reservations(conn, order_ref, region, lines, ttl_seconds) != len(lines):
                 raise _AlreadyThere
+            levels = []
             for product_id, units in lines:
-                if await db.reserve_units(conn, product_id, region, units) is None:
+                row = await db.reserve_units(conn, product_id, region, units)
+                if row is None:
                     raise OutOfStock(product_id, region, units, await db.available(conn, product_id, region))
+                after = row["quantity"] - row["reserved"]
+                levels.append(Level(product_id, region, after + units, after))
             await db.record(conn, [Move(p, region, 0, n, "reservation", actor, "", order_ref) for p, n in lines])
+            if alerts is not None:
+                await alerts.announce(conn, levels)
             return [as_reservation(r) for r in await db.reservations_of(conn, order_ref)]
     except _AlreadyThere:
         return [as_reservation(r) for r in await db.reservations_of(pool, order_ref)]

@@ -15,16 +15,18 @@ from ecom.errors import Conflict
 from . import checks, db, reservations
 from .config import InventoryConfig
 from .db import Move
+from .lowstock import Level, LowStockAlerts
 from .models import MAX_ID, MAX_QUANTITY, Movement, Reservation, Stock
 
 if TYPE_CHECKING:
+    from ecom.events import PluginEvents
     from ecom.gateway.auth import Identity
 
 
 class Products(Protocol):
     """What inventory needs of the products plugin's service."""
     async def get(self, product_id: int) -> Any: ...
-    async def get_many(self, ids: list[int]) -> dict[int, Any]: ...
+    async def get_many(self, ids: list[int], *, include_deleted: bool = False) -> dict[int, Any]: ...
     async def find_by_skus(self, seller_id: int, skus: list[str]) -> dict[str, Any]: ...
     async def editable(self, actor: "Identity", product_id: int) -> Any: ...
     async def visible(self, product_id: int, viewer: "Identity | None") -> Any: ...
@@ -38,16 +40,22 @@ def actor_name(actor: "Identity") -> str:
     return f"user:{actor.user_id}"
 
 
+def _level(old: asyncpg.Record, new: asyncpg.Record) -> Level:
+    return Level(new["product_id"], new["region"], old["quantity"] - old["reserved"], new["quantity"] - new["reserved"])
+
+
 def _stock(row: asyncpg.Record) -> Stock:
     return Stock(row["product_id"], row["region"], row["quantity"], row["reserved"], row["updated_at"])
 
 
 class InventoryService:
-    def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products):
+    def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products,
+                 events: "PluginEvents | None" = None):
         self.pool = pool
         self.config = config
         self.regions = config.regions
         self.products = products
+        self.alerts = LowStockAlerts(events, products, config.low_stock_threshold)
 
     # --- reading ---
 
@@ -116,13 +124,14 @@ class InventoryService:
     async def set_stock(self, actor: "Identity", product_id: int, region: str, quantity: int,
                         reason: str | None = None) -> Stock:
         quantity, region, reason = checks.quantity(quantity), checks.region(region, self.regions), checks.reason(reason)
-        await self.owned(actor, product_id)
+        product = await self.owned(actor, product_id)
         async with self.pool.acquire() as conn, conn.transaction():
             old = await db.lock_stock(conn, product_id, region)
             self._check_new_quantity(quantity, old["reserved"], "quantity")
             row = await db.set_quantity(conn, product_id, region, quantity)
             await db.record(conn, [Move(product_id, region, quantity - old["quantity"], 0, "adjustment",
                                         actor_name(actor), reason)])
+            await self.alerts.announce(conn, [_level(old, row)], {product_id: product.seller_id})
         return _stock(row)
 
     async def adjust(self, actor: "Identity", product_id: int, region: str, delta: int,
@@ -130,12 +139,13 @@ class InventoryService:
         """Add (or with a negative ``delta`` remove) units: a delivery arrived, a unit broke."""
         delta = checks.whole(delta, "delta", -MAX_QUANTITY, MAX_QUANTITY)
         region, reason = checks.region(region, self.regions), checks.reason(reason)
-        await self.owned(actor, product_id)
+        product = await self.owned(actor, product_id)
         async with self.pool.acquire() as conn, conn.transaction():
             old = await db.lock_stock(conn, product_id, region)
             self._check_new_quantity(old["quantity"] + delta, old["reserved"], "delta")
             row = await db.change(conn, product_id, region, delta, 0)
             await db.record(conn, [Move(product_id, region, delta, 0, "adjustment", actor_name(actor), reason)])
+            await self.alerts.announce(conn, [_level(old, row)], {product_id: product.seller_id})
         return _stock(row)
 
     @staticmethod
@@ -157,7 +167,7 @@ class InventoryService:
         Idempotent: the same ``order_ref`` again returns the existing reservation unchanged."""
         order_ref, lines = checks.order_ref(order_ref), checks.items(items)
         region, ttl_seconds = checks.region(region, self.regions), checks.ttl(ttl_seconds)
-        return await reservations.reserve(self.pool, order_ref, lines, region, ttl_seconds, actor)
+        return await reservations.reserve(self.pool, order_ref, lines, region, ttl_seconds, actor, self.alerts)
 
     async def commit(self, order_ref: str, *, actor: str = ORDERS_ACTOR) -> list[Reservation]:
         """held -> committed (sold: quantity and reserved both drop). Idempotent; NotFound for an unknown
