@@ -208,10 +208,12 @@ def _run(config: Config, loaded, config_file: str | None, behind_nginx: bool) ->
     from .server import serve
     started = time.monotonic()
     if not _uses_embedded_postgres(config):
-        return asyncio.run(serve(config, loaded, embedded_broker=not config.broker.url, started=started))
+        return asyncio.run(serve(config, loaded, embedded_broker=not config.broker.url, started=started,
+                                   embedded_mail=True))
     with embedded_postgres(config.data_dir, config.database.max_connections, serving=True) as pg:
         config = _with_embedded_urls(config, pg.url("postgres"))
-        return asyncio.run(serve(config, loaded, embedded_broker=not config.broker.url, started=started))
+        return asyncio.run(serve(config, loaded, embedded_broker=not config.broker.url, started=started,
+                                   embedded_mail=True))
 
 
 def _worker(config: Config, loaded) -> int:

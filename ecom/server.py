@@ -18,6 +18,7 @@ from .config import Config
 from .http_guard import GuardedAppRunner
 from .broker.limits import Limits
 from .broker.process import BrokerProcess, BrokerStartError
+from .mail.process import start_sink, stop_sink
 from .plugin import LoadedPlugins
 from .secret import load_secret
 
@@ -25,7 +26,7 @@ log = logging.getLogger("ecom.server")
 
 
 async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool, started: float,
-                announce: bool = True) -> int:
+                announce: bool = True, embedded_mail: bool = False) -> int:
     secret = load_secret(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,6 +43,7 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
             print(f"ecom: {err}", file=sys.stderr)
             return 1
         watcher = loop.create_task(broker.watch(stop))
+    sink, sink_watcher = await start_sink(config, stop) if embedded_mail else (None, None)  # [mail] url = ""
     app = create_app(config, loaded=loaded, secret=secret)
     runner = GuardedAppRunner(app, access_log=logging.getLogger("ecom.access"),  # slowloris guard, connection cap
                               shutdown_timeout=config.server.shutdown_timeout, handle_signals=False,
@@ -71,4 +73,5 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
             stop.set()
             await asyncio.gather(watcher, return_exceptions=True)
             broker.stop()
+        await stop_sink(sink, sink_watcher)
     return 0

@@ -4,7 +4,8 @@ Workers and nginx are children with a parent-death signal: a SIGKILLed superviso
 A worker that dies is restarted with back-off (nginx routes around it meanwhile). SIGHUP (or
 `run.py reload`) restarts the workers one at a time, each back in the pool before the next goes.
 SIGINT/SIGTERM: nginx stops accepting, workers drain and stop, then the broker, then PostgreSQL.
-The embedded broker is a child process too (ecom.broker.process.BrokerProcess), restarted if it dies.
+The embedded broker is a child process too (ecom.broker.process.BrokerProcess), restarted if it dies,
+and so is the embedded SMTP sink when [mail] url is "" (ecom.mail.process.SinkProcess).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .datadir import DataDirLock, embedded_postgres
 from .broker.limits import Limits
 from .broker.process import BrokerProcess, BrokerStartError
 from .embedded import die_with_parent
+from .mail.process import start_sink, stop_sink
 from .metrics import MULTIPROC_ENV, worker_exited
 from .plugin import LoadedPlugins
 from .secret import load_secret
@@ -209,6 +211,7 @@ class Supervisor:
                 print(f"ecom: {err}", file=sys.stderr)
                 return 1
             watcher = loop.create_task(broker.watch(self.stopping))
+        sink, sink_watcher = await start_sink(self.config, self.stopping)  # [mail] url = "": a child too
         try:
             await migrate_all(self.config, self.loaded)  # once, before N workers race for it
             for worker in self.workers:
@@ -237,6 +240,7 @@ class Supervisor:
             if broker is not None:
                 await asyncio.gather(watcher, return_exceptions=True)
                 broker.stop()
+            await stop_sink(sink, sink_watcher)
         return 0
 
 

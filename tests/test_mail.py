@@ -1,0 +1,88 @@
+"""ecom.mail: the embedded sink keeps what it receives in a Maildir, the sender reaches it, the sink's
+child process starts and stops, a busy port is one line (and the shop would run on), and the SMTP target
+read from [mail] url never shows its credentials."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from email.message import EmailMessage
+
+import pytest
+
+from ecom.config import MailConfig
+from ecom.mail import maildir
+from ecom.mail.process import SinkProcess
+from ecom.mail.sender import SendError, SmtpTarget, send, target
+from ecom.mail.sink import SmtpSink
+from tests.conftest import ROOT, free_port
+
+
+def _mail(subject: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "shop@localhost", "ana@example.com", subject
+    msg.set_content("Plain text: https://shop.example/x?a=1&b=2")
+    msg.add_alternative("<p>HTML <a href='https://shop.example/x'>link</a></p>", subtype="html")
+    return msg
+
+
+async def test_sink_keeps_mails_newest_first(tmp_path):
+    sink = SmtpSink("127.0.0.1", free_port(), tmp_path / "mail")
+    await sink.start()
+    try:
+        to = SmtpTarget("127.0.0.1", sink.port)
+        await send(to, _mail("first"), timeout=10)
+        await asyncio.sleep(0.02)  # distinct mtimes order them
+        await send(to, _mail("second"), timeout=10)
+    finally:
+        await sink.stop()
+    got = maildir.received(tmp_path / "mail")
+    assert [m.subject for m in got] == ["second", "first"]
+    assert "a=1&b=2" in got[0].text and "<a href='https://shop.example/x'>" in got[0].html
+    assert maildir.one(tmp_path / "mail", got[1].key).subject == "first"
+    assert maildir.one(tmp_path / "mail", "../../etc/passwd") is None
+
+
+async def test_send_to_a_closed_port_is_a_send_error():
+    with pytest.raises(SendError) as err:
+        await send(SmtpTarget("127.0.0.1", free_port()), _mail("x"), timeout=5)
+    assert "Error" in str(err.value)
+
+
+def test_target_from_url_hides_credentials():
+    tls = target(MailConfig(url="smtps://bob%40x.com:s3cr%2Ft@mail.example.com:465"))
+    assert (tls.host, tls.port, tls.use_tls, tls.start_tls) == ("mail.example.com", 465, True, False)
+    assert (tls.username, tls.password) == ("bob@x.com", "s3cr/t")
+    assert "s3cr" not in repr(tls) and "s3cr" not in tls.describe() and "bob" not in tls.describe()
+    plain = target(MailConfig(url="smtp://mail.example.com"))
+    assert (plain.port, plain.start_tls, plain.use_tls, plain.username) == (587, True, False, None)
+    embedded = target(MailConfig(embedded_port=2525))
+    assert (embedded.host, embedded.port, embedded.start_tls, embedded.use_tls) == ("127.0.0.1", 2525, False, False)
+
+
+async def test_sink_process_receives_and_stops(tmp_path):
+    sink = SinkProcess("127.0.0.1", free_port(), tmp_path / "mail")
+    assert await sink.astart()
+    try:
+        await send(SmtpTarget("127.0.0.1", sink.port), _mail("via child"), timeout=10)
+        assert [m.subject for m in maildir.received(tmp_path / "mail")] == ["via child"]
+    finally:
+        sink.stop()
+    assert not sink.running
+
+
+async def test_busy_port_is_one_line_and_no_sink(tmp_path):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        result = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "ecom.mail", "--port", str(port), "--folder",
+                             str(tmp_path / "m")], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 3
+        assert result.stderr.strip().count("\n") == 0 and "port is in use" in result.stderr
+        assert not await SinkProcess("127.0.0.1", port, tmp_path / "m").astart()
+    finally:
+        holder.close()
