@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import _
 from ecom.text import storable
 
 from .model import CODE_SHAPE, KINDS
@@ -26,7 +27,7 @@ class Bad(Exception):
 
 def normal_code(value: Any) -> str:
     if not isinstance(value, str) or not CODE_SHAPE.fullmatch(value.strip().upper()):
-        raise Bad("Use 3 to 32 letters, digits, dashes or underscores.")
+        raise Bad(_("Use 3 to 32 letters, digits, dashes or underscores."))
     return value.strip().upper()
 
 
@@ -35,7 +36,7 @@ def _int(low: int, high: int, nullable: bool = True) -> Callable[[Any], int | No
         if value is None and nullable:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise Bad(f"Must be a whole number from {low} to {high}.")
+            raise Bad(_("Must be a whole number from {low} to {high}.").format(low=low, high=high))
         return value
     return check
 
@@ -44,7 +45,7 @@ def _currency(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not CURRENCY_SHAPE.fullmatch(value.strip().upper()):
-        raise Bad("Use an ISO 4217 code, like EUR or USD.")
+        raise Bad(_("Use an ISO 4217 code, like EUR or USD."))
     return value.strip().upper()
 
 
@@ -57,7 +58,7 @@ def _when(value: Any) -> datetime | None:
     except ValueError:
         when = None
     if when is None or not 2000 <= when.year <= 9999:
-        raise Bad("Use an ISO 8601 date and time, like 2030-01-31T23:59:00Z.")
+        raise Bad(_("Use an ISO 8601 date and time, like 2030-01-31T23:59:00Z."))
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
@@ -65,22 +66,22 @@ def _category(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not storable(value) or not value.strip().isprintable():
-        raise Bad("Use the product type as text, like Kitchen.")
+        raise Bad(_("Use the product type as text, like Kitchen."))
     text = " ".join(value.split())
     if not 1 <= len(text) <= MAX_CATEGORY:
-        raise Bad(f"Use 1 to {MAX_CATEGORY} characters (or leave it empty for any product type).")
+        raise Bad(_("Use 1 to {max} characters (or leave it empty for any product type).").format(max=MAX_CATEGORY))
     return text
 
 
 def _kind(value: Any) -> str:
     if value not in KINDS:
-        raise Bad("Choose percent or fixed.")
+        raise Bad(_("Choose percent or fixed."))
     return value
 
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise Bad("Must be true or false.")
+        raise Bad(_("Must be true or false."))
     return value
 
 
@@ -96,7 +97,7 @@ def _clean(data: Mapping[str, Any], allowed: tuple[str, ...]) -> tuple[dict[str,
     cleaned, errors = {}, {}
     for name, value in data.items():
         if name not in allowed:
-            errors[name] = "Unknown field."
+            errors[name] = _("Unknown field.")
             continue
         try:
             cleaned[name] = CHECKS[name](value)
@@ -112,38 +113,38 @@ def check_new(data: Mapping[str, Any]) -> dict[str, Any]:
     cleaned.setdefault("active", True)
     for name in ("code", "kind"):
         if name not in data:
-            errors[name] = "This field is required."
+            errors[name] = _("This field is required.")
     kind = cleaned.get("kind")
     if kind == "percent":
         if cleaned.get("percent") is None and "percent" not in errors:
-            errors["percent"] = "A percent voucher needs a percent from 1 to 100."
+            errors["percent"] = _("A percent voucher needs a percent from 1 to 100.")
         if cleaned.get("amount_cents") is not None:
-            errors["amount_cents"] = "A percent voucher has no amount."
+            errors["amount_cents"] = _("A percent voucher has no amount.")
     elif kind == "fixed":
         if cleaned.get("amount_cents") is None and "amount_cents" not in errors:
-            errors["amount_cents"] = "A fixed voucher needs an amount in minor units, like 500."
+            errors["amount_cents"] = _("A fixed voucher needs an amount in minor units, like 500.")
         if cleaned.get("percent") is not None:
-            errors["percent"] = "A fixed voucher has no percent."
+            errors["percent"] = _("A fixed voucher has no percent.")
     needs_currency = kind == "fixed" or cleaned.get("min_spend_cents", 0) > 0
     if needs_currency and cleaned.get("currency") is None and "currency" not in errors:
-        errors["currency"] = "Amounts need a currency, like EUR."
+        errors["currency"] = _("Amounts need a currency, like EUR.")
     _check_window(cleaned, errors)
     if errors:
-        raise ValidationFailed("Some fields of the voucher are invalid.", errors=errors)
+        raise ValidationFailed(_("Some fields of the voucher are invalid."), errors=errors)
     return cleaned
 
 
 def _check_window(cleaned: dict[str, Any], errors: dict[str, str]) -> None:
     starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
     if starts is not None and ends is not None and ends <= starts and "ends_at" not in errors:
-        errors["ends_at"] = "Must be after the start."
+        errors["ends_at"] = _("Must be after the start.")
 
 
 def check_patch(data: Mapping[str, Any]) -> dict[str, Any]:
     """A change: ``active``, ``ends_at`` (null = no end) and ``max_uses`` (null = unlimited)."""
     cleaned, errors = _clean(data, PATCH_FIELDS)
     if not data and not errors:
-        errors["body"] = f"Send at least one of {', '.join(PATCH_FIELDS)}."
+        errors["body"] = _("Send at least one of {fields}.").format(fields=", ".join(PATCH_FIELDS))
     if errors:
-        raise ValidationFailed("The change is invalid.", errors=errors)
+        raise ValidationFailed(_("The change is invalid."), errors=errors)
     return cleaned

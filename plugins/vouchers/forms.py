@@ -1,12 +1,16 @@
 """The create form of the voucher pages, turned into the API's shape (and errors back to form fields).
 
 Amounts are typed as money ("5", "4.99") and become minor units with integer arithmetic; an empty box
-means "none" (no limit, any product type, no start or end). Times are UTC.
+means "none" (no limit, any product type, no start or end). The start and end boxes (datetime-local, no
+zone) are read in the reader's time zone, the one the pages show times in.
 """
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Mapping
+
+from ecom.i18n import _, current_time_zone
 
 from .model import ZERO_DECIMAL
 
@@ -40,17 +44,34 @@ def from_form(form: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
             if WHOLE.fullmatch(values[name]):
                 body[name] = int(values[name])
             else:
-                errors[name] = "Enter a whole number (or leave it empty)."
+                errors[name] = _("Enter a whole number (or leave it empty).")
     for name, target in (("amount", "amount_cents"), ("min_spend", "min_spend_cents")):
         if values[name]:
             try:
                 body[target] = _money(values[name], currency)
             except ValueError:
-                errors[name] = "Enter an amount like 5 or 4.99."
-    for name in ("starts_at", "ends_at", "category"):
+                errors[name] = _("Enter an amount like 5 or 4.99.")
+    for name in ("starts_at", "ends_at"):
         if values[name]:
-            body[name] = values[name]
+            body[name] = _local_time(values[name])
+    if values["category"]:
+        body["category"] = values["category"]
     return body, errors
+
+
+def _local_time(text: str) -> str:
+    """A zone-less time typed in the page, as ISO 8601 in the reader's zone (anything else is left for
+    the checks to name)."""
+    try:
+        when = datetime.fromisoformat(text) if len(text) <= 40 else None
+    except ValueError:
+        return text
+    if when is None or when.tzinfo is not None:
+        return text
+    try:
+        return when.replace(tzinfo=current_time_zone()).isoformat()
+    except (ValueError, OverflowError):
+        return text
 
 
 def form_errors(errors: Mapping[str, str]) -> dict[str, str]:

@@ -1,10 +1,15 @@
 """What the vouchers plugin talks about: vouchers, cart lines, discounts, redemptions, and every
-user-facing sentence (kept here, in one place, so they can be wrapped in gettext later)."""
+user-facing sentence of checkout and the API (English msgids, translated by ``message`` when raised)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+
+from babel.numbers import format_currency
+
+from ecom.i18n import N_, _, current_locale
 
 KINDS = ("percent", "fixed")
 CODE_SHAPE = re.compile(r"[A-Z0-9_-]{3,32}")
@@ -12,34 +17,38 @@ BUYER_SHAPE = re.compile(r"customer:[1-9][0-9]{0,18}|email:[^\s@]{1,200}@[^\s@]{
 ZERO_DECIMAL = {"JPY", "KRW", "ISK", "CLP"}  # currencies without minor units (amounts are whole units)
 
 MESSAGES = {
-    "unknown": "This voucher code does not exist.",
-    "inactive": "This voucher is no longer active.",
-    "not_yet": "This voucher is not valid yet.",
-    "expired": "This voucher has expired.",
-    "currency": "This voucher is for orders in {currency} only.",
-    "min_spend": "This voucher needs a spend of at least {amount} on the items it applies to.",
-    "no_eligible": "No item in this order qualifies for this voucher.",
-    "per_customer": "You have already used this voucher as many times as it allows.",
-    "used_up": "This voucher has been used up.",
-    "other_voucher": "This order already carries another voucher.",
-    "released": "This order's voucher was given back; place a new order to use it.",
-    "duplicate": "A voucher with this code exists already.",
-    "not_found": "No such voucher.",
-    "shop_wide": "Only admins create shop-wide vouchers; a seller's voucher is their own.",
-    "admin_seller": "Admins create shop-wide vouchers; sellers create their own.",
-    "below_used": "Cannot be lower than the {used} uses already taken.",
+    "unknown": N_("This voucher code does not exist."),
+    "inactive": N_("This voucher is no longer active."),
+    "not_yet": N_("This voucher is not valid yet."),
+    "expired": N_("This voucher has expired."),
+    "currency": N_("This voucher is for orders in {currency} only."),
+    "min_spend": N_("This voucher needs a spend of at least {amount} on the items it applies to."),
+    "no_eligible": N_("No item in this order qualifies for this voucher."),
+    "per_customer": N_("You have already used this voucher as many times as it allows."),
+    "used_up": N_("This voucher has been used up."),
+    "other_voucher": N_("This order already carries another voucher."),
+    "released": N_("This order's voucher was given back; place a new order to use it."),
+    "duplicate": N_("A voucher with this code exists already."),
+    "not_found": N_("No such voucher."),
+    "shop_wide": N_("Only admins create shop-wide vouchers; a seller's voucher is their own."),
+    "admin_seller": N_("Admins create shop-wide vouchers; sellers create their own."),
+    "below_used": N_("Cannot be lower than the {used} uses already taken."),
 }
 
 
 def message(key: str, **values) -> str:
-    return MESSAGES[key].format(**values)
+    """The sentence ``key`` in the reader's language, its placeholders filled."""
+    return _(MESSAGES[key]).format(**values)
 
 
 def format_amount(cents: int, currency: str) -> str:
-    """'EUR 30.00' (services have no template filters; integer arithmetic only)."""
+    """'EUR 30.00' (en), 'EUR 30,00' (es): the ISO code first, digits in the reader's locale (exact:
+    the minor units are scaled as a Decimal, never a float)."""
     if currency in ZERO_DECIMAL:
-        return f"{currency} {cents:,}"
-    return f"{currency} {cents // 100:,}.{cents % 100:02d}"
+        return format_currency(Decimal(cents), currency, format="¤¤ #,##0", locale=current_locale(),
+                               currency_digits=False)
+    return format_currency(Decimal(cents).scaleb(-2), currency, format="¤¤ #,##0.00", locale=current_locale(),
+                           currency_digits=False)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from aiohttp_jinja2 import render_template
 from ecom.errors import Conflict, ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _
 from ecom.inputs import form_data, form_field, query_int
 
 from .forms import FIELDS, form_errors, form_values, from_form
@@ -15,7 +16,7 @@ from .model import KINDS
 from .routes import VOUCHER_ID, seller_scope, voucher_id, vouchers
 
 routes = web.RouteTableDef()
-AREAS = {"admin": "Vouchers · Admin", "seller": "Your vouchers · Seller"}
+AREAS = {"admin": N_("Vouchers · Admin"), "seller": N_("Your vouchers · Seller")}  # page titles, _() when shown
 
 
 def render(name: str, request: web.Request, context: dict, status: int = 200) -> web.Response:
@@ -32,7 +33,7 @@ async def _list(request: web.Request, area: str, values: dict | None = None, err
     size = svc.config.page_size
     found = await svc.list(seller_id=seller_scope(identity(request)), limit=size + 1, offset=(page - 1) * size)
     return render("vouchers/list.html", request, {
-        "area": area, "title": AREAS[area], "vouchers": found[:size], "page": page, "has_next": len(found) > size,
+        "area": area, "title": _(AREAS[area]), "vouchers": found[:size], "page": page, "has_next": len(found) > size,
         "kinds": KINDS, "values": values or {"kind": "percent"}, "errors": errors or {}}, status)
 
 
@@ -43,13 +44,13 @@ async def _create(request: web.Request, area: str) -> web.Response:
     who = identity(request)
     try:
         if errors:
-            raise ValidationFailed("Some fields need attention.", errors=errors)
+            raise ValidationFailed(_("Some fields need attention."), errors=errors)
         created = await vouchers(request).create(body, seller_id=None if area == "admin" else who.user_id,
                                                  created_by=who.user_id)
     except (ValidationFailed, Conflict) as err:
         return await _list(request, area, form_values(fields), form_errors(err.errors) or {"code": err.detail},
                            err.status)
-    await flash(request, f"Voucher {created.code} created.", "success")
+    await flash(request, _("Voucher {code} created.").format(code=created.code), "success")
     raise web.HTTPSeeOther(f"/{area}/vouchers/{created.id}")
 
 
@@ -57,7 +58,7 @@ async def _detail(request: web.Request, area: str) -> web.Response:
     svc = vouchers(request)
     found = await svc.get(voucher_id(request), seller_id=seller_scope(identity(request)))
     usage = await svc.usage(found.id, recent=svc.config.recent_redemptions)
-    return render("vouchers/detail.html", request, {"area": area, "title": AREAS[area], "usage": usage,
+    return render("vouchers/detail.html", request, {"area": area, "title": _(AREAS[area]), "usage": usage,
                                                     "v": usage.voucher})
 
 
@@ -66,7 +67,8 @@ async def _set_active(request: web.Request, area: str) -> web.Response:
     active = form_field(form, "active") == "1"
     changed = await vouchers(request).update(voucher_id(request), {"active": active},
                                              seller_id=seller_scope(identity(request)))
-    await flash(request, f"Voucher {changed.code} {'activated' if active else 'deactivated'}.", "success")
+    text = _("Voucher {code} activated.") if active else _("Voucher {code} deactivated.")
+    await flash(request, text.format(code=changed.code), "success")
     raise web.HTTPSeeOther(f"/{area}/vouchers/{changed.id}")
 
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import asyncpg
 
 from ecom.errors import Conflict, NotFound, ValidationFailed
+from ecom.i18n import _
 
 from . import db
 from .checks import Bad, check_new, check_patch, normal_code
@@ -43,19 +44,21 @@ def check_lines(lines: Sequence[VoucherLine], currency: str) -> None:
     """What orders passes in; a mistake there is a 422 naming "lines", never a 500."""
     refs = [line.ref for line in lines]
     if not 1 <= len(lines) <= MAX_LINES or len(set(refs)) != len(refs):
-        raise ValidationFailed("Give 1 to 1000 lines with distinct refs.", errors={"lines": "distinct refs, 1-1000"})
+        raise ValidationFailed(_("Give 1 to 1000 lines with distinct refs."),
+                               errors={"lines": _("distinct refs, 1-1000")})
     for line in lines:
         if not (isinstance(line.amount_cents, int) and line.amount_cents >= 0 and isinstance(line.category, str)
                 and isinstance(line.seller_id, int)):
-            raise ValidationFailed(f"Line {line.ref!r} is malformed.", errors={"lines": "malformed line"})
+            raise ValidationFailed(_("Line {ref} is malformed.").format(ref=repr(line.ref)),
+                                   errors={"lines": _("malformed line")})
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper()):
-        raise ValidationFailed("The currency must be an ISO 4217 code.", errors={"currency": "like EUR"})
+        raise ValidationFailed(_("The currency must be an ISO 4217 code."), errors={"currency": _("like EUR")})
 
 
 def _buyer(buyer: str) -> str:
     if not isinstance(buyer, str) or not BUYER_SHAPE.fullmatch(buyer):
-        raise ValidationFailed("The buyer must be 'customer:<id>' or 'email:<address>'.",
-                               errors={"buyer": "customer:<id> or email:<address>"})
+        raise ValidationFailed(_("The buyer must be 'customer:<id>' or 'email:<address>'."),
+                               errors={"buyer": _("customer:<id> or email:<address>")})
     return buyer.lower()
 
 
@@ -97,7 +100,8 @@ class VouchersService:
                                        errors={"max_uses": message("below_used", used=found.used)})
             ends = fields.get("ends_at", found.ends_at)
             if ends is not None and found.starts_at is not None and ends <= found.starts_at:
-                raise ValidationFailed("The end must be after the start.", errors={"ends_at": "Must be after the start."})
+                raise ValidationFailed(_("The end must be after the start."),
+                                       errors={"ends_at": _("Must be after the start.")})
             return await db.update_voucher(conn, voucher_id, fields)
 
     async def usage(self, voucher_id: int, recent: int = 50) -> Usage:
@@ -130,7 +134,8 @@ class VouchersService:
         check_lines(lines, currency)
         buyer = _buyer(buyer)
         if not isinstance(order_ref, str) or not 1 <= len(order_ref) <= MAX_ORDER_REF:
-            raise ValidationFailed("The order ref must be 1 to 100 characters.", errors={"order_ref": "1-100 chars"})
+            raise ValidationFailed(_("The order ref must be 1 to 100 characters."),
+                                   errors={"order_ref": _("1-100 chars")})
         code = _code(code)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
