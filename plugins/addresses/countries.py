@@ -3,12 +3,18 @@
 Add a country by adding a row here; ``validate_address`` refuses any country without one, so a shopper
 cannot enter an address the shop has never seen the shape of. Postal patterns match the *compact* form
 (upper case, spaces and dashes removed); the groups are joined with ``sep`` to give the canonical form
-("sw1a1aa" -> "SW1A 1AA", "1000001" -> "1000-001").
+("sw1a1aa" -> "SW1A 1AA", "1000001" -> "1000-001"). Pages name a country in the reader's language (CLDR's
+names through Babel); a shipping label names it in English.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+
+from babel import Locale, UnknownLocaleError
+
+from ecom.i18n import N_, current_locale
 
 US_STATES = frozenset((
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
@@ -22,9 +28,9 @@ MX_STATES = frozenset((  # ISO 3166-2:MX
 @dataclass(frozen=True)
 class Country:
     code: str                    # ISO 3166-1 alpha-2
-    name: str                    # English display name (printed on labels)
+    name: str                    # English name (printed on labels; pages use the reader's language)
     postal: str                  # regex over the compact postal code, fully matched
-    postal_example: str          # shown in the error message
+    postal_example: str          # shown in the error message (translated when it has words)
     calling_code: str            # E.164 country calling code, digits only
     phone_digits: tuple[int, int]  # least and most digits of a national significant number
     trunk: str = "0"             # national prefix dropped in international form ("" = none, Italy keeps 0)
@@ -54,7 +60,7 @@ COUNTRIES: dict[str, Country] = {c.code: c for c in (
             sep=" ", postal_required=False, style="uk"),
     Country("GB", "United Kingdom", r"([A-Z]{1,2}\d[A-Z\d]?)(\d[ABD-HJLNP-UW-Z]{2})", "SW1A 1AA", "44", (9, 10),
             sep=" ", style="uk"),
-    Country("US", "United States", r"(\d{5})(\d{4})?", "94105 or 94105-1234", "1", (10, 10), trunk="1", sep="-",
+    Country("US", "United States", r"(\d{5})(\d{4})?", N_("94105 or 94105-1234"), "1", (10, 10), trunk="1", sep="-",
             regions=US_STATES, style="na"),
     Country("CA", "Canada", r"([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])(\d[ABCEGHJ-NPRSTV-Z]\d)", "K1A 0B1", "1",
             (10, 10), trunk="1", sep=" ", regions=CA_PROVINCES, style="na"),
@@ -67,12 +73,29 @@ COUNTRIES: dict[str, Country] = {c.code: c for c in (
 )}
 
 
-def country_name(code: str) -> str:
-    """The display name of a country code (the code itself for one we do not know)."""
+def label_name(code: str) -> str:
+    """The English name of a country code, as a shipping label prints it (the code for one we do not know)."""
     country = COUNTRIES.get(code)
     return country.name if country else code
 
 
+def country_name(code: str) -> str:
+    """The name of a country code in the reader's language ("Spain", "España"); English when the locale
+    has no name for it, the code itself for a country we do not know."""
+    if code not in COUNTRIES:
+        return code
+    try:
+        names = Locale.parse(current_locale()).territories
+    except (UnknownLocaleError, ValueError):
+        names = {}
+    return names.get(code) or COUNTRIES[code].name
+
+
+def _sort_key(name: str) -> str:
+    """Alphabetical as people expect it: accents do not move a name to the end ("Éire" near "Eire")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
+
+
 def choices() -> list[tuple[str, str]]:
-    """(code, name) pairs sorted by name, for a country select."""
-    return sorted(((c.code, c.name) for c in COUNTRIES.values()), key=lambda pair: pair[1])
+    """(code, name in the reader's language) pairs sorted by name, for a country select."""
+    return sorted(((code, country_name(code)) for code in COUNTRIES), key=lambda pair: _sort_key(pair[1]))

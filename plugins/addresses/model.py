@@ -10,27 +10,29 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import N_, _
 from ecom.text import storable
 
-from .countries import COUNTRIES, country_name
+from .countries import COUNTRIES, country_name, label_name
 from .phone import to_e164
 
 FIELDS = ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 MAX_LENGTH = {"name": 100, "company": 100, "line1": 120, "line2": 120, "city": 80, "region": 80,
               "postal_code": 16, "country": 2, "phone": 32}
 ALWAYS_REQUIRED = ("name", "line1", "city", "country")
-# Every sentence a shopper may read, in one place (to be wrapped in gettext later).
+# Every sentence a shopper may read, in one place: English msgids, translated (``_()``) when an error is raised.
 MESSAGES = {
-    "text": "Enter this as text.",
-    "line": "Use one line of printable text.",
-    "long": "Use at most {max} characters.",
-    "required": "This field is required.",
-    "country": "Choose a country we ship to.",
-    "postal": "Enter a valid postal code for {country}, like {example}.",
-    "postal_required": "Enter the postal code.",
-    "region": "Enter the {kind} code for {country}, like {example}.",
-    "phone": "Enter a phone number, like {example}.",
-    "invalid": "Some fields of the address need attention.",
+    "text": N_("Enter this as text."),
+    "line": N_("Use one line of printable text."),
+    "long": N_("Use at most {max} characters."),
+    "required": N_("This field is required."),
+    "country": N_("Choose a country we ship to."),
+    "postal": N_("Enter a valid postal code for {country}, like {example}."),
+    "postal_required": N_("Enter the postal code."),
+    "state": N_("Enter the state code for {country}, like {example}."),
+    "province": N_("Enter the province code for {country}, like {example}."),
+    "phone": N_("Enter a phone number, like {example}."),
+    "invalid": N_("Some fields of the address need attention."),
 }
 REGION_KIND = {"US": ("state", "CA"), "CA": ("province", "ON"), "MX": ("state", "CMX")}
 PHONE_EXAMPLE = "+34 911 234 567"
@@ -59,10 +61,12 @@ class Address:
 
     @property
     def country_name(self) -> str:
+        """The country in the reader's language ("Spain", "España")."""
         return country_name(self.country)
 
-    def lines(self) -> list[str]:
-        """The address as printed on a shipping label, in the destination country's usual order."""
+    def lines(self, country: str | None = None) -> list[str]:
+        """The address as printed on a shipping label, in the destination country's usual order, the
+        country in English (what carriers read) unless ``country`` names it otherwise."""
         style = COUNTRIES[self.country].style if self.country in COUNTRIES else "eu"
         if style == "na":
             place = [f"{self.city}, {' '.join(p for p in (self.region, self.postal_code) if p)}"]
@@ -70,8 +74,12 @@ class Address:
             place = [self.city, self.region, self.postal_code]
         else:
             place = [" ".join(p for p in (self.postal_code, self.city) if p), self.region]
-        lines = [self.name, self.company, self.line1, self.line2, *place, self.country_name.upper()]
+        lines = [self.name, self.company, self.line1, self.line2, *place, (country or label_name(self.country)).upper()]
         return [line for line in lines if line]
+
+    def display_lines(self) -> list[str]:
+        """``lines()`` for a page: the country in the reader's language."""
+        return self.lines(self.country_name)
 
 
 def _text(data: Mapping[str, Any], name: str, errors: dict[str, str], key: str) -> str:
@@ -79,13 +87,13 @@ def _text(data: Mapping[str, Any], name: str, errors: dict[str, str], key: str) 
     if value is None:
         return ""
     if not isinstance(value, str):
-        errors[key] = MESSAGES["text"]
+        errors[key] = _(MESSAGES["text"])
         return ""
     value = " ".join(value.split())  # one line, single spaces: labels and carriers want nothing else
     if not storable(value) or not value.isprintable():
-        errors[key] = MESSAGES["line"]
+        errors[key] = _(MESSAGES["line"])
     elif len(value) > MAX_LENGTH[name]:
-        errors[key] = MESSAGES["long"].format(max=MAX_LENGTH[name])
+        errors[key] = _(MESSAGES["long"]).format(max=MAX_LENGTH[name])
     return value
 
 
@@ -95,17 +103,17 @@ def validate_address(data: Mapping[str, Any], prefix: str = "") -> Address:
     Raises ValidationFailed whose ``errors`` name every bad field as ``prefix + field`` (for checkout:
     ``prefix="ship_to."``), each with a sentence saying what to enter."""
     if not isinstance(data, Mapping):
-        raise ValidationFailed(MESSAGES["invalid"], errors={prefix.rstrip(".") or "address": MESSAGES["text"]})
+        raise ValidationFailed(_(MESSAGES["invalid"]), errors={prefix.rstrip(".") or "address": _(MESSAGES["text"])})
     errors: dict[str, str] = {}
     values = {name: _text(data, name, errors, prefix + name) for name in FIELDS}
     for name in ALWAYS_REQUIRED:
         if not values[name] and prefix + name not in errors:
-            errors[prefix + name] = MESSAGES["required"]
+            errors[prefix + name] = _(MESSAGES["required"])
     code = values["country"].upper()
     country = COUNTRIES.get(code)
     if country is None:
         if values["country"] and prefix + "country" not in errors:
-            errors[prefix + "country"] = MESSAGES["country"]
+            errors[prefix + "country"] = _(MESSAGES["country"])
     else:
         values["country"] = code
         _check_postal(values, country, errors, prefix)
@@ -113,10 +121,10 @@ def validate_address(data: Mapping[str, Any], prefix: str = "") -> Address:
         if values["phone"] and prefix + "phone" not in errors:
             phone = to_e164(values["phone"], country)
             if phone is None:
-                errors[prefix + "phone"] = MESSAGES["phone"].format(example=PHONE_EXAMPLE)
+                errors[prefix + "phone"] = _(MESSAGES["phone"]).format(example=PHONE_EXAMPLE)
             values["phone"] = phone or values["phone"]
     if errors:
-        raise ValidationFailed(MESSAGES["invalid"], errors=errors)
+        raise ValidationFailed(_(MESSAGES["invalid"]), errors=errors)
     return Address(**values)
 
 
@@ -126,11 +134,11 @@ def _check_postal(values: dict[str, str], country, errors: dict[str, str], prefi
         return
     if not values["postal_code"]:
         if country.postal_required:
-            errors[key] = MESSAGES["postal_required"]
+            errors[key] = _(MESSAGES["postal_required"])
         return
     canonical = country.postal_code(values["postal_code"])
     if canonical is None:
-        errors[key] = MESSAGES["postal"].format(country=country.name, example=country.postal_example)
+        errors[key] = _(MESSAGES["postal"]).format(country=country_name(country.code), example=_(country.postal_example))
     else:
         values["postal_code"] = canonical
 
@@ -142,6 +150,6 @@ def _check_region(values: dict[str, str], country, errors: dict[str, str], prefi
     region = values["region"].upper()
     if region not in country.regions:
         kind, example = REGION_KIND[country.code]
-        errors[key] = MESSAGES["region"].format(kind=kind, country=country.name, example=example)
+        errors[key] = _(MESSAGES[kind]).format(country=country_name(country.code), example=example)
     else:
         values["region"] = region

@@ -7,6 +7,7 @@ from aiohttp_jinja2 import render_template
 from ecom.errors import Conflict, ValidationFailed
 from ecom.gateway import identity, login_required
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _
 from ecom.inputs import form_data, form_field
 
 from .countries import choices
@@ -16,14 +17,14 @@ from .routes import addresses
 routes = web.RouteTableDef()
 BOOK = "/account/addresses"
 ONE = BOOK + r"/{id:\d{1,18}}"
-# What the pages say, in one place (to be wrapped in gettext later).
+# What the pages say, in one place: English msgids, translated (``_()``) where they are shown.
 TEXT = {
-    "added": "Address saved.",
-    "updated": "Address updated.",
-    "deleted": "Address deleted.",
-    "default_shipping": "This is now your default shipping address.",
-    "default_billing": "This is now your default billing address.",
-    "bad_kind": "Choose shipping or billing.",
+    "added": N_("Address saved."),
+    "updated": N_("Address updated."),
+    "deleted": N_("Address deleted."),
+    "default_shipping": N_("This is now your default shipping address."),
+    "default_billing": N_("This is now your default billing address."),
+    "bad_kind": N_("Choose shipping or billing."),
 }
 KINDS = ("shipping", "billing")
 
@@ -71,7 +72,7 @@ async def add(request: web.Request) -> web.Response:
     except Conflict as err:
         await flash(request, err.detail, "danger")
         raise web.HTTPSeeOther(BOOK) from None
-    await flash(request, TEXT["added"], "success")
+    await flash(request, _(TEXT["added"]), "success")
     raise web.HTTPSeeOther(BOOK)
 
 
@@ -96,7 +97,7 @@ async def update(request: web.Request) -> web.Response:
     except ValidationFailed as err:
         values.update(default_shipping=shipping, default_billing=billing)
         return _form_page(request, values, err.errors, address_id=address_id, status=err.status)
-    await flash(request, TEXT["updated"], "success")
+    await flash(request, _(TEXT["updated"]), "success")
     raise web.HTTPSeeOther(BOOK)
 
 
@@ -104,7 +105,7 @@ async def update(request: web.Request) -> web.Response:
 @login_required
 async def delete(request: web.Request) -> web.Response:
     await addresses(request).delete(_user(request), int(request.match_info["id"]))
-    await flash(request, TEXT["deleted"], "success")
+    await flash(request, _(TEXT["deleted"]), "success")
     raise web.HTTPSeeOther(BOOK)
 
 
@@ -113,7 +114,7 @@ async def delete(request: web.Request) -> web.Response:
 async def make_default(request: web.Request) -> web.Response:
     kind = form_field(await form_data(request), "kind")
     if kind not in KINDS:
-        raise ValidationFailed(TEXT["bad_kind"], errors={"kind": TEXT["bad_kind"]})
+        raise ValidationFailed(_(TEXT["bad_kind"]), errors={"kind": _(TEXT["bad_kind"])})
     await addresses(request).update(_user(request), int(request.match_info["id"]), {}, **{f"default_{kind}": True})
-    await flash(request, TEXT[f"default_{kind}"], "success")
+    await flash(request, _(TEXT[f"default_{kind}"]), "success")
     raise web.HTTPSeeOther(BOOK)

@@ -13,13 +13,14 @@ from typing import Any, Mapping
 import asyncpg
 
 from ecom.errors import Conflict, NotFound, ValidationFailed
+from ecom.i18n import N_, _
 
 from . import db
 from .model import FIELDS, Address, validate_address
 
-NOT_FOUND = "No such address in your address book."
-FULL = "Your address book is full ({max} addresses): delete one first."
-FLAG = "Must be true or false."
+NOT_FOUND = N_("No such address in your address book.")  # English msgids, translated when raised
+FULL = N_("Your address book is full ({max} addresses): delete one first.")
+FLAG = N_("Must be true or false.")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def _saved(row: asyncpg.Record) -> SavedAddress:
 def _flag(value: Any, name: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise ValidationFailed(f"{name} must be true or false.", errors={name: FLAG})
+    raise ValidationFailed(_("{name} must be true or false.").format(name=name), errors={name: _(FLAG)})
 
 
 class AddressesService:
@@ -56,7 +57,7 @@ class AddressesService:
     async def get(self, user_id: int, address_id: int) -> SavedAddress:
         row = await db.fetch(self.pool, user_id, address_id)
         if row is None:
-            raise NotFound(NOT_FOUND)
+            raise NotFound(_(NOT_FOUND))
         return _saved(row)
 
     async def defaults(self, user_id: int) -> tuple[SavedAddress | None, SavedAddress | None]:
@@ -73,7 +74,7 @@ class AddressesService:
                  "billing": _flag(default_billing, "default_billing")}
         async with self.pool.acquire() as conn, conn.transaction():
             if await db.lock_book(conn, user_id) >= self.max_per_user:
-                raise Conflict(FULL.format(max=self.max_per_user))
+                raise Conflict(_(FULL).format(max=self.max_per_user))
             address_id = await db.insert(conn, user_id, address)
             for kind, wanted in flags.items():
                 if wanted or not await db.has_default(conn, user_id, kind):
@@ -90,7 +91,7 @@ class AddressesService:
             await db.lock_book(conn, user_id)
             row = await db.fetch(conn, user_id, address_id)
             if row is None:
-                raise NotFound(NOT_FOUND)
+                raise NotFound(_(NOT_FOUND))
             changes = {name: data[name] for name in FIELDS if name in data}
             if changes:
                 merged = {**Address.from_dict(row).as_dict(), **changes}
@@ -104,4 +105,4 @@ class AddressesService:
         async with self.pool.acquire() as conn, conn.transaction():
             await db.lock_book(conn, user_id)
             if not await db.delete(conn, user_id, address_id):
-                raise NotFound(NOT_FOUND)
+                raise NotFound(_(NOT_FOUND))
