@@ -1,11 +1,13 @@
 """Products: the catalog (full-text, typo-tolerant and SKU-prefix search with keyset pages), product
 images, the JSON API and the catalog and seller pages.
 
-Provides ``PRODUCTS`` (keys.py). Needs no other plugin; identities come from the gateway.
+Provides ``PRODUCTS`` (keys.py). Identities come from the gateway. Consumes the users plugin's
+``UserDeleted``: a deleted seller's products are taken off sale (archived), not deleted.
 """
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from plugins.users.events import UserDeleted
 
 from . import pages, routes
 from .keys import PRODUCTS
@@ -16,7 +18,9 @@ from .service import ProductsConfig, ProductsService
 async def lifespan(ctx: PluginContext):
     media = ctx.data_dir / "media"
     media.mkdir(parents=True, exist_ok=True)
-    ctx.provide(PRODUCTS, ProductsService(ctx.pool, ctx.config, media))
+    service = ProductsService(ctx.pool, ctx.config, media)
+    ctx.provide(PRODUCTS, service)
+    ctx.events.subscribe(UserDeleted, service.on_user_deleted)
     yield
 
 

@@ -1,5 +1,8 @@
 """HTTP caching of catalog reads: a weak ETag (hash of the body), 304 for a matching If-None-Match, and
-Cache-Control public for guests, private for logged-in identities, no-store for seller pages."""
+Cache-Control public for guests, private for logged-in identities, no-store for seller pages.
+
+A guest's page depends on the language (Accept-Language, or the ``ecom_locale`` cookie, which Vary: Cookie
+already covers), so Vary names Accept-Language: nginx and browsers keep one copy per language."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +15,7 @@ from ecom.gateway.flash import KEY as FLASH_KEY
 
 NO_STORE = "no-store"
 PRIVATE = "private, no-cache"
-VARY = "Cookie, Authorization"
+VARY = "Cookie, Authorization, Accept-Language"  # pages and problem details are in the reader's language
 
 
 def etag_of(body: bytes) -> str:

@@ -93,6 +93,15 @@ async def soft_delete(db, product_id: int, seller_id: int | None) -> bool:
     return row is not None
 
 
+async def archive_seller(db, seller_id: int) -> int:
+    """Take a seller's live products off sale (active = false); how many were still on sale. The rows stay:
+    orders and invoices keep referring to them."""
+    status = await db.execute(f"""
+        UPDATE products AS p SET active = false, updated_at = now()
+        WHERE p.seller_id = $1 AND p.active AND {LIVE}""", seller_id)
+    return int(status.split()[-1])
+
+
 async def set_image(db, product_id: int, seller_id: int | None, image: str) -> tuple[asyncpg.Record, str | None] | None:
     """(the product, the previous image name), or None when there is no such row for this seller."""
     row = await db.fetchrow(f"""
@@ -154,7 +163,7 @@ def search_query(q: str | None, sku_range: tuple[str, str] | None, type_: str | 
                  currency: str | None = None) -> tuple[str, list]:
     """(sql, args) for one catalog page, keyset-paginated. Each clause is shaped to use its index:
 
-    - text: ``search @@ websearch_to_tsquery`` (products_search, GIN) OR ``q <% lower(name)``
+    - text: ``search @@ websearch_to_tsquery`` in English or Spanish (products_search, GIN) OR ``q <% lower(name)``
       (products_name_trgm, word similarity: typos) OR ``lower(sku)`` in [prefix, next prefix)
       (products_sku_prefix: a range, so that the index serves it in generic plans too);
     - currency: products_currency_price (currency, price_cents, id), which also serves price order and
@@ -171,7 +180,8 @@ def search_query(q: str | None, sku_range: tuple[str, str] | None, type_: str | 
     where = [CATALOG]
     score = "0::float8"
     if q is not None:
-        tsq = f"websearch_to_tsquery('english', {arg(q)})"
+        text = arg(q)  # English OR Spanish stems (migration 0004): either language's words find a product
+        tsq = f"(websearch_to_tsquery('english', {text}) || websearch_to_tsquery('catalog_spanish', {text}))"
         lowered = arg(q.lower())
         matches = [f"p.search @@ {tsq}", f"{lowered} <% lower(p.name)"]
         if sku_range is not None:

@@ -198,6 +198,13 @@ class ProductsService:
             raise _no_such(product_id)
         self._types = self._currencies = None
 
+    async def on_user_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
+        """Inbox handler of the users plugin's UserDeleted: a deleted seller's products are taken off sale
+        (archived: inactive, in the seller's and admins' lists only), never deleted, since orders, invoices
+        and the ledger keep referring to them. Runs again harmlessly: archived products stay archived."""
+        if await db.archive_seller(conn, event.user_id):
+            self._types = self._currencies = None
+
     async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
         """Store ``data`` (checked by its magic bytes and size) as the product's image."""
         owner = _owner_filter(actor)
