@@ -3,10 +3,14 @@ validator every plugin uses (required fields per country, postal code patterns, 
 
 Provides ``ADDRESSES`` (keys.py). Requires users only for identities: the book is keyed by user id.
 Checkout (orders) takes an address from the book or checks a new one with ``validate_address``.
+Personal data: a deleted account's book is erased on users' UserDeleted, and the owner's data export
+includes their book (``register_exporter``, ecom.privacy).
 """
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.privacy import register_exporter
+from plugins.users.events import UserDeleted
 
 from . import pages, routes
 from .config import AddressesConfig
@@ -16,7 +20,10 @@ from .service import AddressesService
 
 
 async def lifespan(ctx: PluginContext):
-    ctx.provide(ADDRESSES, AddressesService(ctx.pool, ctx.config.max_per_user))
+    service = AddressesService(ctx.pool, ctx.config.max_per_user)
+    ctx.provide(ADDRESSES, service)
+    ctx.events.subscribe(UserDeleted, service.on_user_deleted)
+    register_exporter(ctx.app, "addresses", service.export)
     yield
 
 

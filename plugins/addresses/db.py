@@ -55,6 +55,16 @@ async def set_default(db, user_id: int, address_id: int, kind: str, on: bool) ->
     await db.execute(f"UPDATE addresses SET {column} = $3 WHERE user_id = $1 AND id = $2", user_id, address_id, on)
 
 
+async def delete_book(db, user_id: int) -> int:
+    """Delete the user's whole address book (its row locked first, so an add holding it finishes first);
+    returns how many addresses went. Deleting a book that is not there deletes nothing."""
+    await db.execute("SELECT 1 FROM address_books WHERE user_id = $1 FOR UPDATE", user_id)
+    deleted = await db.fetchval("WITH gone AS (DELETE FROM addresses WHERE user_id = $1 RETURNING 1) "
+                                "SELECT count(*) FROM gone", user_id)
+    await db.execute("DELETE FROM address_books WHERE user_id = $1", user_id)
+    return deleted
+
+
 async def delete(db, user_id: int, address_id: int) -> bool:
     return await db.fetchval("DELETE FROM addresses WHERE user_id = $1 AND id = $2 RETURNING true",
                              user_id, address_id) is not None

@@ -7,6 +7,7 @@ Another user's address is NotFound, never Forbidden: ids must not reveal what ex
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -15,8 +16,12 @@ import asyncpg
 from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.i18n import N_, _
 
+from plugins.users.events import UserDeleted
+
 from . import db
 from .model import FIELDS, Address, validate_address
+
+log = logging.getLogger("ecom.plugins.addresses")
 
 NOT_FOUND = N_("No such address in your address book.")  # English msgids, translated when raised
 FULL = N_("Your address book is full ({max} addresses): delete one first.")
@@ -100,6 +105,19 @@ class AddressesService:
                 if wanted is not None:
                     await db.set_default(conn, user_id, address_id, kind, wanted)
             return _saved(await db.fetch(conn, user_id, address_id))
+
+    # --- personal data (ecom.privacy) ---
+
+    async def on_user_deleted(self, conn: asyncpg.Connection, event: UserDeleted) -> None:
+        """The account is gone: its address book goes too, in the inbox transaction of the event (a repeat,
+        or a book that was never there, deletes nothing)."""
+        deleted = await db.delete_book(conn, event.user_id)
+        log.info("user %s deleted: %d saved address(es) erased", event.user_id, deleted)
+
+    async def export(self, user_id: int) -> list[dict[str, Any]]:
+        """What the book keeps about ``user_id``, for the owner's data export (oldest first)."""
+        return [{"id": s.id, **s.address.as_dict(), "is_default_shipping": s.is_default_shipping,
+                 "is_default_billing": s.is_default_billing} for s in await self.list(user_id)]
 
     async def delete(self, user_id: int, address_id: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
