@@ -2,8 +2,11 @@
 (only presentation attributes, no style attributes), readable by screen readers (role="img", a title
 and a description listing the numbers).
 
+Every text is the caller's, already in the reader's language (``_()``), and so are the labels and the
+``value_format`` (``ecom.i18n.money`` / ``number``): a chart is drawn inside the request that shows it.
+
     from ecom.charts import bar_chart, line_chart
-    svg = line_chart("Revenue per day", days, {"Revenue": cents}, value_format=lambda v: f"${v / 100:,.0f}")
+    svg = line_chart(_("Revenue per day"), days, {_("Revenue"): cents}, value_format=lambda v: money(round(v), "EUR"))
     return render_template("x.html", request, {"chart": svg})      # {{ chart }} in the template
 """
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 from markupsafe import Markup, escape
+
+from ecom.i18n import _, number
 
 PALETTE = ("#0d6efd", "#198754", "#dc3545", "#fd7e14", "#6f42c1", "#20c997", "#6c757d", "#ffc107")
 WIDTH, HEIGHT = 720, 260
@@ -59,11 +64,11 @@ def _svg(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]
     return Markup(
         f'<svg class="ecom-chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<title>{escape(title)}</title><desc>{escape(described or "no data")}</desc>{"".join(parts)}</svg>')
+        f'<title>{escape(title)}</title><desc>{escape(described or _("no data"))}</desc>{"".join(parts)}</svg>')
 
 
 def line_chart(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], *,
-               value_format: Callable[[float], str] = lambda v: f"{v:,.0f}") -> Markup:
+               value_format: Callable[[float], str] = lambda v: number(v, 0)) -> Markup:
     """One line per series over the same labels (e.g. days)."""
     top = _nice_max(max((v for values in series.values() for v in values), default=0))
     parts = _frame(title, labels, series, value_format, top)
@@ -81,7 +86,7 @@ def line_chart(title: str, labels: Sequence[str], series: Mapping[str, Sequence[
 
 
 def bar_chart(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], *,
-              value_format: Callable[[float], str] = lambda v: f"{v:,.0f}", stacked: bool = True) -> Markup:
+              value_format: Callable[[float], str] = lambda v: number(v, 0), stacked: bool = True) -> Markup:
     """Bars per label; several series are stacked (or side by side with ``stacked=False``)."""
     totals = [sum(values[j] for values in series.values()) for j in range(len(labels))]
     highest = max(totals if stacked else [v for values in series.values() for v in values], default=0)

@@ -6,18 +6,20 @@ from aiohttp_jinja2 import render_template
 
 from ecom.gateway import identity, roles_required
 from ecom.health import HEALTH
+from ecom.i18n import N_
 
 from .keys import DASHBOARDS
 from .service import DashboardsService, health_summary
 
 routes = web.RouteTableDef()
-ORDER_LABELS = {"pending_payment": "Awaiting payment", "paid": "Paid", "payment_failed": "Payment failed",
-                "expired": "Expired", "cancelled": "Cancelled", "fulfilled": "Fulfilled",
-                "partially_shipped": "Partially shipped", "shipped": "Shipped",
-                "partially_delivered": "Partially delivered", "delivered": "Delivered",
-                "partially_refunded": "Partially refunded", "refunded": "Refunded"}
-PAYMENT_LABELS = {"pending": "Pending", "approved": "Approved", "declined": "Declined",
-                  "partially_refunded": "Partially refunded", "refunded": "Refunded"}
+# English msgids; the templates translate them where shown ({{ _(labels[status]) }})
+ORDER_LABELS = {"pending_payment": N_("Awaiting payment"), "paid": N_("Paid"), "payment_failed": N_("Payment failed"),
+                "expired": N_("Expired"), "cancelled": N_("Cancelled"), "fulfilled": N_("Fulfilled"),
+                "partially_shipped": N_("Partially shipped"), "shipped": N_("Shipped"),
+                "partially_delivered": N_("Partially delivered"), "delivered": N_("Delivered"),
+                "partially_refunded": N_("Partially refunded"), "refunded": N_("Refunded")}
+PAYMENT_LABELS = {"pending": N_("Pending"), "approved": N_("Approved"), "declined": N_("Declined"),
+                  "partially_refunded": N_("Partially refunded"), "refunded": N_("Refunded")}
 
 
 def _dashboards(request: web.Request) -> DashboardsService:

@@ -1,19 +1,23 @@
 """What the dashboards show: gathered from the other plugins' services (read-only) and shaped into charts
 (server-side SVG) and tables. No aiohttp here.
 
-Days are UTC days, the last ``DAYS`` of them including today, like payments' daily summary.
+Days are UTC days, the last ``DAYS`` of them including today, like payments' daily summary (orders and
+payments count them so; the pages say "(UTC)"). Chart titles, legends, day labels and numbers are in the
+reader's language: the charts are drawn inside the request (``ecom.i18n``'s current locale).
 """
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
+from babel.dates import format_skeleton
 from markupsafe import Markup
 
 from ecom.charts import bar_chart, line_chart
-from ecom.i18n import money
+from ecom.i18n import N_, _, current_locale, money, ngettext, number
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
@@ -25,10 +29,11 @@ FULFIL_SIZE = 5            # orders with shipments to send shown on the seller d
 MAIN_CURRENCY = "USD"      # the revenue chart's currency while there are no sales
 # Orders by status per day: four stacks (the chart's legend has room for four), the exact numbers per
 # status are in the table under the chart. A partly refunded order still has shipments on their way.
-ORDER_GROUPS = (("Awaiting payment", ("pending_payment",)), ("Paid", ("paid",)),
-                ("Failed, cancelled or refunded", ("payment_failed", "expired", "cancelled", "refunded")),
-                ("Fulfilled to delivered", ("fulfilled", "partially_shipped", "shipped", "partially_delivered",
-                                            "delivered", "partially_refunded")))
+ORDER_GROUPS = ((N_("Awaiting payment"), ("pending_payment",)), (N_("Paid"), ("paid",)),
+                (N_("Failed, cancelled or refunded"), ("payment_failed", "expired", "cancelled", "refunded")),
+                (N_("Fulfilled to delivered"), ("fulfilled", "partially_shipped", "shipped", "partially_delivered",
+                                                "delivered", "partially_refunded")))
+PAYMENT_OUTCOMES = (("approved", N_("Approved")), ("declined", N_("Declined")), ("refunded", N_("Refunded")))
 
 
 def utc_today() -> date:
@@ -42,12 +47,13 @@ def last_days(days: int, today: date | None = None) -> list[date]:
 
 
 def day_label(day: date) -> str:
-    return f"{day:%b} {day.day}"
+    """A chart's day: 'Nov 3' in English, '3 nov' in Spanish (the locale's own order for month and day)."""
+    return format_skeleton("MMMd", day, locale=current_locale())
 
 
 def count_format(value: float) -> str:
     """Counts on a chart's axis: whole numbers plainly, the axis' in-between steps (0.25 of 1) as decimals."""
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
+    return number(int(value)) if float(value).is_integer() else number(Decimal(f"{value:.2f}").normalize())
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class AdminDashboard:
 def _revenue_format(currencies: list[str]) -> Callable[[float], str]:
     if len(currencies) == 1:
         return lambda v: money(round(v), currencies[0])
-    return lambda v: f"{v / 100:,.2f}"
+    return lambda v: number(Decimal(round(v)).scaleb(-2), 2)  # several currencies: amounts without a sign
 
 
 def sales_charts(sales: list[SalesDay], days: int, today: date | None = None) -> tuple[Markup, Markup]:
@@ -98,30 +104,32 @@ def sales_charts(sales: list[SalesDay], days: int, today: date | None = None) ->
     labels = [day_label(d) for d in every]
     by_day = {s.day: s for s in sales}
     currencies = sorted({c for s in sales for c in s.revenue}) or [MAIN_CURRENCY]
-    revenue = {f"Revenue ({c})": [by_day[d].revenue.get(c, 0) if d in by_day else 0 for d in every]
-               for c in currencies}
-    units = {"Units sold": [by_day[d].units if d in by_day else 0 for d in every]}
-    return (line_chart(f"Revenue per day, last {days} days", labels, revenue,
-                       value_format=_revenue_format(currencies)),
-            bar_chart(f"Units sold per day, last {days} days", labels, units, value_format=count_format))
+    revenue = {_("Revenue ({currency})").format(currency=c): [by_day[d].revenue.get(c, 0) if d in by_day else 0
+                                                               for d in every] for c in currencies}
+    units = {_("Units sold"): [by_day[d].units if d in by_day else 0 for d in every]}
+    return (line_chart(ngettext("Revenue per day, last {n} day", "Revenue per day, last {n} days", days).format(n=days),
+                       labels, revenue, value_format=_revenue_format(currencies)),
+            bar_chart(ngettext("Units sold per day, last {n} day", "Units sold per day, last {n} days", days).format(
+                n=days), labels, units, value_format=count_format))
 
 
 def orders_chart(by_day: list[tuple[date, dict[str, int]]], days: int, today: date | None = None) -> Markup:
     every = last_days(days, today)
     counts = dict(by_day)
-    series = {label: [sum(counts.get(d, {}).get(s, 0) for s in statuses) for d in every]
+    series = {_(label): [sum(counts.get(d, {}).get(s, 0) for s in statuses) for d in every]
               for label, statuses in ORDER_GROUPS}
-    return bar_chart(f"Orders per day by status, last {days} days", [day_label(d) for d in every], series,
-                     value_format=count_format)
+    title = ngettext("Orders per day by status, last {n} day", "Orders per day by status, last {n} days", days)
+    return bar_chart(title.format(n=days), [day_label(d) for d in every], series, value_format=count_format)
 
 
 def payments_chart(summary: list[Any], days: int, today: date | None = None) -> Markup:
     every = last_days(days, today)
     by_day = {s.day: s for s in summary}
-    series = {name.capitalize(): [getattr(by_day[d], name) if d in by_day else 0 for d in every]
-              for name in ("approved", "declined", "refunded")}
-    return bar_chart(f"Payment outcomes per day, last {days} days", [day_label(d) for d in every], series,
-                     value_format=count_format, stacked=False)
+    series = {_(label): [getattr(by_day[d], name) if d in by_day else 0 for d in every]
+              for name, label in PAYMENT_OUTCOMES}
+    title = ngettext("Payment outcomes per day, last {n} day", "Payment outcomes per day, last {n} days", days)
+    return bar_chart(title.format(n=days), [day_label(d) for d in every], series, value_format=count_format,
+                     stacked=False)
 
 
 def health_summary(snapshot: dict) -> dict:

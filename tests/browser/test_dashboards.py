@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 
+from ecom.i18n import format_date
 from tests.browser.conftest import ADMIN
 
 PASSWORD = "a-good-password-1"
@@ -114,7 +115,7 @@ async def test_a_seller_sells_and_the_dashboards_show_it(tab, stack):
     description = await page.locator("#revenue-chart svg desc").text_content()
     assert f"{today:%b} {today.day} $25.00" in description
     row = page.locator("#sales-table tbody tr").first
-    assert await row.inner_text() == f"{today.isoformat()}\t$25.00\t2"
+    assert await row.inner_text() == f"{format_date(today)}\t$25.00\t2"
     assert await page.locator("#paid-orders").get_by_text(order_id).is_visible()
     assert await page.locator("#low-stock").get_by_role("link", name=name).is_visible()  # 7 - 2 = 5 left
     await tab.check("seller-dashboard")

@@ -11,6 +11,7 @@ import pytest
 
 from ecom.app import create_app
 from ecom.gateway.auth import Identity
+from ecom.i18n import format_date, use_locale
 from plugins.dashboards.service import day_label
 from plugins.inventory.keys import INVENTORY
 from plugins.orders.keys import ORDERS
@@ -69,7 +70,9 @@ async def buy(client, token: str, items: list[tuple[int, int]], number: str = VI
 
 
 def today() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
+    """Today (a UTC day) as the tables show it to an English reader: 'Nov 3, 2025'."""
+    with use_locale("en"):
+        return format_date(datetime.now(timezone.utc).date())
 
 
 async def test_seller_sees_own_sales_and_not_another_sellers(client):
