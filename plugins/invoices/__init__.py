@@ -1,0 +1,35 @@
+"""Invoices: one invoice per seller of a paid order, with a gap-free number per seller and calendar year,
+and credit notes (their own series) for refunded or cancelled parts; PDF for people (in the reader's
+language) and UBL 2.1 / EN 16931 XML for machines; the buyer's, the seller's and the admin's lists, and
+the seller's invoicing details.
+
+Provides ``INVOICES`` (keys.py). Consumes orders' ``ecom/orders/status`` (OrderStatusChanged: paid ->
+invoices; a paid order cancelled or refunded -> credit notes) and ``ecom/orders/shipment``
+(ShipmentStatusChanged: a shipment refunded or cancelled -> its credit note), each in its inbox
+transaction. Reads orders through ``ORDERS.record`` and people through ``USERS.get``.
+"""
+from __future__ import annotations
+
+from ecom.plugin import Plugin, PluginContext
+from plugins.orders import events as order_events
+from plugins.orders.keys import ORDERS
+from plugins.users.keys import USERS
+
+from . import pages, routes
+from .config import InvoicesConfig
+from .keys import INVOICES
+from .service import InvoicesService
+
+
+async def lifespan(ctx: PluginContext):
+    service = InvoicesService(ctx.pool, ctx.config, orders=ctx.require(ORDERS), users=ctx.require(USERS))
+    ctx.provide(INVOICES, service)
+    ctx.events.subscribe(order_events.OrderStatusChanged, service.on_order_status)
+    shipment_event = getattr(order_events, "ShipmentStatusChanged", None)  # orders' issue-11 event
+    if shipment_event is not None:
+        ctx.events.subscribe(shipment_event, service.on_shipment_status)
+    yield
+
+
+PLUGIN = Plugin(name="invoices", requires=("users", "orders"), lifespan=lifespan,
+                routes=[*routes.routes, *pages.routes], config=InvoicesConfig, static=None)
