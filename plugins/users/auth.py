@@ -18,7 +18,8 @@ NOT_CARRIED = (SID, CSRF_FIELD)  # session keys a log-in starts afresh
 
 
 def as_identity(user: User | None, via: str) -> Identity | None:
-    return user and Identity(user.id, user.email, user.name, roles=user.roles, via=via)
+    return user and Identity(user.id, user.email, user.name, roles=user.roles, via=via, locale=user.locale,
+                             time_zone=user.time_zone)
 
 
 class UsersAuthenticator:

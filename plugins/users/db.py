@@ -5,14 +5,16 @@ from datetime import datetime
 
 import asyncpg
 
-USER_COLUMNS = "u.id, u.email, u.name, u.is_seller, u.is_admin, u.created_at"
+USER_COLUMNS = ("u.id, u.email, u.name, u.is_seller, u.is_admin, u.created_at, u.email_verified_at, u.locale, "
+                "u.time_zone")
 
 
-async def insert_user(db, email: str, name: str, password_hash: str, is_seller: bool) -> asyncpg.Record | None:
+async def insert_user(db, email: str, name: str, password_hash: str, is_seller: bool,
+                      locale: str | None = None) -> asyncpg.Record | None:
     """The new user, or None when the email is taken."""
     return await db.fetchrow(f"""
-        INSERT INTO users AS u (email, name, password_hash, is_seller) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}""", email, name, password_hash, is_seller)
+        INSERT INTO users AS u (email, name, password_hash, is_seller, locale) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}""", email, name, password_hash, is_seller, locale)
 
 
 async def upsert_admin(db, email: str, name: str, password_hash: str) -> int:
@@ -28,6 +30,10 @@ async def user_by_id(db, user_id: int) -> asyncpg.Record | None:
 
 async def user_with_hash(db, email: str) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1", email)
+
+
+async def user_with_hash_by_id(db, user_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow(f"SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.id = $1", user_id)
 
 
 async def set_password_hash(db, user_id: int, password_hash: str) -> None:
@@ -70,3 +76,33 @@ async def revoke_secret(db, secret_hash: bytes, kind: str) -> None:
     await db.execute("""
         UPDATE user_sessions SET revoked_at = now()
         WHERE secret_hash = $1 AND kind = $2 AND revoked_at IS NULL""", secret_hash, kind)
+
+
+async def revoke_all_secrets(db, user_id: int, keep: bytes | None = None) -> int:
+    """End every live session and token of ``user_id`` but the one whose hash is ``keep``; how many."""
+    return int((await db.execute("""
+        UPDATE user_sessions SET revoked_at = now()
+        WHERE user_id = $1 AND revoked_at IS NULL AND secret_hash IS DISTINCT FROM $2""", user_id, keep)).split()[-1])
+
+
+async def update_profile(db, user_id: int, name: str, locale: str | None, time_zone: str | None) -> asyncpg.Record | None:
+    return await db.fetchrow(f"""
+        UPDATE users AS u SET name = $2, locale = $3, time_zone = $4 WHERE u.id = $1 RETURNING {USER_COLUMNS}""",
+                             user_id, name, locale, time_zone)
+
+
+async def set_locale(db, user_id: int, locale: str) -> None:
+    await db.execute("UPDATE users SET locale = $2 WHERE id = $1", user_id, locale)
+
+
+async def confirm_email(db, user_id: int, email: str) -> asyncpg.Record | None:
+    """Make ``email`` the account's verified address; None when another account holds it."""
+    return await db.fetchrow(f"""
+        UPDATE users AS u SET email = $2, email_verified_at = now() WHERE u.id = $1
+          AND NOT EXISTS (SELECT 1 FROM users o WHERE o.email = $2 AND o.id <> $1)
+        RETURNING {USER_COLUMNS}""", user_id, email)
+
+
+async def delete_user(db, user_id: int) -> bool:
+    """Delete the account; its sessions, tokens and links go with it (ON DELETE CASCADE)."""
+    return await db.fetchval("DELETE FROM users WHERE id = $1 RETURNING true", user_id) is not None

@@ -11,6 +11,11 @@ import gzip
 import re
 from pathlib import Path
 
+from ecom.i18n import N_
+
+COMMON = N_("This password is one of the most common passwords: choose another.")
+LIKE_EMAIL = N_("The password must not be your email or close to it.")
+LIKE_NAME = N_("The password must not be your name or close to it.")
 LIST_FILE = Path(__file__).with_name("common-passwords.txt.gz")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -27,13 +32,15 @@ def _squash(text: str) -> str:
 
 
 def password_problem(password: str, email: str = "", name: str = "") -> str | None:
-    """Why ``password`` is too easy to guess, or None. ``email`` and ``name`` are the account's own."""
+    """Why ``password`` is too easy to guess (an English msgid: translate it where shown), or None.
+    ``email`` and ``name`` are the account's own."""
     lowered = password.strip().lower()
     if lowered in common_passwords():
-        return "This password is one of the most common passwords: choose another."
+        return COMMON
     squashed = _squash(password)
-    personal = {("email", _squash(email.partition("@")[0])), ("email", _squash(email)), ("name", _squash(name))}
+    personal = {(LIKE_EMAIL, _squash(email.partition("@")[0])), (LIKE_EMAIL, _squash(email)),
+                (LIKE_NAME, _squash(name))}
     for what, value in personal:
         if len(value) >= 3 and (squashed == value or (value in squashed and len(squashed) - len(value) <= 3)):
-            return f"The password must not be your {what} or close to it."
+            return what
     return None

@@ -13,6 +13,8 @@ from ecom.errors import Unauthorized, ValidationFailed
 from ecom.gateway import identity, login_required, rate_limit, roles_required
 from ecom.gateway.auth import bearer_token
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _, current_locale
+from ecom.i18n.web import COOKIE
 from ecom.inputs import form_data, form_field, json_object, local_path
 from ecom.openapi import api_schema
 
@@ -35,9 +37,10 @@ CREDENTIALS = {"type": "object", "required": ["email", "password"], "properties"
 USER = {"type": "object", "required": ["id", "email", "name", "roles", "created_at"], "properties": {
     "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
     "roles": {"type": "array", "items": {"enum": ["admin", "customer", "seller"]}},
-    "created_at": {"type": "string", "format": "date-time"}}}
-SIGNED_UP = ("If this email was not registered yet, the account is ready: log in with it. "
-             "If it was, nothing has changed.")  # the same words for a new and a known email
+    "created_at": {"type": "string", "format": "date-time"}, "email_verified": {"type": "boolean"},
+    "locale": {"type": ["string", "null"]}, "time_zone": {"type": ["string", "null"]}}}
+SIGNED_UP = N_("If this email was not registered yet, the account is ready: log in with it. "
+               "If it was, nothing has changed.")  # the same words for a new and a known email
 ACCEPTED = {"type": "object", "required": ["status", "detail"], "properties": {
     "status": {"const": "accepted"}, "detail": {"type": "string"}}}
 TOKEN = {"type": "object", "required": ["token", "token_type", "expires_at"], "properties": {
@@ -51,13 +54,22 @@ def _users(request: web.Request) -> UsersService:
 
 def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "roles": sorted(user.roles),
-            "created_at": user.created_at.isoformat()}
+            "created_at": user.created_at.isoformat(), "email_verified": user.email_verified,
+            "locale": user.locale, "time_zone": user.time_zone}
+
+
+def asked_locale(request: web.Request) -> str | None:
+    """The request's language when the caller expressed one (link, switcher, browser), to remember at
+    sign-up; None when it is only the shop's default (the account then follows the browser)."""
+    expressed = request.query.get("lang") or request.cookies.get(COOKIE) or request.headers.get("Accept-Language")
+    return current_locale() if expressed else None
 
 
 # --- API ---
 
 @routes.post("/api/v1/users")
-@api_schema(request=REGISTER, response=ACCEPTED, status=202)
+@api_schema(request=REGISTER, response=ACCEPTED, status=202, query={"lang": {
+    "type": "string", "description": "The language the account is written to in (else Accept-Language's)"}})
 @rate_limit("auth")
 async def api_register(request: web.Request) -> web.Response:
     """Register an account (anyone; rate-limited like logging in).
@@ -68,8 +80,8 @@ async def api_register(request: web.Request) -> web.Response:
     and GET /api/v1/users/me for its id. 422 naming every bad field (a too common password included)."""
     body = await json_object(request)
     await _users(request).register(body.get("email"), body.get("name"), body.get("password"),
-                                   body.get("is_seller", False))
-    return web.json_response({"status": "accepted", "detail": SIGNED_UP}, status=202)
+                                   body.get("is_seller", False), asked_locale(request))
+    return web.json_response({"status": "accepted", "detail": _(SIGNED_UP)}, status=202)
 
 
 @routes.post("/api/v1/auth/token")
@@ -94,7 +106,7 @@ async def api_revoke_token(request: web.Request) -> web.Response:
     -> 204; 401 without a bearer token (or with a dead one)."""
     token = bearer_token(request)  # the gateway has already answered 401 for a dead one
     if token is None:
-        raise Unauthorized("Send the token to revoke as 'Authorization: Bearer <token>'.")
+        raise Unauthorized(_("Send the token to revoke as 'Authorization: Bearer <token>'."))
     await _users(request).revoke("token", token)
     return web.Response(status=204)
 
@@ -127,11 +139,11 @@ async def register(request: web.Request) -> web.Response:
               "next": local_path(form_field(form, "next"), "/account")}
     try:
         await _users(request).register(values["email"], values["name"], form_field(form, "password"),
-                                       values["is_seller"])
+                                       values["is_seller"], asked_locale(request))
     except ValidationFailed as err:
         return _register_page(request, values, err.errors, err.status)
     # a new and a known email get the same answer (no session either way): the owner logs in next
-    await flash(request, SIGNED_UP, "success")
+    await flash(request, _(SIGNED_UP), "success")
     raise web.HTTPSeeOther(str(URL("/login").with_query(next=values["next"])))
 
 
@@ -155,14 +167,14 @@ async def login(request: web.Request) -> web.Response:
     except (ValidationFailed, Unauthorized) as err:
         return _login_page(request, values, err.detail, err.errors, status=422)
     await log_in(request, _users(request), user.id)
-    await flash(request, f"Welcome back, {user.name}.", "success")
+    await flash(request, _("Welcome back, {name}.").format(name=user.name), "success")
     raise web.HTTPSeeOther(values["next"])
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     await log_out(request, _users(request))
-    await flash(request, "You are logged out.", "info")
+    await flash(request, _("You are logged out."), "info")
     raise web.HTTPSeeOther("/")
 
 
@@ -189,6 +201,7 @@ async def admin_set_seller(request: web.Request) -> web.Response:
     """Grant (seller=1) or revoke (seller=0) the seller role; back to the users page."""
     form = await form_data(request)
     user = await _users(request).set_seller(int(request.match_info["id"]), form_field(form, "seller") == "1")
-    change = "is now a seller" if "seller" in user.roles else "is no longer a seller"
-    await flash(request, f"{user.name} ({user.email}) {change}.", "success")
+    change = (_("{name} ({email}) is now a seller.") if "seller" in user.roles
+              else _("{name} ({email}) is no longer a seller."))
+    await flash(request, change.format(name=user.name, email=user.email), "success")
     raise web.HTTPSeeOther(local_path(form_field(form, "next"), "/admin/users"))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,14 +14,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ecom.config import ConfigError, SecurityConfig
 from ecom.errors import NotFound, Unauthorized, ValidationFailed
+from ecom.i18n import N_, _, default_language
 from ecom.text import storable as _storable
 
-from . import db
+from . import db, tokens
 from .denylist import password_problem
+from .events import VerificationRequested
 
 MAX_NAME, MAX_EMAIL, MAX_PASSWORD = 100, 254, 256
 EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-WRONG_LOGIN = "Wrong email or password."  # the same for an unknown email: no user enumeration
+WRONG_LOGIN = N_("Wrong email or password.")  # the same for an unknown email: no user enumeration
+ROLE_NAMES = (N_("customer"), N_("seller"), N_("admin"))  # shown translated: {{ _(role) }}
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,16 @@ class User:
     name: str
     roles: frozenset[str]  # "customer" always, plus "seller" and/or "admin"
     created_at: datetime
+    locale: str | None = None      # the saved language; None = the browser's
+    time_zone: str | None = None   # the saved IANA zone; None = the shop's
+    email_verified: bool = False   # the owner followed a verification link sent to ``email``
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "User":
         roles = frozenset(role for role, held in (("customer", True), ("seller", row["is_seller"]),
                                                   ("admin", row["is_admin"])) if held)
-        return cls(row["id"], row["email"], row["name"], roles, row["created_at"])
+        return cls(row["id"], row["email"], row["name"], roles, row["created_at"], row["locale"], row["time_zone"],
+                   row["email_verified_at"] is not None)
 
 
 class Passwords:
@@ -85,9 +91,9 @@ class Passwords:
 def _text(value: Any, field: str, errors: dict[str, str]) -> str:
     """``value`` when it is a non-blank string PostgreSQL can store, else "" with an entry in ``errors``."""
     if not isinstance(value, str) or not value.strip():
-        errors[field] = "This field is required." if value is None or isinstance(value, str) else "Must be a string."
+        errors[field] = _("This field is required.") if value is None or isinstance(value, str) else _("Must be a string.")
     elif not _storable(value):
-        errors[field] = "Contains characters that are not allowed."
+        errors[field] = _("Contains characters that are not allowed.")
     else:
         return value
     return ""
@@ -103,47 +109,87 @@ def check_new_user(email: Any, name: Any, password: Any, is_seller: Any = False,
     errors: dict[str, str] = {}
     email, name, password = (_text(email, "email", errors), _text(name, "name", errors),
                              _text(password, "password", errors))
-    email, name = normalize_email(email), name.strip()
-    if email and (len(email) > MAX_EMAIL or not EMAIL_SHAPE.fullmatch(email)):
-        errors["email"] = "Enter a valid email address, like ana@example.com."
-    if len(name) > MAX_NAME:
-        errors["name"] = f"Use at most {MAX_NAME} characters."
-    elif name and not name.isprintable():
-        errors["name"] = "Use letters, digits, spaces and punctuation only."
-    if password and not min_password_length <= len(password) <= MAX_PASSWORD:
-        errors["password"] = f"Use {min_password_length} to {MAX_PASSWORD} characters."
-    elif password and (problem := password_problem(password, email, name)):
+    email, name = check_email(email, errors), check_name(name, errors)
+    if password and (problem := password_rules(password, email, name, min_password_length)):
         errors["password"] = problem
     if not isinstance(is_seller, bool):
-        errors["is_seller"] = "Must be true or false."
+        errors["is_seller"] = _("Must be true or false.")
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors=errors)
+        raise ValidationFailed(_("Some fields need attention."), errors=errors)
     return email, name
 
 
-def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
+def check_email(email: str, errors: dict[str, str], field: str = "email") -> str:
+    """The normalized address (a checked string from _text); a bad shape adds to ``errors``."""
+    email = normalize_email(email)
+    if email and (len(email) > MAX_EMAIL or not EMAIL_SHAPE.fullmatch(email)):
+        errors[field] = _("Enter a valid email address, like ana@example.com.")
+    return email
+
+
+def check_name(name: str, errors: dict[str, str]) -> str:
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        errors["name"] = _("Use at most {n} characters.").format(n=MAX_NAME)
+    elif name and not name.isprintable():
+        errors["name"] = _("Use letters, digits, spaces and punctuation only.")
+    return name
+
+
+def password_rules(password: str, email: str, name: str, min_password_length: int) -> str | None:
+    """Why a new password is refused (length, too common, too close to the email or name), or None."""
+    if not min_password_length <= len(password) <= MAX_PASSWORD:
+        return _("Use {low} to {high} characters.").format(low=min_password_length, high=MAX_PASSWORD)
+    problem = password_problem(password, email, name)
+    return _(problem) if problem else None
+
+
+_digest = tokens.digest
 
 
 class UsersService:
     def __init__(self, pool: asyncpg.Pool, passwords: Passwords, *,
                  token_ttl: timedelta = timedelta(hours=UsersConfig.token_ttl_hours),
                  session_ttl: timedelta = timedelta(seconds=SecurityConfig.session_max_age),
-                 min_password_length: int = UsersConfig.min_password_length):
+                 min_password_length: int = UsersConfig.min_password_length, events: Any = None):
         self.pool = pool
+        self.events = events  # PluginEvents; None for CLI tools (create-admin), which mail nobody
         self.passwords = passwords
         self.token_ttl = token_ttl
         self.session_ttl = session_ttl
         self.min_password_length = min_password_length
 
-    async def register(self, email: Any, name: Any, password: Any, is_seller: Any = False) -> User | None:
-        """A new customer (and seller when ``is_seller``); None when the email is taken.
+    async def register(self, email: Any, name: Any, password: Any, is_seller: Any = False,
+                       locale: str | None = None) -> User | None:
+        """A new customer (and seller when ``is_seller``); None when the email is taken. A new account is
+        asked to verify its address (VerificationRequested in the same transaction).
 
         Callers answer both cases alike (no account enumeration), so both cost the same: the password is
         hashed before the insert learns whether the email exists."""
         email, name = check_new_user(email, name, password, is_seller, min_password_length=self.min_password_length)
-        row = await db.insert_user(self.pool, email, name, await self.passwords.hash(password), is_seller)
-        return User.from_row(row) if row is not None else None
+        password_hash = await self.passwords.hash(password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await db.insert_user(conn, email, name, password_hash, is_seller, locale)
+            if row is None:
+                return None
+            user = User.from_row(row)
+            await self.send_verification(conn, user, user.email, "signup")
+        return user
+
+    def language_of(self, user: User) -> tuple[str, str]:
+        """(locale, time zone) to write to ``user`` in: their saved choice, else the shop's default."""
+        default = default_language()
+        return user.locale or default.locale, user.time_zone or default.time_zone
+
+    async def send_verification(self, conn, user: User, email: str, purpose: str) -> None:
+        """A 48 h single-use link to confirm ``email`` (the account's own, or the new one it asked for)."""
+        if self.events is None:
+            return
+        secret, expires_at = await tokens.issue(conn, tokens.VERIFY, user.id, email, tokens.VERIFY_TTL)
+        locale, time_zone = self.language_of(user)
+        await self.events.emit(conn, VerificationRequested(
+            user.id, email, user.name, locale, time_zone, f"/account/verify?token={secret}", expires_at.isoformat(),
+            purpose))
 
     async def create_admin(self, email: str, password: str) -> int:
         """Create an admin, or promote the existing user with this email (keeping their password). Idempotent."""
@@ -156,10 +202,10 @@ class UsersService:
         errors: dict[str, str] = {}
         email, password = _text(email, "email", errors), _text(password, "password", errors)
         if errors:
-            raise ValidationFailed("Enter your email and password.", errors=errors)
+            raise ValidationFailed(_("Enter your email and password."), errors=errors)
         row = await db.user_with_hash(self.pool, normalize_email(email))
         if not await self.passwords.verify(row and row["password_hash"], password):
-            raise Unauthorized(WRONG_LOGIN)
+            raise Unauthorized(_(WRONG_LOGIN))
         if self.passwords.needs_rehash(row["password_hash"]):  # the cost settings changed since it was hashed
             await db.set_password_hash(self.pool, row["id"], await self.passwords.hash(password))
         return User.from_row(row)
@@ -167,7 +213,7 @@ class UsersService:
     async def get(self, user_id: int) -> User:
         row = await db.user_by_id(self.pool, user_id)
         if row is None:
-            raise NotFound(f"No user {user_id}.")
+            raise NotFound(_("No user {id}.").format(id=user_id))
         return User.from_row(row)
 
     async def list_users(self, limit: int, offset: int = 0) -> list[User]:
@@ -184,7 +230,7 @@ class UsersService:
         """Grant or revoke the seller role (an admin's action: the route checks); NotFound for no such user."""
         row = await db.set_seller(self.pool, user_id, is_seller)
         if row is None:
-            raise NotFound(f"No user {user_id}.")
+            raise NotFound(_("No user {id}.").format(id=user_id))
         return User.from_row(row)
 
     async def start_session(self, user_id: int) -> str:
