@@ -67,7 +67,9 @@ class PaymentFailed:
 
     ``reason`` is human-readable and safe to show the shopper: "Card declined", "Card expired",
     "Card details expired" (the token outlived ``card_token_ttl_seconds`` or cannot be read),
-    "Invalid card number", "Invalid CVC", "Invalid payment request".
+    "Invalid card number", "Invalid CVC", "Invalid payment request". It is the English text, which is
+    also the gettext msgid (in the payments catalog): store it as it comes and show it with ``_(reason)``
+    in the reader's language.
     """
     order_id: str
     payment_id: str
