@@ -242,6 +242,15 @@ async def test_bad_profile_changes_are_422(client, changes, field):
     assert resp.status == 422 and field in (await resp.json())["errors"]
 
 
+async def test_language_and_time_zone_follow_the_account(client):
+    _, _, token = await sign_up(client)
+    resp = await client.patch("/api/v1/users/me", headers=bearer(token),
+                              json={"locale": "es", "time_zone": "Europe/Madrid"})
+    assert resp.status == 200 and (await resp.json())["locale"] == "es"
+    page = await (await client.get("/account", headers=bearer(token))).text()  # no Accept-Language at all
+    assert '<html lang="es">' in page and "Tu cuenta" in page and "Europe/Madrid" in page
+
+
 async def test_the_navbar_switcher_saves_the_choice_on_the_account(client):
     _, email, token = await sign_up(client)
     csrf = await csrf_from(client, "/login")
@@ -302,3 +311,15 @@ async def test_forgot_password_is_rate_limited(aiohttp_client, make_config):
     assert statuses[0] == 202 and 429 in statuses, statuses
     resp = await client.post("/password/forgot", data={"email": "a@b.cd"}, headers={"Accept": "text/html"})
     assert resp.status == 429 and resp.headers["Retry-After"]
+
+
+async def test_spanish_pages_render_with_accept_language(client):
+    es = {"Accept-Language": "es-ES,es;q=0.9"}
+    resp = await client.get("/password/forgot", headers=es)
+    page = await resp.text()
+    assert resp.status == 200 and '<html lang="es">' in page and "¿Has olvidado tu contraseña?" in page
+    assert "Forgot your password?" not in page
+    page = await (await client.get("/login", headers=es)).text()
+    assert "Iniciar sesión" in page and "Crear una cuenta" in page
+    resp = await client.post("/api/v1/users/password-reset", json={"email": "x@example.com"}, headers=es)
+    assert "enlace" in (await resp.json())["detail"]
