@@ -6,18 +6,22 @@ the seller's invoicing details.
 Provides ``INVOICES`` (keys.py). Consumes orders' ``ecom/orders/status`` (OrderStatusChanged: paid ->
 invoices; a paid order cancelled or refunded -> credit notes) and ``ecom/orders/shipment``
 (ShipmentStatusChanged: a shipment refunded or cancelled -> its credit note), each in its inbox
-transaction. Reads orders through ``ORDERS.record`` and people through ``USERS.get``.
+transaction. Reads orders through ``ORDERS.record`` and people through ``USERS.get``. Exports a person's
+documents (ecom.privacy) and forgets a deleted seller's profile on users' UserDeleted (privacy.py).
 """
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.privacy import register_exporter
 from plugins.orders import events as order_events
 from plugins.orders.keys import ORDERS
+from plugins.users.events import UserDeleted
 from plugins.users.keys import USERS
 
 from . import pages, routes
 from .config import InvoicesConfig
 from .keys import INVOICES
+from .privacy import Privacy
 from .service import InvoicesService
 
 
@@ -28,6 +32,9 @@ async def lifespan(ctx: PluginContext):
     shipment_event = getattr(order_events, "ShipmentStatusChanged", None)  # orders' issue-11 event
     if shipment_event is not None:
         ctx.events.subscribe(shipment_event, service.on_shipment_status)
+    privacy = Privacy(ctx.pool)
+    register_exporter(ctx.app, "invoices", privacy.export)
+    ctx.events.subscribe(UserDeleted, privacy.on_user_deleted)
     yield
 
 

@@ -24,7 +24,7 @@ from ecom.app import POOLS
 from ecom.i18n import default_language
 from plugins.invoices.keys import INVOICES
 from plugins.orders.events import OrderStatusChanged
-from tests.helpers import start, wait_until, worker
+from tests.helpers import PASSWORD, start, wait_until, worker
 from tests.plugins.test_orders import EU, PLUGINS, bearer, product, user, wait_status
 from tests.plugins.test_shipments import place
 
@@ -170,6 +170,18 @@ async def test_a_paid_order_is_invoiced_per_seller_and_a_refunded_shipment_credi
     page = await (await client.get("/seller/invoices", headers=bearer(ana))).text()
     assert inv["number"] in page and credit["number"] not in page
     assert (await client.get("/admin/invoices", headers=bearer(ana))).status == 403
+
+    # the buyer's data export carries their documents; a deleted seller's profile goes, their invoices stay
+    resp = await client.get("/api/v1/users/me/export", headers=bearer(dee))
+    assert resp.status == 200, await resp.text()
+    assert {d["number"] for d in (await resp.json())["invoices"]["as_buyer"]} == {d["number"] for d in mine} | {
+        credit["number"]}
+    resp = await client.delete("/api/v1/users/me", headers=bearer(ana), json={"password": PASSWORD})
+    assert resp.status == 204, await resp.text()
+    await wait_until(lambda: pool.fetchval("SELECT count(*) FROM seller_profiles WHERE seller_id = $1", ana_id),
+                     lambda n: n == 0, "the deleted seller's profile to go")
+    resp = await client.get(f"/api/v1/invoices/{inv['id']}", headers=bearer(admin))
+    assert resp.status == 200 and (await resp.json())["seller"]["legal_name"] == "Cerámicas Ana S.L."
 
 
 async def test_twenty_concurrent_payments_of_one_seller_get_numbers_1_to_20(aiohttp_client, make_config):
