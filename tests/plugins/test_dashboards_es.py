@@ -44,6 +44,7 @@ async def test_seller_and_admin_dashboards_render_in_spanish(client):
     _, _, customer = await user(client)
     mug = await product(client, seller, 1250, {"eu-west": 10}, name="Taza azul")
     cup = await product(client, seller, 700, {"eu-west": 10}, currency="USD", name="Vaso")
+    await product(client, seller, 300, {"eu-west": 3}, name="Plato")  # low stock
     await buy(client, customer, [(mug, 2)])
     await buy(client, customer, [(cup, 1)])
     await buy(client, customer, [(mug, 1)], number=DECLINED)
@@ -60,6 +61,7 @@ async def test_seller_and_admin_dashboards_render_in_spanish(client):
     assert "Ingresos (EUR): " in page and f"{label} 25,00" in page and "Unidades vendidas: " in page
     assert "<title>Unidades vendidas por día, últimos 30 días</title>" in page and f"{label} 3" in page
     assert re.search(rf"<td>{re.escape(cell)}</td><td class=\"text-end\">25,00\xa0€, 7,00\xa0US\$</td>", page)
+    assert re.search(r'>Plato</a>:\s*eu-west 3 disponibles</li>', page)  # the low-stock card
     assert "Día (UTC)" in page and "Envíos por enviar" in page and "Movimientos de existencias recientes" in page
     for english in ("Seller dashboard", "Sales by day", "Revenue per day", "units sold", "Low stock", "$25.00"):
         assert english not in page, english
