@@ -2,9 +2,10 @@
 payment saga, DESIGN §6), the order state machine driven by payments' events and by time, the
 marketplace views for customers, sellers and admins, and the live order status (server-sent events).
 
-Provides ``ORDERS`` (keys.py). Publishes ``ecom/orders/status`` (events.py) and, through payments'
+Provides ``ORDERS`` (keys.py). Publishes ``ecom/orders/status`` and ``ecom/orders/shipment`` (events.py) and, through payments'
 event contract, ``ecom/payments/requested`` and ``ecom/payments/refund_requested``; consumes
-``ecom/payments/completed`` and ``ecom/payments/failed``. Checkout needs the addresses, shipping, taxes and vouchers plugins
+``ecom/payments/completed``, ``ecom/payments/failed`` and ``ecom/users/deleted`` (privacy.py: the deleted
+customer's orders are anonymised; their orders are in the data export). Checkout needs the addresses, shipping, taxes and vouchers plugins
 (hard requirements: an order always ships somewhere, is taxed and may carry a voucher). Gives every
 page ``cart_count`` (the navbar's
 cart badge) through a template context processor.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import aiohttp_jinja2
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.privacy import register_exporter
 from plugins.addresses.keys import ADDRESSES
 from plugins.inventory.keys import INVENTORY
 from plugins.payments.events import PaymentCompleted, PaymentFailed
@@ -21,6 +23,7 @@ from plugins.payments.keys import PAYMENTS
 from plugins.products.keys import PRODUCTS
 from plugins.shipping.keys import SHIPPING
 from plugins.taxes.keys import TAXES
+from plugins.users.events import UserDeleted
 from plugins.users.keys import USERS
 from plugins.vouchers.keys import VOUCHERS
 
@@ -29,6 +32,7 @@ from .config import OrdersConfig
 from .events import OrderStatusChanged
 from .keys import LIVE, ORDERS
 from .live import LiveHub
+from .privacy import Privacy
 from .service import OrdersService
 from .views import cart_count_context
 
@@ -45,6 +49,9 @@ async def lifespan(ctx: PluginContext):
     ctx.events.subscribe(PaymentCompleted, service.on_payment_completed)
     ctx.events.subscribe(PaymentFailed, service.on_payment_failed)
     ctx.events.listen(OrderStatusChanged, hub.publish)
+    privacy = Privacy(ctx.pool)
+    ctx.events.subscribe(UserDeleted, privacy.on_user_deleted)
+    register_exporter(ctx.app, "orders", privacy.export)
     processors = ctx.app.get(aiohttp_jinja2.APP_CONTEXT_PROCESSORS_KEY)
     if isinstance(processors, list) and cart_count_context not in processors:
         processors.append(cart_count_context)

@@ -20,9 +20,11 @@ import logging
 import secrets
 import string
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Mapping
 
 from ecom.errors import Conflict, ValidationFailed
+from ecom.i18n import current_locale
 from plugins.inventory.keys import OutOfStock
 from plugins.payments.events import PaymentRequested
 
@@ -159,13 +161,15 @@ class Checkout:
             conn, order_id, customer_id=customer_id, email=email, region=priced.shipments[0].region,
             currency=priced.currency, money=money, prices_include_tax=priced.prices_include_tax,
             voucher_code=priced.voucher_code, ship_to=json.dumps(where.ship_to.as_dict()), bill_to=bill,
-            brand=card.brand, last4=card.last4, ttl_seconds=self.config.reservation_ttl_seconds)
+            brand=card.brand, last4=card.last4, ttl_seconds=self.config.reservation_ttl_seconds,
+            locale=current_locale())
         await db.insert_priced_lines(conn, order_id, [
             (pl.line.product_id, pl.line.seller_id, pl.line.name, pl.line.unit_price_cents, pl.line.quantity, s.no,
-             pl.line.tax_class, pl.discount_cents, pl.tax_cents, pl.line.weight_grams)
+             pl.line.tax_class, pl.discount_cents, pl.tax_cents, pl.line.weight_grams, percent(pl.rate_bp))
             for s in priced.shipments for pl in s.lines])
         await shipment_db.insert_shipments(conn, order_id, [
-            shipment_db.NewShipment(s.no, s.seller_id, s.region, s.method, s.shipping_cents, s.shipping_tax_cents)
+            shipment_db.NewShipment(s.no, s.seller_id, s.region, s.method, s.shipping_cents, s.shipping_tax_cents,
+                                    shipping_tax_rate=percent(s.shipping_rate_bp))
             for s in priced.shipments])
 
     async def _redeem(self, order_id, code, buyer, lines, currency, preview) -> bool:
@@ -218,6 +222,11 @@ class Checkout:
             await self.vouchers.release(order_id)
         except Exception:  # noqa: BLE001 - logged; the use stays counted (never over-redeemed)
             log.exception("order %s: giving the voucher's use back failed", order_id)
+
+
+def percent(rate_bp: int) -> Decimal:
+    """A tax rate in basis points (the taxes' answer) as the percent orders keep: 2100 -> Decimal("21")."""
+    return Decimal(rate_bp) / 100
 
 
 def _replay(found, request_hash: str) -> Placed:

@@ -179,25 +179,27 @@ async def delete_old_idempotency_keys(db, days: int) -> int:
 async def insert_priced_order(conn, order_id: str, *, customer_id: int | None, email: str | None, region: str,
                               currency: str, money: dict[str, int], prices_include_tax: bool,
                               voucher_code: str | None, ship_to: str, bill_to: str | None, brand: str | None,
-                              last4: str | None, ttl_seconds: int) -> None:
-    """``money``: subtotal, discount, shipping, tax and total cents; ``ship_to``/``bill_to``: JSON text."""
+                              last4: str | None, ttl_seconds: int, locale: str | None = None) -> None:
+    """``money``: subtotal, discount, shipping, tax and total cents; ``ship_to``/``bill_to``: JSON text;
+    ``locale``: the buyer's language at checkout."""
     await conn.execute("""
         INSERT INTO orders (id, customer_id, email, status, region, total_cents, currency, card_brand, card_last4,
                             expires_at, subtotal_cents, discount_cents, shipping_cents, tax_cents,
-                            prices_include_tax, voucher_code, ship_to, bill_to)
+                            prices_include_tax, voucher_code, ship_to, bill_to, locale)
         VALUES ($1, $2, $3, 'pending_payment', $4, $5, $6, $7, $8, now() + make_interval(secs => $9),
-                $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb)""",
+                $10, $11, $12, $13, $14, $15, $16::jsonb, $17::jsonb, $18)""",
                        order_id, customer_id, email, region, money["total"], currency, brand, last4, ttl_seconds,
                        money["subtotal"], money["discount"], money["shipping"], money["tax"], prices_include_tax,
-                       voucher_code, ship_to, bill_to)
+                       voucher_code, ship_to, bill_to, locale)
 
 
 async def insert_priced_lines(conn, order_id: str, lines: list[tuple]) -> None:
     """``lines``: (product_id, seller_id, name, unit_price_cents, quantity, shipment_no, tax_class,
-    discount_cents, tax_cents, weight_grams), numbered in this order."""
+    discount_cents, tax_cents, weight_grams, tax_rate percent), numbered in this order."""
     await conn.executemany("""
         INSERT INTO order_detail (order_id, line_no, product_id, seller_id, name, unit_price_cents, quantity,
-                                  line_total_cents, shipment_no, tax_class, discount_cents, tax_cents, weight_grams)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
+                                  line_total_cents, shipment_no, tax_class, discount_cents, tax_cents, weight_grams,
+                                  tax_rate)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)""",
                            [(order_id, n, *line[:5], line[3] * line[4], *line[5:])
                             for n, line in enumerate(lines, start=1)])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Iterable
 
 PENDING, PAID, FAILED, EXPIRED = "pending_payment", "paid", "payment_failed", "expired"
@@ -72,6 +73,7 @@ class OrderLine:
     shipment_no: int | None = None
     discount_cents: int = 0
     tax_cents: int = 0
+    tax_rate: Decimal | None = None      # percent (Decimal("21")); None for orders placed before issue 11
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Shipment:
     refund_cents: int | None
     lines: tuple[OrderLine, ...] = ()
     history: tuple["HistoryEntry", ...] = ()
+    shipping_tax_rate: Decimal | None = None   # percent; None for orders placed before issue 11
 
     @property
     def label(self) -> str:
@@ -139,6 +142,7 @@ class Order:
     tax_cents: int = 0
     prices_include_tax: bool = True
     voucher_code: str | None = None
+    locale: str | None = None              # the buyer's language at checkout (None: placed before issue 11)
 
     @property
     def label(self) -> str:

@@ -40,7 +40,7 @@ def _history(rows: list) -> tuple[HistoryEntry, ...]:
 def line(r: Any) -> OrderLine:
     return OrderLine(r["product_id"], r["seller_id"], r["name"], r["unit_price_cents"], r["quantity"],
                      r["line_total_cents"], _get(r, "shipment_no"), _get(r, "discount_cents", 0) or 0,
-                     _get(r, "tax_cents", 0) or 0)
+                     _get(r, "tax_cents", 0) or 0, _get(r, "tax_rate"))
 
 
 def shipments(order: asyncpg.Record, lines: list[OrderLine], rows: list, history: list,
@@ -61,7 +61,8 @@ def shipments(order: asyncpg.Record, lines: list[OrderLine], rows: list, history
             continue  # another seller's (a seller's view carries lines of theirs only)
         out.append(Shipment(r["shipment_no"], r["seller_id"], r["region"], r["status"], r["method"],
                             r["shipping_cents"], r["shipping_tax_cents"], r["carrier"], r["tracking_number"],
-                            r["refund_cents"], mine, _history(hist.get(r["shipment_no"], []))))
+                            r["refund_cents"], mine, _history(hist.get(r["shipment_no"], [])),
+                            _get(r, "shipping_tax_rate")))
     return tuple(out), lines
 
 
@@ -89,7 +90,8 @@ def build(row: asyncpg.Record, line_rows: list, history: list = (), *, seller_vi
     return Order(row["id"], row["customer_id"], row["status"], row["region"], total, row["currency"].strip(),
                  brand, last4, row["failure_reason"], row["expires_at"], row["created_at"], row["updated_at"],
                  tuple(lines), _history(history), seller_view, shipments=ships, ship_to=ship_to,
-                 prices_include_tax=_get(row, "prices_include_tax", True), **money, **extra)
+                 prices_include_tax=_get(row, "prices_include_tax", True), locale=_get(row, "locale"),
+                 **money, **extra)
 
 
 async def load(db, order_id: str, seller_id: int | None = None) -> Order:

@@ -76,6 +76,7 @@ class PricedShipment:
     shipping_cents: int
     shipping_tax_cents: int
     weight_grams: int
+    shipping_rate_bp: int = 0    # the shipping line's tax rate in basis points (2100 = 21 %)
 
     @property
     def subtotal_cents(self) -> int:
@@ -186,9 +187,9 @@ def breakdown(shipments: Sequence[Shipment], currency: str, *, methods: Mapping[
             t = tax.lines[ln.ref]
             paid = ln.amount_cents - off + (0 if inclusive else t.tax_cents)
             lines.append(PricedLine(ln, off, t.tax_cents, t.rate_bp, t.rate_name, paid))
-        ship_tax = tax.lines[s.ref].tax_cents
+        ship_tax = tax.lines[s.ref]
         priced.append(PricedShipment(s.no, s.seller_id, s.region, methods[s.no], tuple(lines), shipping[s.no],
-                                     ship_tax, s.weight_grams))
+                                     ship_tax.tax_cents, s.weight_grams, ship_tax.rate_bp))
     rates = tuple(RateLine(r.name, r.rate_bp, r.base_cents, r.tax_cents) for r in tax.by_rate if r.tax_cents
                   or r.base_cents)
     return Breakdown(currency, tuple(priced), rates, inclusive, voucher_code or None)

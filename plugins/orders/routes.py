@@ -11,6 +11,7 @@ from ecom.openapi import api_schema
 
 from . import checks
 from .models import STATUSES
+from .schemas import ORDER as ORDER_SCHEMA, ORDER_LIST
 from .views import cart_json, current_cart, keep_cart, order_json, orders
 
 routes = web.RouteTableDef()
@@ -86,7 +87,7 @@ async def api_cart_remove(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ orders
 
 @routes.post("/api/v1/orders")
-@api_schema(request=CHECKOUT, status=201)
+@api_schema(request=CHECKOUT, status=201, response=ORDER_SCHEMA)
 async def api_checkout(request: web.Request) -> web.Response:
     """Check out (customers, or guests with an email): reserve per shipment, place, request the payment.
 
@@ -135,7 +136,7 @@ async def api_cart_quote(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/orders")
-@api_schema(status=200, errors=(403,), query={
+@api_schema(status=200, errors=(403,), response=ORDER_LIST, query={
     "as": {"enum": ["customer", "seller", "admin"], "description": "Whose orders (seller and admin need the role)."},
     "status": {"enum": list(STATUSES), "description": "The order's status (once paid, derived from its shipments: "
                "partially_shipped, partially_delivered, partially_refunded, refunded ...)."},
@@ -157,6 +158,7 @@ async def api_list(request: web.Request) -> web.Response:
 
 
 @routes.get(f"/api/v1/orders/{ORDER}")
+@api_schema(response=ORDER_SCHEMA)
 @login_required
 async def api_get(request: web.Request) -> web.Response:
     """One order: its customer and admins see all of it, a seller with lines in it only those (else 404)."""
@@ -165,7 +167,7 @@ async def api_get(request: web.Request) -> web.Response:
 
 
 @routes.post(f"/api/v1/orders/{ORDER}/cancel")
-@api_schema(status=200)
+@api_schema(status=200, response=ORDER_SCHEMA)
 @login_required
 async def api_cancel(request: web.Request) -> web.Response:
     """Cancel an order (its customer or an admin); a paid one is refunded.
@@ -177,7 +179,7 @@ async def api_cancel(request: web.Request) -> web.Response:
 
 @routes.post(f"/api/v1/orders/{ORDER}/status")
 @api_schema(request={"type": "object", "required": ["status"], "properties": {
-    "status": {"enum": ["fulfilled", "shipped", "delivered"]}}}, status=200)
+    "status": {"enum": ["fulfilled", "shipped", "delivered"]}}}, status=200, response=ORDER_SCHEMA)
 @login_required
 async def api_status(request: web.Request) -> web.Response:
     """Move a paid order on: fulfilled, shipped, delivered (its sellers and admins).

@@ -9,12 +9,14 @@ Functions taking ``conn`` need a transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Iterable
 
 import asyncpg
 
 SHIPMENT_COLUMNS = ("order_id, shipment_no, seller_id, region, status, reservation_ref, method, shipping_cents, "
-                    "shipping_tax_cents, carrier, tracking_number, stock_todo, refund_cents, updated_at")
+                    "shipping_tax_cents, carrier, tracking_number, stock_todo, refund_cents, updated_at, "
+                    "shipping_tax_rate")
 SHIPMENT_HISTORY_COLUMNS = "order_id, shipment_no, status, previous, actor, reason, at"
 # how an order's status maps onto the shipments of an order that has none written yet
 LEGACY_STATUS = {"fulfilled": "fulfilled", "shipped": "shipped", "delivered": "delivered",
@@ -32,6 +34,7 @@ class NewShipment:
     shipping_cents: int = 0
     shipping_tax_cents: int = 0
     reservation_ref: str | None = None
+    shipping_tax_rate: Decimal | None = None   # percent
 
 
 def reservation_ref(order_id: str, shipment_no: int) -> str:
@@ -41,11 +44,11 @@ def reservation_ref(order_id: str, shipment_no: int) -> str:
 async def insert_shipments(conn, order_id: str, shipments: Iterable[NewShipment]) -> None:
     """Write an order's shipments (status pending). Lines name theirs in ``order_detail.shipment_no``."""
     rows = [(order_id, s.shipment_no, s.seller_id, s.region, s.reservation_ref or reservation_ref(order_id, s.shipment_no),
-             s.method, s.shipping_cents, s.shipping_tax_cents) for s in shipments]
+             s.method, s.shipping_cents, s.shipping_tax_cents, s.shipping_tax_rate) for s in shipments]
     await conn.executemany("""
         INSERT INTO shipments (order_id, shipment_no, seller_id, region, reservation_ref, method, shipping_cents,
-                               shipping_tax_cents)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""", rows)
+                               shipping_tax_cents, shipping_tax_rate)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""", rows)
 
 
 async def full_orders(db, order_ids: list[str]) -> list[asyncpg.Record]:
@@ -81,7 +84,8 @@ def legacy(order: asyncpg.Record, lines: list[asyncpg.Record]) -> list[dict]:
                 "order_id": order["id"], "shipment_no": len(out) + 1, "seller_id": line["seller_id"],
                 "region": order["region"], "status": status, "reservation_ref": order["id"], "method": "standard",
                 "shipping_cents": 0, "shipping_tax_cents": 0, "carrier": None, "tracking_number": None,
-                "stock_todo": None, "refund_cents": None, "updated_at": order["updated_at"]}
+                "stock_todo": None, "refund_cents": None, "updated_at": order["updated_at"],
+                "shipping_tax_rate": None}
     return list(out.values())
 
 
@@ -110,10 +114,12 @@ async def set_status(conn, order_id: str, shipment_no: int, status: str, *, carr
 
 
 async def insert_history(conn, order_id: str, shipment_no: int, status: str, previous: str | None, actor: str,
-                         reason: str) -> None:
-    await conn.execute("""
+                         reason: str) -> asyncpg.Record:
+    """The new history row (its ``at`` dates the ShipmentStatusChanged event)."""
+    return await conn.fetchrow(f"""
         INSERT INTO shipment_history (order_id, shipment_no, status, previous, actor, reason)
-        VALUES ($1, $2, $3, $4, $5, $6)""", order_id, shipment_no, status, previous, actor, reason)
+        VALUES ($1, $2, $3, $4, $5, $6) RETURNING {SHIPMENT_HISTORY_COLUMNS}""",
+                               order_id, shipment_no, status, previous, actor, reason)
 
 
 async def history_of(db, order_ids: list[str]) -> list[asyncpg.Record]:
@@ -156,12 +162,20 @@ async def shares_reservation(db, order_id: str, shipment_no: int, ref: str) -> b
           AND status NOT IN ('cancelled', 'refunded') LIMIT 1""", order_id, shipment_no, ref))
 
 
-async def set_all(conn, order_id: str, status: str, *, only_active: bool = True) -> None:
-    """Every (active) shipment of an order to ``status`` (a whole-order cancel or expiry)."""
-    await conn.execute("""
-        UPDATE shipments SET status = $2, updated_at = now()
-        WHERE order_id = $1 AND (NOT $3 OR status NOT IN ('cancelled', 'refunded', 'delivered'))""",
-                       order_id, status, only_active)
+async def set_all(conn, order_id: str, status: str, *, only_active: bool = True) -> list[asyncpg.Record]:
+    """Every (active) shipment of an order to ``status`` (a whole-order cancel or expiry). Returns the
+    shipments that changed: shipment_no, seller_id, previous, carrier, tracking_number, at (for their
+    ShipmentStatusChanged events)."""
+    return await conn.fetch("""
+        WITH old AS (
+            SELECT shipment_no, status FROM shipments
+            WHERE order_id = $1 AND status <> $2
+              AND (NOT $3 OR status NOT IN ('cancelled', 'refunded', 'delivered'))
+            FOR UPDATE)
+        UPDATE shipments s SET status = $2, updated_at = now() FROM old
+        WHERE s.order_id = $1 AND s.shipment_no = old.shipment_no
+        RETURNING s.shipment_no, s.seller_id, old.status AS previous, s.carrier, s.tracking_number,
+                  s.updated_at AS at""", order_id, status, only_active)
 
 
 async def lines_money(db, order_id: str, shipment_no: int) -> asyncpg.Record:

@@ -15,6 +15,7 @@ from ecom.inputs import form_data, form_field, json_object, local_path
 from ecom.openapi import api_schema
 
 from .routes import NO_STORE, ORDER
+from .schemas import ORDER as ORDER_SCHEMA
 from .views import order_json, orders
 
 routes = web.RouteTableDef()
@@ -30,7 +31,7 @@ MESSAGES = {"moved": "Shipment {n} of order {id} is now {status}.",
 
 
 @routes.post(f"/api/v1/orders/{SHIPMENT}/status")
-@api_schema(request=STEP, status=200, errors=(403,))
+@api_schema(request=STEP, status=200, errors=(403,), response=ORDER_SCHEMA)
 @login_required
 async def api_move(request: web.Request) -> web.Response:
     """Move one shipment of an order one step on.
@@ -45,7 +46,7 @@ async def api_move(request: web.Request) -> web.Response:
 
 
 @routes.post(f"/api/v1/orders/{SHIPMENT}/refund")
-@api_schema(request=REFUND, status=200, body_required=False, errors=(403,))
+@api_schema(request=REFUND, status=200, body_required=False, errors=(403,), response=ORDER_SCHEMA)
 @login_required
 async def api_refund(request: web.Request) -> web.Response:
     """Cancel and refund one shipment of a paid order.

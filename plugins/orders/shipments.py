@@ -178,7 +178,9 @@ class Shipments:
             reason = f"Shipment {n} refunded by the {role}" + (f": {note.strip()[:200]}" if isinstance(note, str)
                                                                 and note.strip() and storable(note) else "")
             await shipment_db.set_refunded(conn, row["id"], n, amount)
-            await shipment_db.insert_history(conn, row["id"], n, S_REFUNDED, ship["status"], actor, reason)
+            entry = await shipment_db.insert_history(conn, row["id"], n, S_REFUNDED, ship["status"], actor, reason)
+            await self.transitions.shipment_changed(conn, row["id"], ship, S_REFUNDED, ship["status"], actor,
+                                                    entry["at"])
             await request_refund(self.transitions.events, conn, row, amount, f"shipment-{n}", reason)
             try:
                 await self.transitions.apply(ship["reservation_ref"], "restock")
@@ -218,13 +220,15 @@ class Shipments:
             raise Conflict(f"Shipment {ship['shipment_no']} is {current}: it cannot become {LABELS[status].lower()}.",
                            errors={"status": f"Not allowed from {ship['status']}."})
 
-    @staticmethod
-    async def _step(conn, ship: asyncpg.Record, status: str, actor: str, reason: str,
+    async def _step(self, conn, ship: asyncpg.Record, status: str, actor: str, reason: str,
                     track: tuple[str | None, str | None]) -> None:
+        """The shipment's status, a history row and its ShipmentStatusChanged, in the caller's transaction."""
         await shipment_db.set_status(conn, ship["order_id"], ship["shipment_no"], status, carrier=track[0],
                                      tracking_number=track[1])
-        await shipment_db.insert_history(conn, ship["order_id"], ship["shipment_no"], status, ship["status"],
-                                         actor, reason)
+        entry = await shipment_db.insert_history(conn, ship["order_id"], ship["shipment_no"], status,
+                                                 ship["status"], actor, reason)
+        await self.transitions.shipment_changed(conn, ship["order_id"], ship, status, ship["status"], actor,
+                                                entry["at"], carrier=track[0], tracking_number=track[1])
 
     async def _derive(self, conn, row: asyncpg.Record, actor: str, reason: str) -> None:
         statuses = [s["status"] for s in await shipment_db.shipments_of(conn, [row["id"]])]

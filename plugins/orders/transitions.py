@@ -18,7 +18,7 @@ from ecom.errors import Conflict, NotFound
 from plugins.payments.events import RefundRequested
 
 from . import db, shipment_db
-from .events import OrderStatusChanged
+from .events import OrderStatusChanged, ShipmentStatusChanged
 from .models import CANCELLED, EXPIRED, FAILED, LABELS, S_CANCELLED, allowed
 
 log = logging.getLogger("ecom.plugins.orders")
@@ -44,8 +44,20 @@ class Transitions:
                            f"{LABELS.get(new, new).lower()}.", errors={"status": f"Not allowed from {current}."})
         await self._set(conn, row, new, actor, reason, **extra)
         if new in (CANCELLED, EXPIRED, FAILED):
-            await shipment_db.set_all(conn, row["id"], S_CANCELLED)
+            for ship in await shipment_db.set_all(conn, row["id"], S_CANCELLED):
+                await self.shipment_changed(conn, row["id"], ship, S_CANCELLED, ship["previous"], actor,
+                                            ship["at"])
             await self.release_voucher(row["id"])
+
+    async def shipment_changed(self, conn: asyncpg.Connection, order_id: str, ship: Any, status: str,
+                               previous: str | None, actor: str, at: Any, *, carrier: str | None = None,
+                               tracking_number: str | None = None) -> None:
+        """A ShipmentStatusChanged in the outbox, in the transaction of the change. ``ship``: the shipment's
+        row (shipment_no, seller_id, carrier, tracking_number); ``carrier``/``tracking_number`` override
+        its values when they were set by this change."""
+        await self.events.emit(conn, ShipmentStatusChanged(
+            order_id, ship["shipment_no"], ship["seller_id"], status, previous, carrier or ship["carrier"],
+            tracking_number or ship["tracking_number"], at.isoformat(), actor))
 
     async def release_voucher(self, order_id: str) -> None:
         """Give the order's voucher use back (it failed, expired or was cancelled before shipping). The

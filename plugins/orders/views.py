@@ -26,6 +26,14 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def rate_json(rate) -> str | None:
+    """A tax rate (percent, Decimal) as an exact decimal string ("21", "10.5"); None when not recorded."""
+    if rate is None:
+        return None
+    text = format(rate, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def history_json(h: HistoryEntry) -> dict[str, Any]:
     return {"status": h.status, "previous": h.previous, "actor": h.actor, "reason": h.reason, "at": _iso(h.at)}
 
@@ -40,8 +48,9 @@ def shipment_json(s: Shipment, *, with_history: bool = True) -> dict[str, Any]:
     out = {"no": s.no, "seller_id": s.seller_id, "region": s.region, "status": s.status, "method": s.method,
            "shipping_cents": s.shipping_cents, "shipping_tax_cents": s.shipping_tax_cents, "carrier": s.carrier,
            "tracking_number": s.tracking_number, "refund_cents": s.refund_cents,
+           "shipping_tax_rate": rate_json(s.shipping_tax_rate),
            "lines": [{"product_id": ln.product_id, "quantity": ln.quantity, "discount_cents": ln.discount_cents,
-                      "tax_cents": ln.tax_cents} for ln in s.lines]}
+                      "tax_cents": ln.tax_cents, "tax_rate": rate_json(ln.tax_rate)} for ln in s.lines]}
     if with_history:
         out["history"] = [history_json(h) for h in s.history]
     return out
@@ -59,7 +68,7 @@ def order_json(o: Order, *, with_history: bool = True) -> dict[str, Any]:
            "created_at": _iso(o.created_at), "updated_at": _iso(o.updated_at), "expires_at": _iso(o.expires_at),
            "customer_id": o.customer_id,
            "card": None if o.seller_view else {"brand": o.card_brand, "last4": o.card_last4},
-           "failure_reason": o.failure_reason, "view": "seller" if o.seller_view else "full"}
+           "failure_reason": o.failure_reason, "view": "seller" if o.seller_view else "full", "locale": o.locale}
     if not o.seller_view:
         out.update({"email": o.email, "bill_to": o.bill_to, "voucher_code": o.voucher_code})
     if with_history:
