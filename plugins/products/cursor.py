@@ -12,14 +12,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import _
 
 MAX_CURSOR = 512
 MAX_ID = 2**63 - 1
 
 
 def _bad() -> ValidationFailed:
-    return ValidationFailed("The cursor is not valid: start again from the first page.",
-                            errors={"cursor": "Not a cursor this server issued for this sort order."})
+    return ValidationFailed(_("The cursor is not valid: start again from the first page."),
+                            errors={"cursor": _("Not a cursor this server issued for this sort order.")})
 
 
 def encode(sort: str, key: Any, last_id: int) -> str:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ecom.errors import DomainError, ValidationFailed
+from ecom.i18n import N_, _, number
 
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
 FILE_NAME = re.compile(r"[0-9]{1,19}-[0-9a-f]{16}\.(png|jpg|webp|gif)")
@@ -19,12 +20,12 @@ URL_PREFIX = "/media/products/"
 
 class ImageTooLarge(DomainError):
     status = 413
-    title = "Request too large"
+    title = N_("Request too large")
 
 
 class ImageMissing(ValidationFailed):
     def __init__(self):
-        super().__init__("Choose an image file to upload.", errors={"image": "Choose an image file."})
+        super().__init__(_("Choose an image file to upload."), errors={"image": _("Choose an image file.")})
 
 
 def sniff(data: bytes) -> str | None:
@@ -41,8 +42,9 @@ def sniff(data: bytes) -> str | None:
 
 
 def too_large(max_bytes: int) -> ImageTooLarge:
-    limit = f"{max_bytes / 1048576:.1f} MiB" if max_bytes >= 1048576 else f"{max_bytes // 1024} KiB"
-    message = f"The image is larger than {limit}; upload a smaller one."
+    limit = (_("{size} MiB").format(size=number(max_bytes / 1048576, 1)) if max_bytes >= 1048576
+             else _("{size} KiB").format(size=number(max_bytes // 1024)))
+    message = _("The image is larger than {limit}; upload a smaller one.").format(limit=limit)
     return ImageTooLarge(message, errors={"image": message})
 
 
@@ -51,10 +53,10 @@ def check(data: bytes, max_bytes: int) -> str:
     if len(data) > max_bytes:
         raise too_large(max_bytes)
     if not data:
-        raise ValidationFailed("The image is empty.", errors={"image": "The file is empty."})
+        raise ValidationFailed(_("The image is empty."), errors={"image": _("The file is empty.")})
     ext = sniff(data)
     if ext is None:
-        message = "Upload a PNG, JPEG, WebP or GIF image."
+        message = _("Upload a PNG, JPEG, WebP or GIF image.")
         raise ValidationFailed(message, errors={"image": message})
     return ext
 

@@ -11,6 +11,7 @@ from aiohttp_session import get_session
 from ecom.errors import Conflict, DomainError, NotFound, ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _
 from ecom.inputs import form_data, form_field
 
 from .caching import PRIVATE, conditional, no_store
@@ -30,10 +31,11 @@ except ImportError:
 log = logging.getLogger("ecom.plugins.products")
 routes = web.RouteTableDef()
 SELLER_PAGE_SIZE = 50
-SORT_LABELS = {"relevance": "Best match", "newest": "Newest", "price_asc": "Price: low to high",
-               "price_desc": "Price: high to low", "name": "Name"}
+SORT_LABELS = {"relevance": N_("Best match"), "newest": N_("Newest"), "price_asc": N_("Price: low to high"),
+               "price_desc": N_("Price: high to low"), "name": N_("Name")}  # translated where shown
 FORM_FIELDS = ("name", "description", "price", "currency", "type", "sku", "weight_grams", "tax_class")
-TAX_CLASS_LABELS = {"standard": "Standard rate", "reduced": "Reduced rate (food, books...)", "zero": "Zero rate"}
+TAX_CLASS_LABELS = {"standard": N_("Standard rate"), "reduced": N_("Reduced rate (food, books...)"),
+                    "zero": N_("Zero rate")}
 PAGE_FIELDS = {"min_price": "min", "max_price": "max", "price_cents": "price"}  # service name -> form name
 
 
@@ -82,7 +84,7 @@ def _catalog_filters(request: web.Request, display: str,
     if raw["currency"] or raw["min"] or raw["max"] or (raw["sort"] or "").startswith("price_"):
         args["currency"] = currency
     if currency not in CURRENCIES:
-        errors["currency"] = "Choose one of the listed currencies."
+        errors["currency"] = _("Choose one of the listed currencies.")
     for field, target in (("min", "min_price"), ("max", "max_price")):
         if raw[field]:
             try:
@@ -107,7 +109,7 @@ async def catalog(request: web.Request) -> web.Response:
             errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} or {"q": err.detail}
     response = render_template("products/catalog.html", request, {
         "items": items, "values": raw, "errors": errors, "types": await svc.types(), "currencies": currencies,
-        "sorts": [(s, SORT_LABELS[s]) for s in SORT_NAMES],
+        "sorts": [(s, _(SORT_LABELS[s])) for s in SORT_NAMES],
         "next_url": str(request.rel_url.update_query(cursor=next_cursor)) if next_cursor else None,
         "first_url": str(request.rel_url.without_query_params("cursor")) if raw["cursor"] else None},
         status=422 if errors else 200)
@@ -158,7 +160,7 @@ async def _form_page(request: web.Request, product: Product | None, values: dict
                      status: int = 200) -> web.Response:
     return no_store(render_template("products/seller_form.html", request, {
         "product": product, "values": values, "errors": errors or {}, "currencies": sorted(CURRENCIES),
-        "tax_classes": [(c, TAX_CLASS_LABELS[c]) for c in TAX_CLASSES],
+        "tax_classes": [(c, _(TAX_CLASS_LABELS[c])) for c in TAX_CLASSES],
         "types": [name for name, _ in await products(request).types()]}, status=status))
 
 
@@ -241,7 +243,7 @@ async def _save(request: web.Request, product) -> web.Response:
         return await _form_page(request, product, values, err.errors, err.status)
     if image is not None:
         await svc.set_image(who, saved.id, image)
-    message = f"“{saved.name}” is in the catalog." if product is None else f"Saved “{saved.name}”."
+    message = (_("“{name}” is in the catalog.") if product is None else _("Saved “{name}”.")).format(name=saved.name)
     await flash(request, message, "success")
     raise web.HTTPSeeOther("/seller/products")
 
@@ -259,5 +261,5 @@ async def delete(request: web.Request) -> web.Response:
     svc = products(request)
     product = await svc.editable(identity(request), product_id(request))
     await svc.delete(identity(request), product.id)
-    await flash(request, f"Deleted “{product.name}”.", "info")
+    await flash(request, _("Deleted “{name}”.").format(name=product.name), "info")
     raise web.HTTPSeeOther("/seller/products")

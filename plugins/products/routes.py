@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ecom.errors import NotFound
 from ecom.gateway import identity, roles_required
+from ecom.i18n import _
 from ecom.inputs import form_data, json_object, query_int
 from ecom.openapi import api_schema
 
@@ -62,7 +63,7 @@ def product_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     value = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 20 else 0
     if not 0 < value <= MAX_ID:
-        raise NotFound(f"No product {raw[:30]}.")
+        raise NotFound(_("No product {id}.").format(id=raw[:30]))
     return value
 
 
@@ -181,8 +182,9 @@ async def api_put_image(request: web.Request) -> web.Response:
     elif request.content_type in IMAGE_TYPES:
         data = await read_limited(request, svc.config.max_image_bytes)
     else:
-        raise web.HTTPUnsupportedMediaType(text="Send the image as the body with Content-Type image/png, "
-                                                "image/jpeg, image/webp or image/gif, or as multipart field 'image'.")
+        raise web.HTTPUnsupportedMediaType(text=_("Send the image as the body with Content-Type image/png, "
+                                                  "image/jpeg, image/webp or image/gif, or as multipart field "
+                                                  "'image'."))
     product = await svc.set_image(identity(request), pid, data)
     return web.json_response(product_json(product))
 
@@ -218,6 +220,6 @@ async def media(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     path = products(request).image_path(name)
     if path is None:
-        raise NotFound("No such image.")
+        raise NotFound(_("No such image."))
     content_type = images.CONTENT_TYPES[name.rsplit(".", 1)[1]]
     return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": MEDIA_CACHE})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import _
 from ecom.text import storable
 
 from . import db
@@ -26,8 +27,8 @@ def query_text(value: str | None, field: str, max_len: int) -> str | None:
     if value is None or not value.strip():
         return None
     if not storable(value) or len(value) > max_len:
-        raise ValidationFailed(f"{field} is too long or has characters that are not allowed.",
-                               errors={field: f"Use at most {max_len} ordinary characters."})
+        raise ValidationFailed(_("{field} is too long or has characters that are not allowed.").format(field=field),
+                               errors={field: _("Use at most {max} ordinary characters.").format(max=max_len)})
     return value.strip()
 
 
@@ -38,8 +39,8 @@ def search_currency(currency: str | None, default: str, min_price: int | None, m
     if currency is not None and currency.strip():
         code = currency.strip().upper()
         if code not in CURRENCIES:
-            raise ValidationFailed("Choose a known currency.",
-                                   errors={"currency": "Use a known ISO-4217 code, like USD or EUR."})
+            raise ValidationFailed(_("Choose a known currency."),
+                                   errors={"currency": _("Use a known ISO-4217 code, like USD or EUR.")})
         return code
     if min_price is not None or max_price is not None or sort in PRICE_SORTS:
         return default
@@ -49,16 +50,16 @@ def search_currency(currency: str | None, default: str, min_price: int | None, m
 def check_search(sort: str, q: str | None, min_price: int | None, max_price: int | None, limit: int) -> None:
     errors = {}
     if sort not in db.SORTS or (sort == "relevance" and not q):
-        errors["sort"] = f"Use one of {', '.join(SORT_NAMES)} (relevance needs q)."
+        errors["sort"] = _("Use one of {choices} (relevance needs q).").format(choices=", ".join(SORT_NAMES))
     for name, value in (("min_price", min_price), ("max_price", max_price)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRICE):
-            errors[name] = f"Must be a whole number of cents between 0 and {MAX_PRICE}."
+            errors[name] = _("Must be a whole number of cents between 0 and {max}.").format(max=MAX_PRICE)
     if not errors and min_price is not None and max_price is not None and min_price > max_price:
-        errors["max_price"] = "Must not be below min_price."
+        errors["max_price"] = _("Must not be below min_price.")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        errors["limit"] = "Must be between 1 and 100."
+        errors["limit"] = _("Must be between 1 and 100.")
     if errors:
-        raise ValidationFailed("Some search parameters need attention.", errors=errors)
+        raise ValidationFailed(_("Some search parameters need attention."), errors=errors)
 
 
 def sku_range(q: str) -> tuple[str, str] | None:

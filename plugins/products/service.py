@@ -17,6 +17,7 @@ import asyncpg
 
 from ecom.config import ConfigError
 from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ecom.i18n import _
 
 from . import cursor as cursors, db, images
 from .searching import MAX_QUERY, SORT_NAMES, check_search, query_text, search_currency, sku_range
@@ -75,17 +76,17 @@ class Product:
 def _owner_filter(actor: "Identity") -> int | None:
     """The seller id a change is limited to (None: an admin, any seller's product)."""
     if not actor.has_role("seller"):
-        raise Forbidden("Only sellers can manage products.")
+        raise Forbidden(_("Only sellers can manage products."))
     return None if actor.is_admin else actor.user_id
 
 
 def _no_such(product_id: int) -> NotFound:
-    return NotFound(f"No product {product_id}.")
+    return NotFound(_("No product {id}.").format(id=product_id))
 
 
 def _valid_id(product_id: Any) -> int:
     if isinstance(product_id, bool) or not isinstance(product_id, int) or not 0 < product_id <= MAX_ID:
-        raise NotFound(f"No product {product_id!r}.")
+        raise NotFound(_("No product {id}.").format(id=repr(product_id)[:40]))
     return product_id
 
 
@@ -237,7 +238,8 @@ class ProductsService:
 
     @staticmethod
     def _duplicate_sku(sku: str) -> Conflict:
-        return Conflict(f"You already have a product with SKU {sku}.", errors={"sku": "You already use this SKU."})
+        return Conflict(_("You already have a product with SKU {sku}.").format(sku=sku),
+                        errors={"sku": _("You already use this SKU.")})
 
     # --- the catalog ---
 

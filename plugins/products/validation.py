@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import _, ngettext
 from ecom.text import storable
 
 MAX_NAME, MAX_DESCRIPTION, MAX_TYPE, MAX_SKU = 200, 5000, 60, 64
@@ -28,53 +29,53 @@ REQUIRED = ("name", "price_cents", "currency", "type", "sku")
 def _text(value: Any, max_len: int, *, required: bool = True, one_line: bool = True) -> tuple[str, str | None]:
     """(cleaned value, error or None)."""
     if value is None:
-        return "", "This field is required." if required else None
+        return "", _("This field is required.") if required else None
     if not isinstance(value, str):
-        return "", "Must be a string."
+        return "", _("Must be a string.")
     if not storable(value):
-        return "", "Contains characters that are not allowed."
+        return "", _("Contains characters that are not allowed.")
     value = value.strip()
     if required and not value:
-        return "", "This field is required."
+        return "", _("This field is required.")
     if len(value) > max_len:
-        return "", f"Use at most {max_len} characters."
+        return "", _("Use at most {max} characters.").format(max=max_len)
     if one_line and not value.isprintable():
-        return "", "Use letters, digits, spaces and punctuation only (no line breaks or control characters)."
+        return "", _("Use letters, digits, spaces and punctuation only (no line breaks or control characters).")
     return value, None
 
 
 def _price(value: Any) -> tuple[int, str | None]:
     if value is None:
-        return 0, "This field is required."
+        return 0, _("This field is required.")
     if isinstance(value, bool) or not isinstance(value, int):
-        return 0, "Must be a whole number of cents (minor units), like 1999."
+        return 0, _("Must be a whole number of cents (minor units), like 1999.")
     if not 0 <= value <= MAX_PRICE:
-        return 0, f"Must be between 0 and {MAX_PRICE}."
+        return 0, _("Must be between 0 and {max}.").format(max=MAX_PRICE)
     return value, None
 
 
 def _weight(value: Any) -> tuple[int, str | None]:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WEIGHT:
-        return 0, f"Must be a whole number of grams between 0 and {MAX_WEIGHT}."
+        return 0, _("Must be a whole number of grams between 0 and {max}.").format(max=MAX_WEIGHT)
     return value, None
 
 
 def _tax_class(value: Any) -> tuple[str, str | None]:
     if isinstance(value, str) and value.strip().lower() in TAX_CLASSES:
         return value.strip().lower(), None
-    return "", f"Use one of {', '.join(TAX_CLASSES)}."
+    return "", _("Use one of {choices}.").format(choices=", ".join(TAX_CLASSES))
 
 
 def _currency(value: Any) -> tuple[str, str | None]:
     if isinstance(value, str) and value.strip().upper() in CURRENCIES:
         return value.strip().upper(), None
-    return "", "Use a known ISO-4217 code, like USD or EUR." if value is not None else "This field is required."
+    return "", _("Use a known ISO-4217 code, like USD or EUR.") if value is not None else _("This field is required.")
 
 
 def _sku(value: Any) -> tuple[str, str | None]:
     text, error = _text(value, MAX_SKU)
     if error is None and not SKU_SHAPE.fullmatch(text):
-        return "", "Use 1 to 64 letters, digits, dots, dashes or underscores."
+        return "", _("Use 1 to 64 letters, digits, dots, dashes or underscores.")
     return text, error
 
 
@@ -85,7 +86,7 @@ CHECKS = {
     "currency": _currency,
     "type": lambda v: _text(v, MAX_TYPE),
     "sku": _sku,
-    "active": lambda v: (v, None) if isinstance(v, bool) else (True, "Must be true or false."),
+    "active": lambda v: (v, None) if isinstance(v, bool) else (True, _("Must be true or false.")),
     "weight_grams": _weight,
     "tax_class": _tax_class,
 }
@@ -97,7 +98,7 @@ def check_fields(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for key in values:
         if key not in CHECKS:
-            errors[str(key)[:64]] = f"Unknown field (known: {', '.join(FIELDS)})."
+            errors[str(key)[:64]] = _("Unknown field (known: {fields}).").format(fields=", ".join(FIELDS))
     for key, check in CHECKS.items():
         if key not in values and (partial or key not in REQUIRED):
             continue
@@ -107,7 +108,7 @@ def check_fields(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         else:
             cleaned[key] = value
     if errors:
-        raise ValidationFailed("Some fields need attention.", errors=errors)
+        raise ValidationFailed(_("Some fields need attention."), errors=errors)
     if not partial:
         cleaned.setdefault("description", "")
         cleaned.setdefault("active", True)
@@ -122,15 +123,19 @@ def parse_price(text: str, currency: str) -> int:
     try:
         amount = Decimal(text.strip().replace(",", ""))
     except InvalidOperation:
-        raise ValidationFailed("Enter a price like 12.50.", errors={"price": "Enter a price like 12.50."}) from None
+        message = _("Enter a price like 12.50.")
+        raise ValidationFailed(message, errors={"price": message}) from None
     if not amount.is_finite() or amount < 0:
-        raise ValidationFailed("Enter a price of 0 or more.", errors={"price": "Enter a price of 0 or more."})
+        message = _("Enter a price of 0 or more.")
+        raise ValidationFailed(message, errors={"price": message})
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
-        message = f"Use at most {digits} decimal places." if digits else "This currency has no decimal places."
+        message = (ngettext("Use at most {n} decimal place.", "Use at most {n} decimal places.", digits).format(n=digits)
+                   if digits else _("This currency has no decimal places."))
         raise ValidationFailed(message, errors={"price": message})
     if minor > MAX_PRICE:
-        raise ValidationFailed("That price is too large.", errors={"price": "That price is too large."})
+        message = _("That price is too large.")
+        raise ValidationFailed(message, errors={"price": message})
     return int(minor)
 
 
@@ -139,7 +144,7 @@ def parse_weight(text: str) -> int:
     raw = text.strip().replace(" ", "")
     value = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) <= 7 else -1
     if not 0 <= value <= MAX_WEIGHT:
-        message = f"Enter the weight in whole grams, from 0 to {MAX_WEIGHT}."
+        message = _("Enter the weight in whole grams, from 0 to {max}.").format(max=MAX_WEIGHT)
         raise ValidationFailed(message, errors={"weight_grams": message})
     return value
 

@@ -54,3 +54,20 @@ async def test_catalog_responses_vary_by_language(client):
         assert {"accept-language", "cookie", "authorization"} <= vary, (path, vary)
         again = await client.get(path, headers={"Accept-Language": "es", "If-None-Match": resp.headers["ETag"]})
         assert again.status == 304 and "accept-language" in again.headers["Vary"].lower(), path
+
+
+async def test_pages_and_errors_speak_spanish(client):
+    _, headers = await user(client)
+    product = await create(client, headers, name=f"Lámpara {uniq()}", weight_grams=1250)
+    es = {"Accept-Language": "es"}
+    page = await (await client.get("/products", headers=es)).text()
+    assert "Todos los productos" in page and "Mostrar productos" in page and "All products" not in page
+    page = await (await client.get(f"/products/{product['id']}", headers=es)).text()
+    assert "Inicia sesión para comprar" in page and "1,25 kg" in page and "Sobre este producto" in page
+    bad = {"min_price": "500", "max_price": "100"}
+    resp = await client.get("/api/v1/products", params=bad, headers=es)
+    assert resp.status == 422 and (await resp.json())["errors"]["max_price"] == "No puede ser menor que min_price."
+    resp = await client.get("/api/v1/products/999999999", headers=es)
+    assert resp.status == 404 and (await resp.json())["detail"] == "No existe el producto 999999999."
+    resp = await client.get("/api/v1/products", params=bad)  # no Accept-Language: English
+    assert (await resp.json())["errors"]["max_price"] == "Must not be below min_price."
