@@ -152,8 +152,10 @@ def number(value: int | float | Decimal | None, digits: int | None = None) -> st
 def percent(value: float | Decimal | None, digits: int = 0) -> str:
     if value is None:
         return ""
-    fmt = "#,##0" + ("." + "0" * digits if digits else "") + "%"
-    return babel_numbers.format_percent(value, format=fmt, locale=current_locale())
+    pattern = Locale.parse(current_locale()).percent_formats[None].pattern  # "#,##0%" (en), "#,##0 %" (es)
+    if digits:
+        pattern = pattern.replace("#,##0", "#,##0." + "0" * digits, 1)
+    return babel_numbers.format_percent(value, format=pattern, locale=current_locale())
 
 
 def _aware(value: datetime) -> datetime:
