@@ -73,7 +73,10 @@ class Supervisor:
     def _worker_env(self, worker: Worker) -> dict[str, str]:
         c = self.config
         broker_url = c.broker.url or f"mqtt://{c.broker.embedded_host}:{c.broker.embedded_port}"
-        return {**os.environ, MULTIPROC_ENV: str(self.metrics_dir),
+        links = {} if c.plugins.settings.get("notifications", {}).get("base_url") else {  # mails link to nginx's port
+            "ECOM__PLUGINS__NOTIFICATIONS__BASE_URL":
+                f"http://{'127.0.0.1' if c.server.host in ('', '0.0.0.0', '::') else c.server.host}:{c.server.port}"}
+        return {**os.environ, **links, MULTIPROC_ENV: str(self.metrics_dir),
                 "ECOM__SERVER__HOST": "127.0.0.1", "ECOM__SERVER__PORT": str(worker.port),
                 "ECOM__SERVER__DATA_DIR": str(c.data_dir), "ECOM__SERVER__INSTANCES": str(len(self.workers)),
                 "ECOM__SERVER__NAME": worker.name, "ECOM__SERVER__TRUSTED_PROXIES": '["127.0.0.1", "::1"]',

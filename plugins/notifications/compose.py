@@ -49,7 +49,10 @@ class Composer:
     def render(self, kind: str, locale: str | None, time_zone: str | None, **context: Any) -> Rendered:
         with use_locale(locale, time_zone):
             values = {"shop_url": self.link("/"), **context}
-            subject = _(SUBJECTS[kind]).format(**{k: v for k, v in context.items() if isinstance(v, (str, int))})
+            fields = {k: v for k, v in context.items() if isinstance(v, (str, int))}
+            if hasattr(context.get("order"), "id"):
+                fields["order"] = context["order"].id  # subjects name the order by its number
+            subject = _(SUBJECTS[kind]).format(**fields)
             text = self.env.get_template(f"notifications/mail/{kind}.txt").render(values)
             html = self.env.get_template(f"notifications/mail/{kind}.html").render(subject=subject, **values)
             return Rendered(current_locale(), subject, text.strip() + "\n", html)

@@ -171,3 +171,30 @@ async def test_account_messages_show_only_ones_own(aiohttp_client, make_config, 
     spanish = await client.get("/account/messages", headers={"Authorization": f"Bearer {bob}"})
     assert "Restablece tu contraseña" in await spanish.text()
     assert (await client.get("/account/messages", allow_redirects=False)).status in (302, 303, 401)
+
+
+async def test_every_kind_renders_in_english_and_spanish(aiohttp_client, make_config, sink):
+    """Each message kind's subject, text and HTML (the app's Jinja env, the reader's locale and zone)."""
+    from types import SimpleNamespace as NS
+
+    from plugins.notifications.compose import SUBJECTS
+    client = await start(aiohttp_client, notifications_config(make_config, sink.port))
+    composer = client.app[NOTIFICATIONS].composer
+    line = NS(name="Taza <azul>", quantity=2, line_total_cents=2420)
+    order = NS(id="ord_X1", total_cents=2420, currency="EUR")
+    at = datetime(2030, 1, 31, 23, 30, tzinfo=timezone.utc)
+    context = {"url": composer.link("/x?token=t&u=1"), "expires_at": at, "at": at, "forgot_url": composer.link("/f"),
+               "order": order, "items": [line], "order_url": composer.link("/orders/ord_X1"), "carrier": "DHL",
+               "tracking_number": "JD1", "amount_cents": 1210, "currency": "EUR", "orders_url": composer.link("/s"),
+               "product": "12", "region": "eu-west", "available": 4, "threshold": 5,
+               "stock_url": composer.link("/seller/inventory")}
+    for kind in SUBJECTS:
+        en = composer.render(kind, "en", "UTC", name="Ana", **context)
+        es = composer.render(kind, "es", "Europe/Madrid", name="Ana", **context)
+        assert en.locale == "en" and es.locale == "es" and en.subject != es.subject, kind
+        assert "Hello Ana," in en.text and "Hola Ana:" in es.text and 'lang="es"' in es.html, kind
+        assert "{" not in en.subject + es.subject and "%(" not in en.text + es.text + es.html, kind
+        if kind in ("order_placed", "order_paid", "seller_new_order"):
+            assert "Taza <azul>" in en.text and "Taza &lt;azul&gt;" in en.html and "24,20\xa0€" in es.text, kind
+    reset = composer.render("password_reset", "es", "Europe/Madrid", name="Ana", **context)
+    assert "https://shop.example/x?token=t&u=1" in reset.text and "1 feb 2030" in reset.text  # Madrid: past midnight
