@@ -111,6 +111,9 @@ def make_config(pg, broker, tmp_path, db_prefix):
             "server": {"data_dir": str(tmp_path / "data"), "log_level": "warning"},
             "database": {"url": pg.url(), "name_prefix": prefix, "pool_max": 5, "max_connections": 300},
             "broker": {"url": f"mqtt://127.0.0.1:{broker.port}", "client_id": f"test-{uuid.uuid4().hex[:10]}"},
+            # mail goes to a port of this test's own (nothing listens unless the test starts a sink there):
+            # never to a shop's sink on the default port
+            "mail": {"embedded_port": free_port()},
             "security": {"secret_key": TEST_SECRET_KEY, "argon2_time_cost": 1, "argon2_memory_kib": 8,
                          "rate_limit_per_minute": 0, "auth_rate_limit_per_minute": 0},
         }

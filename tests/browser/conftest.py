@@ -36,6 +36,8 @@ log_level = "warning"
 worker_base_port = {free_ports(2)}
 [broker]
 embedded_port = {free_port()}
+[mail]
+embedded_port = {free_port()}
 [security]
 argon2_time_cost = 1
 argon2_memory_kib = 8
@@ -46,7 +48,8 @@ general_burst = 1000
 auth_rate = "600r/m"
 auth_burst = 100
 [plugins]
-enabled = ["users", "addresses", "products", "inventory", "payments", "shipping", "taxes", "vouchers", "orders", "dashboards"]
+enabled = ["users", "addresses", "products", "inventory", "payments", "shipping", "taxes", "vouchers", "orders", "dashboards",
+           "invoices", "notifications"]
 [plugins.payments]
 delay_seconds = 1.0
 """)
