@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 
 from ecom.errors import ValidationFailed
+from ecom.i18n import N_, _, number
 
+from .messages import stored
 from .models import MAX_QUANTITY, RejectedLine
 
 HEADER = ["sku", "region", "quantity"]
@@ -43,13 +45,13 @@ def _file_error(message: str) -> ValidationFailed:
 
 def decode(data: bytes, max_bytes: int) -> str:
     if len(data) > max_bytes:
-        raise _file_error(f"The file is larger than {max_bytes // 1024} KiB; split it.")
+        raise _file_error(_("The file is larger than {size} KiB; split it.").format(size=number(max_bytes // 1024)))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _file_error("The file is not UTF-8 text.") from None
+        raise _file_error(_("The file is not UTF-8 text.")) from None
     if "\x00" in text:
-        raise _file_error("The file is not a text CSV file (it contains NUL bytes).")
+        raise _file_error(_("The file is not a text CSV file (it contains NUL bytes)."))
     return text
 
 
@@ -58,20 +60,22 @@ def _clip(text: str, size: int = 64) -> str:
 
 
 def _check(fields: list[str], regions: tuple[str, ...]) -> tuple[str, str, int] | str:
-    """(sku, region, quantity), or what is wrong."""
+    """(sku, region, quantity), or what is wrong (a stored message: messages.py)."""
     if len(fields) != 3:
-        return f"Expected 3 columns (sku,region,quantity), found {len(fields)}."
+        return stored(N_("Expected 3 columns (sku,region,quantity), found {count}."), count=len(fields))
     sku, region, quantity = (f.strip() for f in fields)
     if not SKU_SHAPE.fullmatch(sku):
-        return f"SKU {_clip(sku)!r} is not valid (1 to 64 letters, digits, dots, dashes, underscores)."
+        return stored(N_("SKU {sku} is not valid (1 to 64 letters, digits, dots, dashes, underscores)."),
+                      sku=repr(_clip(sku)))
     if region not in regions:
-        return f"Unknown region {_clip(region)!r}: use one of {', '.join(regions)}."
+        return stored(N_("Unknown region {region}: use one of {regions}."), region=repr(_clip(region)),
+                      regions=", ".join(regions))
     if quantity.startswith("-") and DIGITS.fullmatch(quantity[1:]):
-        return f"Quantity {quantity} is negative."
+        return stored(N_("Quantity {quantity} is negative."), quantity=quantity)
     if not DIGITS.fullmatch(quantity):
-        return f"Quantity {_clip(quantity)!r} is not a whole number."
+        return stored(N_("Quantity {quantity} is not a whole number."), quantity=repr(_clip(quantity)))
     if int(quantity) > MAX_QUANTITY:
-        return f"Quantity {quantity} is more than {MAX_QUANTITY}."
+        return stored(N_("Quantity {quantity} is more than {max}."), quantity=quantity, max=MAX_QUANTITY)
     return sku, region, int(quantity)
 
 
@@ -88,23 +92,27 @@ def parse(text: str, regions: tuple[str, ...], max_lines: int) -> Parsed:
             if header is None:
                 header = [f.strip().lower() for f in fields]
                 if header != HEADER:
-                    raise _file_error(f"Line {reader.line_num} must be the header 'sku,region,quantity'.")
+                    raise _file_error(_("Line {line} must be the header 'sku,region,quantity'.").format(
+                        line=reader.line_num))
                 continue
             if len(lines) + len(rejected) >= max_lines:
-                raise _file_error(f"The file has more than {max_lines} lines; split it.")
+                raise _file_error(_("The file has more than {count} lines; split it.").format(count=max_lines))
             checked = _check(fields, regions)
             if isinstance(checked, str):
                 sku, region = (fields + ["", ""])[:2]
-                rejected.append(RejectedLine(reader.line_num, checked, _clip(sku.strip()), _clip(region.strip())))
+                rejected.append(RejectedLine.of(reader.line_num, checked, _clip(sku.strip()), _clip(region.strip())))
                 continue
             sku, region, quantity = checked
             if (sku, region) in seen:
-                rejected.append(RejectedLine(reader.line_num, f"Duplicate of line {seen[sku, region]}.", sku, region))
+                rejected.append(RejectedLine.of(reader.line_num, stored(N_("Duplicate of line {line}."),
+                                                                     line=seen[sku, region]), sku, region))
                 continue
             seen[sku, region] = reader.line_num
             lines.append(Line(reader.line_num, sku, region, quantity))
     except csv.Error as err:
-        raise _file_error(f"Line {reader.line_num} cannot be read as CSV: {err}.") from None
+        raise _file_error(_("Line {line} cannot be read as CSV: {reason}.").format(line=reader.line_num,
+                                                                                    reason=err)) from None
     if header is None:
-        raise _file_error("The file is empty: it needs the header 'sku,region,quantity' and one line per stock level.")
+        raise _file_error(_("The file is empty: it needs the header 'sku,region,quantity' and one line per stock "
+                            "level."))
     return Parsed(lines, rejected)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ecom.errors import NotFound, ValidationFailed
+from ecom.i18n import N_, _
 
 from . import csvfile, db, imports_db
 from .config import InventoryConfig
 from .db import Move
 from .events import ImportQueued
 from .lowstock import Level, LowStockAlerts
+from .messages import shown, stored
 from .models import ImportJob, RejectedLine
 from .service import Products, actor_name
 
@@ -31,7 +33,7 @@ SHOWN_REJECTED = 1000  # rejected lines listed per job (the counts are always co
 
 
 def _job(row: asyncpg.Record, rejected: list[asyncpg.Record] = ()) -> ImportJob:
-    lines = tuple(RejectedLine(r["line_no"], r["error"], r["sku"], r["region"]) for r in rejected)
+    lines = tuple(RejectedLine(r["line_no"], shown(r["error"]), r["sku"], r["region"]) for r in rejected)
     return ImportJob(row["id"], row["seller_id"], row["status"], row["total"], row["applied"], row["rejected"],
                      row["filename"], row["created_at"], row["finished_at"], lines)
 
@@ -46,8 +48,8 @@ def _match(parsed: csvfile.Parsed, ids: dict[str, int]) -> tuple[list[tuple[Any,
     for line in parsed.lines:
         product_id = ids.get(line.sku)
         if product_id is None:
-            rejected.append(RejectedLine(line.line_no, f"No product with SKU {line.sku!r} in this seller's "
-                                         "catalog.", line.sku, line.region))
+            rejected.append(RejectedLine.of(line.line_no, stored(N_("No product with SKU {sku} in this seller's catalog."),
+                                                              sku=repr(line.sku)), line.sku, line.region))
         else:
             good.append((line, product_id))
     rejected.sort(key=lambda r: r.line_no)
@@ -57,7 +59,7 @@ def _match(parsed: csvfile.Parsed, ids: dict[str, int]) -> tuple[list[tuple[Any,
 def _records(import_id: int, good: list[tuple[Any, int]], rejected: list[RejectedLine]) -> list[tuple]:
     return [*((import_id, line.line_no, line.sku, line.region, line.quantity, product_id, "pending", None)
               for line, product_id in good),
-            *((import_id, r.line_no, r.sku, r.region, None, None, "rejected", r.error) for r in rejected)]
+            *((import_id, r.line_no, r.sku, r.region, None, None, "rejected", r.stored or r.error) for r in rejected)]
 
 
 class ImportService:
@@ -76,7 +78,8 @@ class ImportService:
         # loop keeps answering every other request meanwhile (the CSV module and these checks are pure)
         parsed = await asyncio.to_thread(_read, data, self.config)
         if parsed.total == 0:
-            raise ValidationFailed("The file has a header but no lines.", errors={"file": "No lines after the header."})
+            raise ValidationFailed(_("The file has a header but no lines."),
+                                   errors={"file": _("No lines after the header.")})
         skus = sorted({line.sku for line in parsed.lines})
         found = await self.products.find_by_skus(seller_id, skus) if skus else {}
         ids = {sku: product.id for sku, product in found.items()}
@@ -96,7 +99,7 @@ class ImportService:
         private: another seller does not even learn that it exists)."""
         job = await self._load(import_id)
         if not (actor.is_admin or job.seller_id == actor.user_id):
-            raise NotFound(f"No import {import_id}.")
+            raise NotFound(_("No import {id}.").format(id=import_id))
         return job
 
     async def jobs(self, actor: "Identity", limit: int = 20) -> list[ImportJob]:
@@ -106,7 +109,7 @@ class ImportService:
     async def _load(self, import_id: int) -> ImportJob:
         row = await imports_db.job(self.pool, import_id)
         if row is None:
-            raise NotFound(f"No import {import_id}.")
+            raise NotFound(_("No import {id}.").format(id=import_id))
         return _job(row, await imports_db.rejected_lines(self.pool, import_id, SHOWN_REJECTED))
 
     async def purge_old_lines(self, batch: int = 10_000) -> int:
@@ -140,8 +143,9 @@ class ImportService:
             key = (line["product_id"], line["region"])
             old = current[key]
             if line["quantity"] < old["reserved"]:
-                rejected.append((line["line_no"], f"Not applied: {old['reserved']} units were reserved by open "
-                                                  "orders, more than this quantity."))
+                rejected.append((line["line_no"], stored(N_("Not applied: {reserved} units were reserved by open "
+                                                            "orders, more than this quantity."),
+                                                         reserved=old["reserved"])))
                 continue
             applied.append(line["line_no"])
             values.append((*key, line["quantity"]))

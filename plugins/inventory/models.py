@@ -5,6 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ecom.errors import Conflict
+from ecom.i18n import _
+
+from .messages import shown
 
 MAX_ID = 2**63 - 1                    # ids are bigints
 MAX_QUANTITY = 1_000_000_000          # units of one product in one region
@@ -56,9 +59,14 @@ class Movement:
 @dataclass(frozen=True)
 class RejectedLine:
     line_no: int
-    error: str
+    error: str                        # in the reader's language
     sku: str = ""
     region: str = ""
+    stored: str = ""                  # what the database keeps: msgid and values (messages.py)
+
+    @classmethod
+    def of(cls, line_no: int, stored: str, sku: str = "", region: str = "") -> "RejectedLine":
+        return cls(line_no, shown(stored), sku, region, stored)
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ class OutOfStock(Conflict):
     """A reservation asked for more than a region has; nothing was reserved."""
 
     def __init__(self, product_id: int, region: str, requested: int, available: int):
-        detail = (f"Not enough stock of product {product_id} in {region}: "
-                  f"{available} available, {requested} requested.")
+        detail = _("Not enough stock of product {id} in {region}: {available} available, {requested} requested.").format(
+            id=product_id, region=region, available=available, requested=requested)
         super().__init__(detail, errors={"items": detail})
         self.product_id, self.region, self.requested, self.available = product_id, region, requested, available

@@ -7,12 +7,18 @@ from aiohttp_jinja2 import render_template
 from ecom.errors import Conflict, ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _, number
 from ecom.inputs import form_data, form_field, local_path
 
 from .models import MAX_ID, MAX_QUANTITY
 from .routes import PRODUCT, imports, inventory, path_id, upload_field
 
 routes = web.RouteTableDef()
+# Words stored in English (ledger kinds, import statuses, the system's ledger reasons) and shown with
+# ``_(word)`` by the templates: marked here so that the catalog holds them.
+SHOWN_WORDS = (N_("adjustment"), N_("reservation"), N_("release"), N_("sale"), N_("import"),
+               N_("queued"), N_("running"), N_("done"))
+SYSTEM_REASONS = frozenset({N_("expired"), N_("restock")})  # written by the sweeper and refunds
 PAGE_SIZE = 50
 HISTORY_SIZE = 100
 
@@ -47,7 +53,7 @@ async def _product_page(request: web.Request, product_id: int, errors: dict | No
     return render("inventory/product.html", request, {
         "product": product, "stock": await svc.availability(product_id), "history": history[:HISTORY_SIZE],
         "older": history[HISTORY_SIZE - 1].id if len(history) > HISTORY_SIZE else None,
-        "errors": errors or {}, "values": values or {}, "max_quantity": MAX_QUANTITY,
+        "errors": errors or {}, "values": values or {}, "max_quantity": MAX_QUANTITY, "system_reasons": SYSTEM_REASONS,
         "page_error": next((e.get("region") for r, e in (errors or {}).items() if r not in svc.regions), None)},
         status=status)
 
@@ -68,14 +74,14 @@ async def set_stock(request: web.Request) -> web.Response:
     values = {region: {"quantity": raw, "reason": reason}}
     try:
         if not raw.isdecimal() or len(raw) > 10:
-            raise ValidationFailed("Enter a whole number of units.",
-                                   errors={"quantity": f"Enter a whole number from 0 to {MAX_QUANTITY}."})
+            raise ValidationFailed(_("Enter a whole number of units."), errors={
+                "quantity": _("Enter a whole number from 0 to {max}.").format(max=number(MAX_QUANTITY))})
         stock = await inventory(request).set_stock(identity(request), product_id, region, int(raw), reason)
     except (ValidationFailed, Conflict) as err:
         errors = {region: err.errors or {"quantity": err.detail}}
         return await _product_page(request, product_id, errors, values, err.status)
-    await flash(request, f"Stock in {stock.region} set to {stock.quantity} ({stock.available} available).",
-                "success")
+    await flash(request, _("Stock in {region} set to {quantity} ({available} available).").format(
+        region=stock.region, quantity=number(stock.quantity), available=number(stock.available)), "success")
     raise web.HTTPSeeOther(local_path(form_field(form, "next"), f"/seller/inventory/{product_id}"))
 
 
@@ -109,7 +115,7 @@ async def queue_import(request: web.Request) -> web.Response:
         seller_id = None
         if raw_seller and identity(request).is_admin:
             if not raw_seller.isdecimal() or not 0 < int(raw_seller) <= MAX_ID:
-                raise ValidationFailed("Enter the seller's user id.", errors={"seller_id": "A user id, like 12."})
+                raise ValidationFailed(_("Enter the seller's user id."), errors={"seller_id": _("A user id, like 12.")})
             seller_id = int(raw_seller)
         data, filename = upload_field(form)
         job = await imports(request).queue(identity(request), data, filename, seller_id)
@@ -117,8 +123,8 @@ async def queue_import(request: web.Request) -> web.Response:
         message = next(iter(err.errors.values()), err.detail)
         return await _import_form(request, message, raw_seller, 422)
     kind = "warning" if job.rejected else "success"
-    await flash(request, f"Import {job.id} queued: {job.total - job.rejected} lines to apply, "
-                         f"{job.rejected} rejected.", kind)
+    await flash(request, _("Import {id} queued: {applied} lines to apply, {rejected} rejected.").format(
+        id=job.id, applied=number(job.total - job.rejected), rejected=number(job.rejected)), kind)
     raise web.HTTPSeeOther(f"/seller/inventory/imports/{job.id}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncpg
 
 from ecom.errors import Conflict, NotFound
+from ecom.i18n import _
 
 from . import db
 from .db import Move
@@ -54,7 +55,7 @@ async def reserve(pool: asyncpg.Pool, order_ref: str, lines: list[tuple[int, int
 async def _locked(conn, order_ref: str) -> list[asyncpg.Record]:
     rows = await db.reservations_of(conn, order_ref, lock=True)
     if not rows:
-        raise NotFound(f"No reservation for order {order_ref!r}.")
+        raise NotFound(_("No reservation for order {order}.").format(order=repr(order_ref)))
     return rows
 
 
@@ -62,8 +63,8 @@ async def commit(pool: asyncpg.Pool, order_ref: str, actor: str) -> list[Reserva
     async with pool.acquire() as conn, conn.transaction():
         rows = await _locked(conn, order_ref)
         if any(r["status"] == "released" for r in rows):
-            raise Conflict(f"The reservation for order {order_ref!r} was released (or expired); it cannot be "
-                           "committed. Reserve again.")
+            raise Conflict(_("The reservation for order {order} was released (or expired); it cannot be "
+                             "committed. Reserve again.").format(order=repr(order_ref)))
         held = [r for r in rows if r["status"] == "held"]
         for r in held:
             await db.change(conn, r["product_id"], r["region"], -r["quantity"], -r["quantity"])
@@ -77,7 +78,8 @@ async def release(pool: asyncpg.Pool, order_ref: str, reason: str, actor: str) -
     async with pool.acquire() as conn, conn.transaction():
         rows = await _locked(conn, order_ref)
         if any(r["status"] == "committed" for r in rows):
-            raise Conflict(f"The reservation for order {order_ref!r} is committed (sold); restock it instead.")
+            raise Conflict(_("The reservation for order {order} is committed (sold); restock it instead.").format(
+                order=repr(order_ref)))
         held = [r for r in rows if r["status"] == "held"]
         await _free(conn, held, reason, actor)
         await db.set_status(conn, order_ref, [r["product_id"] for r in held], "released")
@@ -89,7 +91,8 @@ async def restock(pool: asyncpg.Pool, order_ref: str, reason: str, actor: str) -
     async with pool.acquire() as conn, conn.transaction():
         rows = await _locked(conn, order_ref)
         if any(r["status"] != "committed" for r in rows):
-            raise Conflict(f"Only a committed reservation can be restocked; order {order_ref!r}'s is not.")
+            raise Conflict(_("Only a committed reservation can be restocked; order {order}'s is not.").format(
+                order=repr(order_ref)))
         todo = [r for r in rows if r["restocked_at"] is None]
         for r in todo:
             await db.change(conn, r["product_id"], r["region"], r["quantity"], 0)

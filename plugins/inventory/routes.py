@@ -8,6 +8,7 @@ from multidict import MultiDictProxy
 
 from ecom.errors import NotFound, ValidationFailed
 from ecom.gateway import identity, roles_required
+from ecom.i18n import _
 from ecom.inputs import form_data, json_object, query_int
 from ecom.openapi import api_schema
 
@@ -80,7 +81,7 @@ def path_id(request: web.Request, name: str = "product_id") -> int:
     """A positive bigint from the path (the route's pattern allows digits only); 404 otherwise."""
     value = int(request.match_info[name])
     if not 0 < value <= MAX_ID:
-        raise NotFound(f"No {name.replace('_', ' ')} {value}.")
+        raise NotFound((_("No import {id}.") if name == "import_id" else _("No product {id}.")).format(id=value))
     return value
 
 
@@ -125,14 +126,15 @@ async def upload(request: web.Request) -> tuple[bytes, str]:
         return await request.read(), ""
     if request.content_type == "multipart/form-data":
         return upload_field(await form_data(request))
-    raise web.HTTPUnsupportedMediaType(text="Send the CSV as the body with 'Content-Type: text/csv', or as the "
-                                            "'file' field of a multipart/form-data upload.")
+    raise web.HTTPUnsupportedMediaType(text=_("Send the CSV as the body with 'Content-Type: text/csv', or as the "
+                                              "'file' field of a multipart/form-data upload."))
 
 
 def upload_field(form: MultiDictProxy) -> tuple[bytes, str]:
     field = form.get("file")
     if not isinstance(field, web.FileField):
-        raise ValidationFailed("Choose a CSV file to upload.", errors={"file": "Choose a CSV file to upload."})
+        message = _("Choose a CSV file to upload.")
+        raise ValidationFailed(message, errors={"file": message})
     return field.file.read(), field.filename or ""
 
 
@@ -166,8 +168,8 @@ async def api_import(request: web.Request) -> web.Response:
 
 def _items(value: Any) -> list[tuple[Any, Any]]:
     if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
-        raise ValidationFailed("items must be a list of {product_id, quantity} objects.",
-                               errors={"items": "Give a list of {product_id, quantity} objects."})
+        raise ValidationFailed(_("items must be a list of {product_id, quantity} objects."),
+                               errors={"items": _("Give a list of {product_id, quantity} objects.")})
     return [(i.get("product_id"), i.get("quantity")) for i in value]
 
 
@@ -199,7 +201,7 @@ async def api_reservation(request: web.Request) -> web.Response:
     """The reservation of an order (admins); 404 when there is none."""
     rows = await inventory(request).reservation(request.match_info["order_ref"])
     if not rows:
-        raise NotFound("No reservation for this order.")
+        raise NotFound(_("No reservation for this order."))
     return web.json_response(reservation_json(rows))
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 
 from ecom.errors import Conflict
+from ecom.i18n import _
 
 from . import checks, db, reservations
 from .config import InventoryConfig
@@ -151,11 +152,12 @@ class InventoryService:
     @staticmethod
     def _check_new_quantity(new: int, reserved: int, field: str) -> None:
         if new < 0:
-            raise Conflict(f"That would leave {new} units; stock cannot go below 0.", errors={field: "Too low."})
+            raise Conflict(_("That would leave {n} units; stock cannot go below 0.").format(n=new),
+                           errors={field: _("Too low.")})
         if new > MAX_QUANTITY:
-            raise Conflict(f"At most {MAX_QUANTITY} units per region.", errors={field: "Too high."})
+            raise Conflict(_("At most {max} units per region.").format(max=MAX_QUANTITY), errors={field: _("Too high.")})
         if new < reserved:
-            message = f"{reserved} units are reserved by open orders: the quantity cannot go below that."
+            message = _("{n} units are reserved by open orders: the quantity cannot go below that.").format(n=reserved)
             raise Conflict(message, errors={field: message})
 
     # --- reservations (the orders plugin) ---
