@@ -25,7 +25,7 @@ from .gateway.flash import flash_context
 from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
 from .secret import load_secret
 from . import i18n
-from .i18n.web import switch_language
+from .i18n.web import choose_language, switch_language
 
 log = logging.getLogger("ecom.app")
 
@@ -162,13 +162,14 @@ def bootstrap_dir() -> Path:
 
 def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
     reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core"), ("GET", "/api/v1/openapi.json", "core"),
-                ("GET", "/metrics", "core"), ("POST", "/locale", "core")]
+                ("GET", "/metrics", "core"), ("POST", "/locale", "core"), ("GET", "/locale", "core")]
     check_routes(loaded.plugins, reserved)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/locale", switch_language)
+    app.router.add_get("/locale", choose_language)
     for plugin in loaded.plugins:
         app.router.add_routes(plugin.routes)
         if plugin.folder("static"):

@@ -69,14 +69,17 @@ async def test_pages_speak_the_language_the_browser_asks_for(client):
 
 
 async def test_the_switcher_remembers_the_choice_over_the_browser(client):
-    page = await client.get("/", headers={"Accept-Language": "en"})
-    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text()).group(1)
-    switched = await client.post("/locale", data={"locale": "es", "next": "/products?q=x&lang=en",
-                                                  "csrf_token": token}, allow_redirects=False)
+    page = await client.get("/products?q=x", headers={"Accept-Language": "en"})
+    body = await page.text()
+    assert 'href="/locale?set=es&amp;next=/products%3Fq%3Dx"' in body
+    assert "csrf_token" not in body and "Set-Cookie" not in page.headers  # a guest page stays cacheable
+    switched = await client.get("/locale?set=es&next=/products%3Fq%3Dx%26lang%3Den", allow_redirects=False)
     assert switched.status == 303 and switched.headers["Location"] == "/products?q=x"
     again = await client.get("/", headers={"Accept-Language": "en"})  # the cookie wins over the browser
     assert again.headers["Content-Language"] == "es"
     assert (await client.get("/?lang=en")).headers["Content-Language"] == "en"  # a shared link names its own
+    outside = await client.get("/locale?set=es&next=https://evil.example/", allow_redirects=False)
+    assert outside.headers["Location"] == "/"
 
 
 async def test_errors_are_translated_on_the_api_and_on_pages(client):

@@ -96,10 +96,28 @@ def _without_lang(target: str) -> str:
     return str(url.with_query({k: v for k, v in url.query.items() if k != "lang"})) if "lang" in url.query else target
 
 
-async def switch_language(request: web.Request) -> web.Response:  # always raises its 303
-    """POST /locale (form: locale, next): remember the choice in a cookie (and on the account, if any)."""
-    from ecom.gateway import identity as identity_of  # the gateway imports this module
+async def choose_language(request: web.Request) -> web.Response:  # always raises its 303
+    """GET /locale?set=es&next=/path: remember the choice in a cookie (the guests' switcher: plain links, so
+    cached pages carry no CSRF token). Only a cookie is set: the account's saved choice changes by POST."""
+    from ecom.inputs import local_path
+    locale = _offered(request.query.get("set"))
+    response = web.HTTPSeeOther(_without_lang(local_path(request.query.get("next"), "/")))
+    if locale is not None:
+        _remember(request, response, locale)
+    raise response
+
+
+def _remember(request: web.Request, response: web.StreamResponse, locale: str) -> None:
     from ecom.gateway.keys import CONFIG
+    secure = request.app[CONFIG].security.secure_cookies if CONFIG in request.app else False
+    response.set_cookie(COOKIE, locale, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path="/",
+                        secure=secure)
+    response.headers["Cache-Control"] = "no-store"
+
+
+async def switch_language(request: web.Request) -> web.Response:  # always raises its 303
+    """POST /locale (form: locale, next): remember the choice in a cookie, and on the account if any."""
+    from ecom.gateway import identity as identity_of  # the gateway imports this module
     from ecom.inputs import form_data, form_field, local_path
     form = await form_data(request)
     locale = _offered(form_field(form, "locale"))
@@ -107,9 +125,7 @@ async def switch_language(request: web.Request) -> web.Response:  # always raise
     response = web.HTTPSeeOther(target)
     if locale is None:
         raise response
-    secure = request.app[CONFIG].security.secure_cookies if CONFIG in request.app else False
-    response.set_cookie(COOKIE, locale, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", path="/",
-                        secure=secure)
+    _remember(request, response, locale)
     saver = request.app.get(PREFERENCE_SAVER)
     who = identity_of(request)
     if saver is not None and who is not None:
