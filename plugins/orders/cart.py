@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecom.errors import Conflict, ValidationFailed
+from ecom.i18n import _
 
 from . import cart_db, checks
 from .models import Cart, CartLine
@@ -51,19 +52,21 @@ class CartService:
         have = dict(current)
         wanted = have.get(pid, 0) + qty if add else qty
         if wanted > checks.MAX_QUANTITY:
-            message = f"At most {checks.MAX_QUANTITY} units of one product in a cart (you have {have.get(pid, 0)})."
+            message = _("At most {n} units of one product in a cart (you have {have}).").format(
+                n=checks.MAX_QUANTITY, have=have.get(pid, 0))
             raise ValidationFailed(message, errors={"quantity": message})
         if pid not in have and len(have) >= self.config.max_lines:
-            message = f"A cart holds at most {self.config.max_lines} different products."
+            message = _("A cart holds at most {n} different products.").format(n=self.config.max_lines)
             raise ValidationFailed(message, errors={"product_id": message})
         product = (await self.products.get_many([pid])).get(pid)
         if product is None or not product.active:
-            message = f"Product {pid} is not for sale."
+            message = _("Product {id} is not for sale.").format(id=pid)
             raise ValidationFailed(message, errors={"product_id": message})
         available = (await self.best_available([pid])).get(pid, 0)
         if wanted > available:
-            message = (f"Only {available} of “{product.name}” available; you asked for {wanted}." if available
-                       else f"“{product.name}” is out of stock.")
+            message = (_("Only {available} of “{name}” available; you asked for {wanted}.").format(
+                available=available, name=product.name, wanted=wanted) if available
+                       else _("“{name}” is out of stock.").format(name=product.name))
             raise Conflict(message, errors={"quantity": message})
         have[pid] = wanted
         if customer_id is not None:
@@ -98,10 +101,11 @@ class CartService:
             units = available.get(pid, 0)
             problem = None
             if not product.active:
-                problem = f"“{product.name}” is no longer for sale: remove it to check out."
+                problem = _("“{name}” is no longer for sale: remove it to check out.").format(name=product.name)
             elif qty > units:
-                problem = (f"Only {units} of “{product.name}” available: lower the quantity to check out." if units
-                           else f"“{product.name}” is out of stock: remove it to check out.")
+                problem = (_("Only {units} of “{name}” available: lower the quantity to check out.").format(
+                    units=units, name=product.name) if units
+                           else _("“{name}” is out of stock: remove it to check out.").format(name=product.name))
             lines.append(CartLine(pid, qty, product.name, product.price_cents, product.currency, units, problem,
                                product.image_url))
         return Cart(tuple(lines), tuple(missing))

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from ecom.errors import Conflict, ValidationFailed
-from ecom.i18n import current_locale
+from ecom.i18n import _, current_locale
 from plugins.inventory.keys import OutOfStock
 from plugins.payments.events import PaymentRequested
 
@@ -93,8 +93,8 @@ class Checkout:
         """``customer_id`` None: a guest (``request.email`` required, ``guest_cart`` is the session's cart)."""
         email = request.email or email
         if customer_id is None and not email:
-            raise ValidationFailed("Enter your email: we send the order's news there.",
-                                   errors={"email": "Enter your email address."})
+            raise ValidationFailed(_("Enter your email: we send the order's news there."),
+                                   errors={"email": _("Enter your email address.")})
         owner = customer_id if customer_id is not None else guest_owner(email)
         if key is not None and (found := await db.find_key(self.pool, owner, key)) is not None:
             return _replay(found, request_hash)
@@ -109,7 +109,8 @@ class Checkout:
         except ValidationFailed as err:
             errors.update(err.errors)
         if errors:
-            raise ValidationFailed("Check the order: " + "; ".join(errors.values()), errors=errors)
+            raise ValidationFailed(_("Check the order: {problems}").format(problems="; ".join(errors.values())),
+                                   errors=errors)
         lines, currency = await self.quoter.lines(items, where.ship_to.country)
         buyer = f"customer:{customer_id}" if customer_id is not None else f"email:{email}"
         code, method = request.destination.voucher, request.destination.shipping_method
@@ -184,7 +185,8 @@ class Checkout:
             raise
         if dict(got.per_line) != dict(preview.per_line):
             await asyncio.shield(self._give_back(order_id))
-            message = "The voucher's discount changed while you checked out: check the new total and order again."
+            message = _("The voucher's discount changed while you checked out: check the new total and order "
+                        "again.")
             raise Conflict(message, errors={"voucher": message})
         return True
 
@@ -199,9 +201,10 @@ class Checkout:
                                              s.region, ttl_seconds=ttl)
             except OutOfStock as err:
                 name = next((pl.line.name for pl in s.lines if pl.line.product_id == err.product_id),
-                            f"product {err.product_id}")
-                message = (f"Not enough stock of “{name}” (product {err.product_id}) in {err.region}: "
-                           f"{err.available} available, {err.requested} requested.")
+                            _("product {id}").format(id=err.product_id))
+                message = _("Not enough stock of “{name}” (product {id}) in {region}: {available} available, "
+                            "{requested} requested.").format(name=name, id=err.product_id, region=err.region,
+                                                             available=err.available, requested=err.requested)
                 raise Conflict(message, errors={"items": message}) from None
             held.append(ref)
 
@@ -231,7 +234,7 @@ def percent(rate_bp: int) -> Decimal:
 
 def _replay(found, request_hash: str) -> Placed:
     if not hmac.compare_digest(found["request_hash"], request_hash):
-        message = ("This Idempotency-Key was already used for a different request. Use a new key for a new "
-                   "order, or resend exactly the same request to get its result.")
+        message = _("This Idempotency-Key was already used for a different request. Use a new key for a new "
+                    "order, or resend exactly the same request to get its result.")
         raise ValidationFailed(message, errors={"Idempotency-Key": message})
     return Placed(found["order_id"], False)

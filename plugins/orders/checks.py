@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ecom.errors import NotFound, ValidationFailed
+from ecom.i18n import _
 
 MAX_ID = 2**63 - 1
 MAX_QUANTITY = 99
@@ -42,10 +43,11 @@ class CheckoutRequest:
 def whole(value: Any, name: str, low: int, high: int) -> int:
     """An int (not a bool, not a float, not a numeric string) in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{name} must be a whole number.", errors={name: "Must be a whole number."})
+        raise ValidationFailed(_("{name} must be a whole number.").format(name=name),
+                               errors={name: _("Must be a whole number.")})
     if not low <= value <= high:
-        raise ValidationFailed(f"{name} must be between {low} and {high}.",
-                               errors={name: f"Must be between {low} and {high}."})
+        raise ValidationFailed(_("{name} must be between {low} and {high}.").format(name=name, low=low, high=high),
+                               errors={name: _("Must be between {low} and {high}.").format(low=low, high=high)})
     return value
 
 
@@ -61,7 +63,7 @@ def region(value: Any, regions: Iterable[str]) -> str:
     regions = tuple(regions)
     if isinstance(value, str) and value in regions:
         return value
-    message = f"Choose a region: one of {', '.join(regions)}."
+    message = _("Choose a region: one of {regions}.").format(regions=", ".join(regions))
     raise ValidationFailed(message, errors={"region": message})
 
 
@@ -69,39 +71,40 @@ def order_id(value: Any) -> str:
     """A well-formed public order id, else NotFound (a malformed id names no order)."""
     if isinstance(value, str) and ORDER_ID.fullmatch(value):
         return value
-    raise NotFound("No such order.")
+    raise NotFound(_("No such order."))
 
 
 def idempotency_key(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not IDEMPOTENCY_KEY.fullmatch(value):
-        raise ValidationFailed("The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
-                               errors={"Idempotency-Key": "Use 1 to 255 printable ASCII characters (no spaces)."})
+        raise ValidationFailed(_("The Idempotency-Key header must be 1 to 255 printable ASCII characters."),
+                               errors={"Idempotency-Key": _("Use 1 to 255 printable ASCII characters (no spaces).")})
     return value
 
 
 def items(value: Any, max_lines: int) -> tuple[tuple[int, int], ...]:
     """``[{product_id, quantity}, ...]`` -> (product_id, quantity) pairs, repeated products summed."""
     if not isinstance(value, list) or not value:
-        raise ValidationFailed("items must be a non-empty list.", errors={"items": "Give at least one item."})
+        raise ValidationFailed(_("items must be a non-empty list."), errors={"items": _("Give at least one item.")})
     if len(value) > max_lines:
-        raise ValidationFailed(f"An order has at most {max_lines} lines.",
-                               errors={"items": f"At most {max_lines} lines."})
+        raise ValidationFailed(_("An order has at most {n} lines.").format(n=max_lines),
+                               errors={"items": _("At most {n} lines.").format(n=max_lines)})
     summed: dict[int, int] = {}
     for n, item in enumerate(value):
         if not isinstance(item, Mapping):
-            raise ValidationFailed("Each item is an object {product_id, quantity}.",
-                                   errors={f"items[{n}]": "Must be an object {product_id, quantity}."})
+            raise ValidationFailed(_("Each item is an object {product_id, quantity}."),
+                                   errors={f"items[{n}]": _("Must be an object {product_id, quantity}.")})
         try:
             pid, qty = product_id(item.get("product_id")), quantity(item.get("quantity"))
         except ValidationFailed as err:
-            raise ValidationFailed(f"items[{n}]: {err.detail}",
+            raise ValidationFailed("items[{n}]: {detail}".format(n=n, detail=err.detail),
                                    errors={f"items[{n}].{k}": v for k, v in err.errors.items()}) from None
         summed[pid] = summed.get(pid, 0) + qty
         if summed[pid] > MAX_QUANTITY:
-            raise ValidationFailed(f"At most {MAX_QUANTITY} units of product {pid}.",
-                                   errors={f"items[{n}].quantity": f"At most {MAX_QUANTITY} units a product."})
+            raise ValidationFailed(_("At most {n} units of product {id}.").format(n=MAX_QUANTITY, id=pid),
+                                   errors={f"items[{n}].quantity": _("At most {n} units a product.").format(
+                                       n=MAX_QUANTITY)})
     return tuple(summed.items())
 
 
@@ -113,9 +116,9 @@ def checkout(body: Mapping[str, Any], regions: Iterable[str], max_lines: int) ->
     lines: tuple[tuple[int, int], ...] | None = None
     from_cart = body.get("from_cart", False)
     if from_cart not in (True, False):
-        errors["from_cart"] = "Must be true or false."
+        errors["from_cart"] = _("Must be true or false.")
     elif from_cart and body.get("items") is not None:
-        errors["items"] = "Send either items or from_cart: true, not both."
+        errors["items"] = _("Send either items or from_cart: true, not both.")
     elif not from_cart:
         try:
             lines = items(body.get("items"), max_lines)
@@ -131,12 +134,12 @@ def checkout(body: Mapping[str, Any], regions: Iterable[str], max_lines: int) ->
             errors.update(err.errors)
     payment = body.get("payment")
     if not isinstance(payment, Mapping):
-        errors["payment"] = "Send the card: {method: \"card\", card_number, exp_month, exp_year, cvc}."
+        errors["payment"] = _("Send the card: {method: \"card\", card_number, exp_month, exp_year, cvc}.")
     elif payment.get("method", "card") != "card":
-        errors["payment.method"] = "Only \"card\" is accepted."
+        errors["payment.method"] = _("Only \"card\" is accepted.")
     if errors:
-        raise ValidationFailed("Check the order: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                               errors=errors)
+        raise ValidationFailed(_("Check the order: {problems}").format(
+            problems="; ".join(f"{k}: {v}" for k, v in errors.items())), errors=errors)
     return CheckoutRequest(lines, chosen, payment, destination, mail)
 
 
@@ -144,14 +147,14 @@ def email(value: Any) -> str:
     """A guest's email, lower case (the addresses and users plugins check nothing more offline either)."""
     if isinstance(value, str) and len(value) <= 254 and EMAIL.fullmatch(value.strip()):
         return value.strip().lower()
-    raise ValidationFailed("email must be an email address.", errors={"email": "Enter your email address."})
+    raise ValidationFailed(_("email must be an email address."), errors={"email": _("Enter your email address.")})
 
 
 def _address_choice(body: Mapping[str, Any], name: str, errors: dict[str, str]) -> tuple[Mapping | None, int | None]:
     """(a new address object, or a book id) for ``name`` ("ship_to" / "bill_to"); errors named."""
     raw, book = body.get(name), body.get(f"{name}_address_id")
     if raw is not None and book is not None:
-        errors[name] = f"Send either {name} or {name}_address_id, not both."
+        errors[name] = _("Send either {name} or {name}_address_id, not both.").format(name=name)
     elif book is not None:
         try:
             return None, whole(book, f"{name}_address_id", 1, MAX_ID)
@@ -160,7 +163,7 @@ def _address_choice(body: Mapping[str, Any], name: str, errors: dict[str, str]) 
     elif raw is not None:
         if isinstance(raw, Mapping):
             return raw, None
-        errors[name] = "Must be an address object {name, line1, city, postal_code, country, ...}."
+        errors[name] = _("Must be an address object {name, line1, city, postal_code, country, ...}.")
     return None, None
 
 
@@ -168,16 +171,17 @@ def _destination(body: Mapping[str, Any], errors: dict[str, str]) -> Destination
     ship_to, ship_id = _address_choice(body, "ship_to", errors)
     bill_to, bill_id = _address_choice(body, "bill_to", errors)
     if ship_to is None and ship_id is None and "ship_to" not in errors:
-        errors["ship_to"] = "Give the address to ship to (ship_to, or ship_to_address_id from your address book)."
+        errors["ship_to"] = _("Give the address to ship to (ship_to, or ship_to_address_id from your address "
+                              "book).")
     method = body.get("shipping_method", "standard")
     if not isinstance(method, str) or not METHOD.fullmatch(method):
-        errors["shipping_method"] = "Choose a shipping method, such as \"standard\" or \"express\"."
+        errors["shipping_method"] = _("Choose a shipping method, such as \"standard\" or \"express\".")
         method = "standard"
     code = body.get("voucher")
     if code in (None, ""):
         code = None
     elif not isinstance(code, str) or not VOUCHER.fullmatch(code.strip()):
-        errors["voucher"] = "A voucher code has up to 32 letters, digits, - and _."
+        errors["voucher"] = _("A voucher code has up to 32 letters, digits, - and _.")
         code = None
     else:
         code = code.strip().upper()
@@ -189,6 +193,6 @@ def quote(body: Mapping[str, Any]) -> Destination:
     errors: dict[str, str] = {}
     destination = _destination(body, errors)
     if errors:
-        raise ValidationFailed("Check the quote: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                               errors=errors)
+        raise ValidationFailed(_("Check the quote: {problems}").format(
+            problems="; ".join(f"{k}: {v}" for k, v in errors.items())), errors=errors)
     return destination

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from ecom.errors import NotFound, ValidationFailed
+from ecom.i18n import _
 
 log = logging.getLogger("ecom.plugins.orders")
 KEY_LENGTH = 43  # unpadded url-safe base64 of 32 bytes
@@ -47,7 +48,7 @@ class Guests:
     def check(self, order_id: str, key: Any) -> None:
         """NotFound (as for an order that does not exist) unless ``key`` signs ``order_id``."""
         if not valid_key(self.secret, order_id, key):
-            raise NotFound("No such order.")
+            raise NotFound(_("No such order."))
 
     async def adopt(self, order_id: str, key: Any, name: Any, password: Any) -> bool:
         """Create an account with the guest order's email and give it the order. True when adopted; False
@@ -56,10 +57,10 @@ class Guests:
         self.check(order_id, key)
         row = await self.pool.fetchrow("SELECT customer_id, email FROM orders WHERE id = $1", order_id)
         if row is None:
-            raise NotFound("No such order.")
+            raise NotFound(_("No such order."))
         if row["customer_id"] is not None or not row["email"]:
-            raise ValidationFailed("This order already belongs to an account: log in to see it.",
-                                   errors={"email": "This order already belongs to an account."})
+            raise ValidationFailed(_("This order already belongs to an account: log in to see it."),
+                                   errors={"email": _("This order already belongs to an account.")})
         user = await self.users.register(row["email"], name, password)
         if user is None:
             return False

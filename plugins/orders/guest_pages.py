@@ -8,6 +8,7 @@ from aiohttp_jinja2 import render_template
 
 from ecom.errors import ValidationFailed
 from ecom.gateway.flash import flash
+from ecom.i18n import N_, _
 from ecom.inputs import form_data, form_field
 
 from .models import LABELS
@@ -16,9 +17,9 @@ from .routes import ORDER
 from .views import orders
 
 routes = web.RouteTableDef()
-ADOPTED = "Your account is ready and this order is in it: log in to see it with your other orders."
+ADOPTED = N_("Your account is ready and this order is in it: log in to see it with your other orders.")
 # the same answer when the email already has an account (no account enumeration): its owner logs in
-NOT_ADOPTED = "If this email has no account yet, it has one now: log in with it to see your orders."
+NOT_ADOPTED = N_("If this email has no account yet, it has one now: log in with it to see your orders.")
 
 
 async def order_page(request: web.Request, errors: dict | None = None, status: int = 200) -> web.Response:
@@ -43,5 +44,5 @@ async def adopt(request: web.Request) -> web.Response:
     except ValidationFailed as err:
         request = request.clone(rel_url=f"/orders/{order_id}?key={key}")
         return await order_page(request, err.errors, 422)
-    await flash(request, ADOPTED if adopted else NOT_ADOPTED, "success")
+    await flash(request, _(ADOPTED if adopted else NOT_ADOPTED), "success")
     raise web.HTTPSeeOther("/login?next=/orders")

@@ -6,6 +6,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable
 
+from ecom.i18n import N_, _
+
 PENDING, PAID, FAILED, EXPIRED = "pending_payment", "paid", "payment_failed", "expired"
 CANCELLED, FULFILLED, SHIPPED, DELIVERED = "cancelled", "fulfilled", "shipped", "delivered"
 # derived from the shipments (shipments.derived); fulfilled/shipped/delivered keep their meaning for every order
@@ -30,18 +32,19 @@ CANCELLABLE = frozenset({PENDING, PAID})
 # a paid order whose shipments sellers and admins move (and refund one by one)
 IN_FULFILMENT = frozenset({PAID, FULFILLED, PARTIALLY_SHIPPED, SHIPPED, PARTIALLY_DELIVERED, PARTIALLY_REFUNDED})
 SELLER_STEPS = (FULFILLED, SHIPPED, DELIVERED)  # what sellers and admins move a shipment through
-LABELS = {PENDING: "Awaiting payment", PAID: "Paid", FAILED: "Payment failed", EXPIRED: "Expired",
-          CANCELLED: "Cancelled", FULFILLED: "Fulfilled", PARTIALLY_SHIPPED: "Partially shipped", SHIPPED: "Shipped",
-          PARTIALLY_DELIVERED: "Partially delivered", DELIVERED: "Delivered",
-          PARTIALLY_REFUNDED: "Partially refunded", REFUNDED: "Refunded"}
+# English msgids (N_): shown translated, ``_(order.label)`` / ``{{ _(order.label) }}``
+LABELS = {PENDING: N_("Awaiting payment"), PAID: N_("Paid"), FAILED: N_("Payment failed"), EXPIRED: N_("Expired"),
+          CANCELLED: N_("Cancelled"), FULFILLED: N_("Fulfilled"), PARTIALLY_SHIPPED: N_("Partially shipped"),
+          SHIPPED: N_("Shipped"), PARTIALLY_DELIVERED: N_("Partially delivered"), DELIVERED: N_("Delivered"),
+          PARTIALLY_REFUNDED: N_("Partially refunded"), REFUNDED: N_("Refunded")}
 
 # A shipment: pending -> fulfilled -> shipped (carrier + tracking number) -> delivered; or cancelled (the
 # whole order was) or refunded (its lines, shipping and tax were given back and its stock put back).
 S_PENDING, S_CANCELLED, S_REFUNDED = "pending", "cancelled", "refunded"
 SHIPMENT_STATUSES = (S_PENDING, FULFILLED, SHIPPED, DELIVERED, S_CANCELLED, S_REFUNDED)
 SHIPMENT_NEXT = {S_PENDING: FULFILLED, FULFILLED: SHIPPED, SHIPPED: DELIVERED}
-SHIPMENT_LABELS = {S_PENDING: "To fulfil", FULFILLED: "Fulfilled", SHIPPED: "Shipped", DELIVERED: "Delivered",
-                   S_CANCELLED: "Cancelled", S_REFUNDED: "Refunded"}
+SHIPMENT_LABELS = {S_PENDING: N_("To fulfil"), FULFILLED: N_("Fulfilled"), SHIPPED: N_("Shipped"),
+                   DELIVERED: N_("Delivered"), S_CANCELLED: N_("Cancelled"), S_REFUNDED: N_("Refunded")}
 INACTIVE = frozenset({S_CANCELLED, S_REFUNDED})
 
 
@@ -210,10 +213,10 @@ class Cart:
     def problem(self) -> str | None:
         """Why this cart cannot be checked out (None: it can)."""
         if not self.lines:
-            return "Your cart is empty."
+            return _("Your cart is empty.")
         if len(self.currencies) > 1:
-            return (f"Your cart mixes currencies ({', '.join(self.currencies)}): one order is paid in one "
-                    "currency, so check out the items of each currency separately.")
+            return _("Your cart mixes currencies ({currencies}): one order is paid in one currency, so check out "
+                     "the items of each currency separately.").format(currencies=", ".join(self.currencies))
         for line in self.lines:
             if line.problem:
                 return line.problem

@@ -8,6 +8,7 @@ from aiohttp_jinja2 import render_template
 from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.gateway import identity, login_required, roles_required
 from ecom.gateway.flash import flash
+from ecom.i18n import _
 from ecom.inputs import form_data, form_field, local_path, query_int
 
 from . import guest_pages
@@ -23,7 +24,8 @@ PAGE_SIZE = 50
 def _status_filter(request: web.Request) -> str | None:
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
-        raise ValidationFailed("Unknown status.", errors={"status": f"One of {', '.join(STATUSES)}."})
+        raise ValidationFailed(_("Unknown status."),
+                               errors={"status": _("One of {values}.").format(values=", ".join(STATUSES))})
     return status
 
 
@@ -83,8 +85,9 @@ async def cancel(request: web.Request) -> web.Response:
     except Conflict as err:
         await flash(request, err.detail, "danger")
     else:
-        refund = " Your payment will be refunded." if any(h.status == "paid" for h in order.history) else ""
-        await flash(request, f"Order {order.id} is cancelled.{refund}", "success")
+        message = (_("Order {id} is cancelled. Your payment will be refunded.")
+                   if any(h.status == "paid" for h in order.history) else _("Order {id} is cancelled."))
+        await flash(request, message.format(id=order.id), "success")
     raise web.HTTPSeeOther(f"/orders/{order_id}")
 
 
@@ -96,7 +99,7 @@ async def again(request: web.Request) -> web.Response:
     who, svc = identity(request), orders(request)
     order = await svc.get(who, request.match_info["id"])
     if order.customer_id != who.user_id:
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
     customer_id, items = await current_cart(request)
     problems = []
     for line in order.lines:
@@ -108,9 +111,10 @@ async def again(request: web.Request) -> web.Response:
             problems.append(err.detail)
     await keep_cart(request, customer_id, items)
     if problems:
-        await flash(request, "Some items could not go back in your cart: " + " ".join(problems), "warning")
+        await flash(request, _("Some items could not go back in your cart: {problems}").format(
+            problems=" ".join(problems)), "warning")
         raise web.HTTPSeeOther("/cart")
-    await flash(request, "The items are in your cart again: check out when you are ready.", "success")
+    await flash(request, _("The items are in your cart again: check out when you are ready."), "success")
     raise web.HTTPSeeOther("/checkout")
 
 
@@ -126,5 +130,6 @@ async def advance(request: web.Request) -> web.Response:
     except (Conflict, ValidationFailed) as err:
         await flash(request, err.detail, "danger")
     else:
-        await flash(request, f"Order {order.id} is now {LABELS[order.status].lower()}.", "success")
+        await flash(request, _("Order {id} is now {status}.").format(id=order.id, status=_(LABELS[order.status]).lower()),
+                    "success")
     raise web.HTTPSeeOther(back)

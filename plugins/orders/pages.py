@@ -9,6 +9,7 @@ from aiohttp_jinja2 import render_template
 from ecom.errors import Conflict, ValidationFailed
 from ecom.gateway import identity
 from ecom.gateway.flash import flash
+from ecom.i18n import _
 from ecom.inputs import form_data, form_field
 
 from . import checks, quote
@@ -42,14 +43,14 @@ async def add_to_cart(request: web.Request) -> web.Response:
         back = f"/products/{product_id}" if isinstance(product_id, int) else "/cart"
         raise web.HTTPSeeOther(back) from None
     await keep_cart(request, customer_id, items)
-    await flash(request, "Added to your cart.", "success")
+    await flash(request, _("Added to your cart."), "success")
     raise web.HTTPSeeOther("/cart")
 
 
 @routes.get("/cart")
 async def cart_page(request: web.Request) -> web.Response:
     """The cart, with an estimate of shipping and taxes to ``?country=`` when asked."""
-    _, items = await current_cart(request)
+    _customer, items = await current_cart(request)
     svc = orders(request)
     cart = await svc.carts.view(items)
     country, estimate, problem = request.query.get("country", "").strip().upper()[:2], None, ""
@@ -73,7 +74,7 @@ async def change_quantity(request: web.Request) -> web.Response:
         await flash(request, err.detail, "danger")
     else:
         await keep_cart(request, customer_id, items)
-        await flash(request, "Quantity updated.", "success")
+        await flash(request, _("Quantity updated."), "success")
     raise web.HTTPSeeOther("/cart")
 
 
@@ -82,7 +83,7 @@ async def remove_from_cart(request: web.Request) -> web.Response:
     customer_id, items = await current_cart(request)
     items = await orders(request).carts.remove(customer_id, items, int(request.match_info["product_id"]))
     await keep_cart(request, customer_id, items)
-    await flash(request, "Removed from your cart.", "info")
+    await flash(request, _("Removed from your cart."), "info")
     raise web.HTTPSeeOther("/cart")
 
 
@@ -153,13 +154,14 @@ async def checkout(request: web.Request) -> web.Response:
         body["email"] = values["email"]
     try:
         key = checks.idempotency_key(values["idempotency_key"])
-        order, _ = await svc.checkout(customer_id, svc.parse_checkout(body), key=key,
+        order, _created = await svc.checkout(customer_id, svc.parse_checkout(body), key=key,
                                       request_hash=svc.request_hash(body) if key else "",
                                       email=who.email if who else None, guest_cart=tuple(items))
     except (ValidationFailed, Conflict) as err:
         values["idempotency_key"] = ""  # a corrected form is a new request
         return await _checkout_page(request, values, err.errors, err.detail, err.status)
-    await flash(request, f"Thank you! Order {order.id} is placed; we are taking the payment now.", "success")
+    await flash(request, _("Thank you! Order {id} is placed; we are taking the payment now.").format(id=order.id),
+                "success")
     if who is None:
         await keep_cart(request, None, [])
         raise web.HTTPSeeOther(svc.guests.url(order.id))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ecom.errors import Conflict, NotFound, ValidationFailed
+from ecom.i18n import N_, _
 from plugins.shipping.keys import CannotShip
 from plugins.taxes.keys import TaxableLine
 from plugins.vouchers.model import VoucherLine  # a value type (keys.py exports only the service)
@@ -27,9 +28,14 @@ class Addresses:
     bill_to: Any | None
 
 
-def _fail(errors: dict[str, str], intro: str = "Check the order") -> None:
+CHECK_ORDER, CHECK_ADDRESS, CHECK_COUNTRY = N_("Check the order"), N_("Check the address"), N_("Check the country")
+
+
+def _fail(errors: dict[str, str], intro: str = CHECK_ORDER) -> None:
+    """ValidationFailed with ``intro`` (an N_-marked msgid) and every error, when there is any."""
     if errors:
-        raise ValidationFailed(f"{intro}: " + "; ".join(errors.values()), errors=errors)
+        raise ValidationFailed(_("{intro}: {problems}").format(intro=_(intro), problems="; ".join(errors.values())),
+                               errors=errors)
 
 
 class Quoter:
@@ -50,12 +56,12 @@ class Quoter:
     async def _address(self, customer_id, raw, book_id, name: str, errors: dict[str, str]):
         if book_id is not None:
             if customer_id is None:
-                errors[f"{name}_address_id"] = "Log in to use your address book, or enter the address."
+                errors[f"{name}_address_id"] = _("Log in to use your address book, or enter the address.")
                 return None
             try:
                 return (await self.addresses.get(customer_id, book_id)).address
             except NotFound:
-                errors[f"{name}_address_id"] = "There is no such address in your address book."
+                errors[f"{name}_address_id"] = _("There is no such address in your address book.")
                 return None
         if raw is None:
             return None
@@ -69,19 +75,20 @@ class Quoter:
     async def lines(self, items: Sequence[tuple[int, int]], country: str) -> tuple[list[pricing.Line], str]:
         """Today's prices, and the region each line ships from. ValidationFailed / Conflict name what is wrong."""
         if not items:
-            _fail({"items": "Your cart is empty: add something before checking out."})
+            _fail({"items": _("Your cart is empty: add something before checking out.")})
         if len(items) > self.max_lines:
-            _fail({"items": f"An order has at most {self.max_lines} lines."})
+            _fail({"items": _("An order has at most {n} lines.").format(n=self.max_lines)})
         found = await self.products.get_many([pid for pid, _ in items])
         unknown = [pid for pid, _ in items if pid not in found or not found[pid].active]
         if unknown:
-            _fail({"items": f"Not for sale (unknown or withdrawn): product {', '.join(map(str, unknown))}."})
+            _fail({"items": _("Not for sale (unknown or withdrawn): product {ids}.").format(
+                ids=", ".join(map(str, unknown)))})
         currencies = sorted({found[pid].currency for pid, _ in items})
         if len(currencies) > 1:
-            _fail({"items": f"One order is paid in one currency; these items are priced in {', '.join(currencies)}. "
-                            "Check them out separately."})
+            _fail({"items": _("One order is paid in one currency; these items are priced in {currencies}. "
+                              "Check them out separately.").format(currencies=", ".join(currencies))})
         if sum(found[pid].price_cents * qty for pid, qty in items) <= 0:
-            _fail({"items": "There is nothing to pay for: the order total is 0."})
+            _fail({"items": _("There is nothing to pay for: the order total is 0.")})
         chosen = await self._regions(items, found, country)
         lines = [pricing.Line(f"L{n}", pid, p.seller_id, p.name, p.type, p.price_cents, qty,
                               p.tax_class, p.weight_grams, chosen[pid])
@@ -103,13 +110,15 @@ class Quoter:
                 continue
             name = found[pid].name
             if any(units[r].get(pid, 0) >= qty for r in others):
-                unshippable.append(f"“{name}” (product {pid})")
+                unshippable.append(_("“{name}” (product {id})").format(name=name, id=pid))
                 continue
             best = max((units[r].get(pid, 0) for r in serving), default=0)
-            message = f"Not enough stock of “{name}” (product {pid}): {best} available, {qty} requested."
+            message = _("Not enough stock of “{name}” (product {id}): {available} available, {requested} "
+                        "requested.").format(name=name, id=pid, available=best, requested=qty)
             raise Conflict(message, errors={"items": message})
         if unshippable:
-            message = f"Cannot ship to {country}: {', '.join(unshippable)}. Remove it or choose another address."
+            message = _("Cannot ship to {country}: {items}. Remove it or choose another address.").format(
+                country=country, items=", ".join(unshippable))
             _fail({"items": message, "ship_to.country": message})
         return chosen
 
@@ -134,8 +143,10 @@ class Quoter:
                 q = await self.shipping.quote(s.seller_id, ship_to.country, method, currency, s.weight_grams,
                                               s.subtotal_cents(discounts))
             except CannotShip as err:
-                names = ", ".join(f"“{ln.name}” (product {ln.product_id})" for ln in s.lines)
-                errors["items"] = f"Cannot ship {names} to {ship_to.country} by {method}."
+                names = ", ".join(_("“{name}” (product {id})").format(name=ln.name, id=ln.product_id)
+                                  for ln in s.lines)
+                errors["items"] = _("Cannot ship {items} to {country} by {method}.").format(
+                    items=names, country=ship_to.country, method=method)
                 errors.update(err.errors)
                 continue
             shipping[s.no], methods[s.no] = q.price_cents, q.method
@@ -149,7 +160,7 @@ class Quoter:
         """The breakdown of ``items`` for ``dest`` (the cart quote): nothing is reserved or redeemed."""
         errors: dict[str, str] = {}
         where = await self.destination(customer_id, dest, errors)
-        _fail(errors, "Check the address")
+        _fail(errors, CHECK_ADDRESS)
         lines, currency = await self.lines(items, where.ship_to.country)
         discount = await self.discount(dest.voucher, buyer, pricing.plan(lines), currency)
         return await self.price(lines, currency, where.ship_to, dest.shipping_method, discount)
@@ -166,6 +177,6 @@ async def estimate(quoter: Quoter, items, country: str, method: str = "standard"
     """The cart's breakdown to ``country`` (two letters) without an address: the cart page's estimate."""
     country = country.strip().upper()
     if len(country) != 2 or not country.isascii() or not country.isalpha():
-        _fail({"country": "Choose a country (two letters, such as ES)."}, "Check the country")
+        _fail({"country": _("Choose a country (two letters, such as ES).")}, CHECK_COUNTRY)
     lines, currency = await quoter.lines(items, country)
     return await quoter.price(lines, currency, Somewhere(country), method, None)

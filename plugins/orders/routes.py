@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ecom.errors import ValidationFailed
 from ecom.gateway import identity, login_required
+from ecom.i18n import _
 from ecom.inputs import json_object, query_int
 from ecom.openapi import api_schema
 
@@ -52,7 +53,7 @@ async def api_cart(request: web.Request) -> web.Response:
     """The caller's cart (a guest's lives in the session).
 
     -> ``{lines, totals, currency, total_cents, item_count, can_checkout, problem}``"""
-    _, items = await current_cart(request)
+    _customer, items = await current_cart(request)
     return await _cart_response(request, items)
 
 
@@ -66,7 +67,7 @@ async def api_cart_add(request: web.Request) -> web.Response:
     body = await json_object(request)
     mode = body.get("mode", "add")
     if mode not in ("add", "set"):
-        raise ValidationFailed('mode must be "add" or "set".', errors={"mode": 'Use "add" or "set".'})
+        raise ValidationFailed(_('mode must be "add" or "set".'), errors={"mode": _('Use "add" or "set".')})
     customer_id, items = await current_cart(request)
     items = await orders(request).carts.change(customer_id, items, body.get("product_id"), body.get("quantity"),
                                               add=mode == "add")
@@ -102,7 +103,7 @@ async def api_checkout(request: web.Request) -> web.Response:
     body = await json_object(request)
     key = checks.idempotency_key(request.headers.get("Idempotency-Key"))
     checkout = svc.parse_checkout(body)
-    _, cart = await current_cart(request) if checkout.items is None else (None, [])
+    _customer, cart = await current_cart(request) if checkout.items is None else (None, [])
     order, created = await svc.checkout(who.user_id if who else None, checkout, key=key,
                                         request_hash=svc.request_hash(body) if key else "",
                                         email=who.email if who else None, guest_cart=tuple(cart))

@@ -16,7 +16,8 @@ from ecom.events import EventRejected
 from plugins.payments.events import PaymentCompleted, PaymentFailed
 
 from . import checks, db, shipment_db, trust
-from .models import CANCELLED, EXPIRED, FAILED, LABELS, PAID, PENDING
+from . import reasons
+from .models import CANCELLED, EXPIRED, FAILED, PAID, PENDING
 from .transitions import EXPIRY_ACTOR, PAYMENTS_ACTOR, StockLapsed, Transitions
 
 log = logging.getLogger("ecom.plugins.orders")
@@ -33,14 +34,14 @@ class Saga:
         row = await self._order_of(conn, evt)
         payment = await trust.confirmed(self.payments, row, trust.APPROVED, str(evt.payment_id),
                                         (evt.amount_cents, evt.currency))
-        await self._paid(conn, row, str(payment.id), payment.transaction_id or "", "Payment approved")
+        await self._paid(conn, row, str(payment.id), payment.transaction_id or "", reasons.PAID_REASON)
 
     async def failed(self, conn: asyncpg.Connection, evt: PaymentFailed) -> None:
         """Failed, once payments confirms this payment of this order was declined (a forged failure of a
         good order is rejected); the reason shown is payments' own."""
         row = await self._order_of(conn, evt)
         payment = await trust.confirmed(self.payments, row, trust.DECLINED, str(evt.payment_id))
-        await self._failed(conn, row, str(payment.id), (payment.failure_reason or "Card declined")[:200])
+        await self._failed(conn, row, str(payment.id), (payment.failure_reason or reasons.CARD_DECLINED)[:200])
 
     async def _order_of(self, conn: asyncpg.Connection, evt: Any) -> asyncpg.Record:
         """The order a payment result names, locked; EventRejected for an unknown or malformed id."""
@@ -53,7 +54,7 @@ class Saga:
     async def _paid(self, conn, row: asyncpg.Record, payment_id: str, transaction_id: str, reason: str) -> None:
         status = row["status"]
         if status in (EXPIRED, CANCELLED, FAILED):  # the money came too late: it goes back
-            await self.transitions.refund(conn, row, f"Payment arrived after the order was {LABELS[status].lower()}")
+            await self.transitions.refund(conn, row, reasons.LATE[status])
             return
         if status != PENDING:
             log.info("order %s is already %s; repeated payment result ignored", row["id"], status)
@@ -107,11 +108,11 @@ class Saga:
             log.error("order %s: payment %s does not match the order (%s); expiring it", row["id"], payment.id, reason)
             payment = None
         if payment is not None and payment.status == trust.APPROVED:
-            await self._paid(conn, row, str(payment.id), payment.transaction_id or "", "Payment approved")
+            await self._paid(conn, row, str(payment.id), payment.transaction_id or "", reasons.PAID_REASON)
         elif payment is not None and payment.status == trust.DECLINED:
-            await self._failed(conn, row, str(payment.id), payment.failure_reason or "Card declined")
+            await self._failed(conn, row, str(payment.id), payment.failure_reason or reasons.CARD_DECLINED)
         else:
-            await self.transitions.move(conn, row, EXPIRED, EXPIRY_ACTOR, "Not paid in time; the stock was released")
+            await self.transitions.move(conn, row, EXPIRED, EXPIRY_ACTOR, reasons.OTHERS[3])
             await self.transitions.stock(conn, row["id"], "release")
 
     async def retry_stock(self, limit: int = 100, older_than_seconds: float = 1.0) -> int:
@@ -156,6 +157,6 @@ class Saga:
         if row["status"] != PAID:
             log.error("order %s is %s but its stock hold ran out; check it by hand", order_id, row["status"])
             return
-        reason = "The stock hold ran out before the sale could be recorded; the payment is refunded"
+        reason = reasons.OTHERS[2]
         await self.transitions.move(conn, row, CANCELLED, "system:orders", reason)
         await self.transitions.refund(conn, row, reason)

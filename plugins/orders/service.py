@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ecom.errors import Forbidden, NotFound, ValidationFailed
+from ecom.i18n import _
 from plugins.payments.events import PaymentCompleted, PaymentFailed
 
-from . import checks, db, order_view
+from . import checks, db, order_view, reasons
 from .cart import CartService
 from .checkout import Checkout, fingerprint
 from .guest import Guests
@@ -52,7 +53,7 @@ def _order(row: asyncpg.Record, lines: list[asyncpg.Record], history: list[async
 
 def _days(days: Any) -> int:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
-        raise ValidationFailed("days must be a whole number from 1 to 366.", errors={"days": "From 1 to 366."})
+        raise ValidationFailed(_("days must be a whole number from 1 to 366."), errors={"days": _("From 1 to 366.")})
     return days
 
 
@@ -106,7 +107,7 @@ class OrdersService:
                 return row, None
             if sellers and viewer.has_role("seller") and await db.seller_has_lines(conn, row["id"], viewer.user_id):
                 return row, viewer.user_id
-        raise NotFound("No such order.")
+        raise NotFound(_("No such order."))
 
     async def get(self, viewer: "Identity", order_id: Any) -> Order:
         row, seller_id = await self._visible_row(self.pool, viewer, order_id)
@@ -117,7 +118,7 @@ class OrdersService:
         order_id = checks.order_id(order_id)
         self.guests.check(order_id, key)
         if await db.get_order(self.pool, order_id) is None:
-            raise NotFound("No such order.")
+            raise NotFound(_("No such order."))
         return await self._load(self.pool, order_id)
 
     async def record(self, order_id: Any) -> Order:
@@ -127,27 +128,27 @@ class OrdersService:
         order_id = checks.order_id(order_id)
         found = await order_view.load_many(self.pool, [order_id], with_history=True)
         if not found:
-            raise NotFound("No such order.")
+            raise NotFound(_("No such order."))
         return found[0]
 
     async def watchable(self, viewer: "Identity", order_id: Any) -> Order:
         """The order when ``viewer`` may follow it live (its customer or an admin)."""
-        row, _ = await self._visible_row(self.pool, viewer, order_id, sellers=False)
+        row, _seller = await self._visible_row(self.pool, viewer, order_id, sellers=False)
         return await self._load(self.pool, row["id"])
 
     async def list_orders(self, viewer: "Identity", *, view: str = "customer", status: str | None = None,
                           limit: int = 50, offset: int = 0) -> list[Order]:
         """Newest first, with lines (a seller's view: only their lines), without history."""
         if view not in VIEWS:
-            raise ValidationFailed(f"as must be one of {', '.join(VIEWS)}.",
-                                   errors={"as": f"One of {', '.join(VIEWS)}."})
+            raise ValidationFailed(_("as must be one of {values}.").format(values=", ".join(VIEWS)),
+                                   errors={"as": _("One of {values}.").format(values=", ".join(VIEWS))})
         if status is not None and status not in STATUSES:
-            raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}.",
-                                   errors={"status": f"One of {', '.join(STATUSES)}."})
+            raise ValidationFailed(_("status must be one of {values}.").format(values=", ".join(STATUSES)),
+                                   errors={"status": _("One of {values}.").format(values=", ".join(STATUSES))})
         if view == "seller" and not viewer.has_role("seller"):
-            raise Forbidden("Only sellers have orders to fulfil.")
+            raise Forbidden(_("Only sellers have orders to fulfil."))
         if view == "admin" and not viewer.is_admin:
-            raise Forbidden("Only admins see every order.")
+            raise Forbidden(_("Only admins see every order."))
         seller_id = viewer.user_id if view == "seller" else None
         rows = await db.list_orders(self.pool, customer_id=viewer.user_id if view == "customer" else None,
                                     seller_id=seller_id, status=status, limit=limit, offset=offset)
@@ -180,7 +181,7 @@ class OrdersService:
         """(the newest orders with the viewer's shipments still to send, how many such shipments): a
         seller's own in their view (ship-to, no payment data); an admin's: every seller's."""
         if not viewer.has_role("seller"):
-            raise Forbidden("Only sellers have shipments to send.")
+            raise Forbidden(_("Only sellers have shipments to send."))
         return await self.shipments.to_send(viewer, limit)
 
     # ------------------------------------------------------------------ changes by people
@@ -188,10 +189,10 @@ class OrdersService:
         """The customer (or an admin): pending_payment -> cancelled (stock released); paid -> cancelled
         (refund requested, stock put back). Conflict from any other status."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row, _ = await self._visible_row(conn, viewer, order_id, lock=True, sellers=False)
+            row, _seller = await self._visible_row(conn, viewer, order_id, lock=True, sellers=False)
             owner = row["customer_id"] == viewer.user_id
             actor = f"customer:{viewer.user_id}" if owner else f"admin:{viewer.user_id}"
-            reason = "Cancelled by the customer" if owner else "Cancelled by an admin"
+            reason = reasons.CANCELLED_BY["customer" if owner else "admin"]
             await self.transitions.move(conn, row, CANCELLED, actor, reason)
             if row["status"] == PAID:
                 await self.transitions.refund(conn, row, reason)

@@ -15,20 +15,25 @@ from typing import TYPE_CHECKING, Any, Iterable
 import asyncpg
 
 from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ecom.i18n import N_, _
 from ecom.text import storable
 
-from . import checks, db, order_view, shipment_db
+from . import checks, db, order_view, reasons, shipment_db
 from .models import (DELIVERED, FULFILLED, IN_FULFILMENT, INACTIVE, LABELS, PAID, PARTIALLY_DELIVERED,
                      PARTIALLY_REFUNDED, PARTIALLY_SHIPPED, REFUNDED, CANCELLED, S_PENDING, S_REFUNDED,
                      SELLER_STEPS, SHIPMENT_LABELS, SHIPMENT_NEXT, SHIPPED, Order, settled)
 from .refunds import refund_amount, request_refund
-from .transitions import Transitions
+from .transitions import Transitions, cannot_become
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
 
 MAX_TRACKING = 100
-ONLY_SELLERS = "Only the shipment's seller and admins change its delivery status."
+ONLY_SELLERS = N_("Only the shipment's seller and admins change its delivery status.")
+TRACKING_FIELDS = {"carrier": (N_("Give the carrier to mark a shipment shipped."),
+                               N_("The carrier is at most {n} printable characters.")),
+                   "tracking_number": (N_("Give the tracking number to mark a shipment shipped."),
+                                       N_("The tracking number is at most {n} printable characters."))}
 
 
 def derived(statuses: Iterable[str]) -> str:
@@ -55,15 +60,17 @@ def derived(statuses: Iterable[str]) -> str:
 def tracking(carrier: Any, number: Any) -> tuple[str, str]:
     """(carrier, tracking number), both required to ship; ValidationFailed naming each missing field."""
     errors, out = {}, []
-    for field, value, label in (("carrier", carrier, "carrier"), ("tracking_number", number, "tracking number")):
+    for field, value in (("carrier", carrier), ("tracking_number", number)):
         text = value.strip() if isinstance(value, str) else ""
+        missing, too_long = TRACKING_FIELDS[field]
         if not text:
-            errors[field] = f"Give the {label} to mark a shipment shipped."
+            errors[field] = _(missing)
         elif len(text) > MAX_TRACKING or not storable(text):
-            errors[field] = f"The {label} is at most {MAX_TRACKING} printable characters."
+            errors[field] = _(too_long).format(n=MAX_TRACKING)
         out.append(text)
     if errors:
-        raise ValidationFailed("Check the shipment: " + " ".join(errors.values()), errors=errors)
+        raise ValidationFailed(_("Check the shipment: {problems}").format(problems=" ".join(errors.values())),
+                               errors=errors)
     return out[0], out[1]
 
 
@@ -71,7 +78,7 @@ def shipment_no(value: Any) -> int:
     if isinstance(value, str) and value.isdigit() and len(value) <= 6:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 999:
-        raise NotFound("No such shipment.")
+        raise NotFound(_("No such shipment."))
     return value
 
 
@@ -85,10 +92,10 @@ class Shipments:
         may not see the shipment, Forbidden for a customer who may not act on it."""
         row = await db.get_order(conn, checks.order_id(order_id), lock=True)
         if row is None:
-            raise NotFound("No such order.")
+            raise NotFound(_("No such order."))
         owner = row["customer_id"] is not None and row["customer_id"] == viewer.user_id
         if not (viewer.is_admin or viewer.has_role("seller") or (customer_may and owner)):
-            raise Forbidden(ONLY_SELLERS)
+            raise Forbidden(_(ONLY_SELLERS))
         await shipment_db.ensure(conn, row)
         found = await shipment_db.get_shipment(conn, row["id"], shipment_no(no), lock=True)
         if viewer.is_admin:
@@ -98,18 +105,18 @@ class Shipments:
         elif owner and customer_may:
             role = "customer"
         elif owner:
-            raise Forbidden(ONLY_SELLERS)
+            raise Forbidden(_(ONLY_SELLERS))
         else:
-            raise NotFound("No such shipment.")
+            raise NotFound(_("No such shipment."))
         if found is None:
-            raise NotFound("No such shipment.")
+            raise NotFound(_("No such shipment."))
         return row, found, role
 
     async def move(self, viewer: "Identity", order_id: Any, no: Any, status: Any, *, carrier: Any = None,
                    tracking_number: Any = None) -> Order:
         """One shipment one step on (fulfilled, shipped with carrier + tracking number, delivered)."""
         if status not in SELLER_STEPS:
-            message = f"status must be one of {', '.join(SELLER_STEPS)}."
+            message = _("status must be one of {values}.").format(values=", ".join(SELLER_STEPS))
             raise ValidationFailed(message, errors={"status": message})
         track = tracking(carrier, tracking_number) if status == SHIPPED else (None, None)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -117,37 +124,37 @@ class Shipments:
             self._check_paid(row, status)
             self._check_step(ship, status)
             actor = f"{role}:{viewer.user_id}"
-            reason = f"Marked {LABELS[status].lower()} by the {role}"
+            reason = reasons.MARKED[status, role]
             await self._step(conn, ship, status, actor, reason, track)
-            await self._derive(conn, row, actor, f"{reason} (shipment {ship['shipment_no']})")
+            await self._derive(conn, row, actor, f"{reason} (shipment {ship['shipment_no']})")  # reasons.show
             return await order_view.load(conn, row["id"], viewer.user_id if role == "seller" else None)
 
     async def move_all(self, viewer: "Identity", order_id: Any, status: Any) -> Order:
         """The whole-order step (POST /api/v1/orders/{id}/status, kept for old clients): a seller moves
         their own shipments, an admin every one; tracking is optional there."""
         if status not in SELLER_STEPS:
-            message = f"status must be one of {', '.join(SELLER_STEPS)}."
+            message = _("status must be one of {values}.").format(values=", ".join(SELLER_STEPS))
             raise ValidationFailed(message, errors={"status": message})
         if not viewer.has_role("seller"):
-            raise Forbidden("Only the order's sellers and admins change its delivery status.")
+            raise Forbidden(_("Only the order's sellers and admins change its delivery status."))
         async with self.pool.acquire() as conn, conn.transaction():
             row = await db.get_order(conn, checks.order_id(order_id), lock=True)
             if row is None:
-                raise NotFound("No such order.")
+                raise NotFound(_("No such order."))
             await shipment_db.ensure(conn, row)
             seller = None if viewer.is_admin else viewer.user_id
             ships = [s for s in await shipment_db.shipments_of(conn, [row["id"]], seller)
                      if s["status"] not in INACTIVE and s["status"] != status]
             if seller is not None and not await shipment_db.shipments_of(conn, [row["id"]], seller):
-                raise NotFound("No such order.")
+                raise NotFound(_("No such order."))
             self._check_paid(row, status)
             if not ships:
-                raise Conflict(f"Order {row['id']} is {LABELS.get(row['status'], row['status']).lower()}: it "
-                               f"cannot become {LABELS[status].lower()}.", errors={"status": "Nothing to move."})
+                raise Conflict(cannot_become(row["id"], row["status"], status),
+                               errors={"status": _("Nothing to move.")})
             for ship in ships:
                 self._check_step(ship, status)
             role = "admin" if viewer.is_admin else "seller"
-            actor, reason = f"{role}:{viewer.user_id}", f"Marked {LABELS[status].lower()} by the {role}"
+            actor, reason = f"{role}:{viewer.user_id}", reasons.MARKED[status, role]
             for ship in ships:
                 await self._step(conn, ship, status, actor, reason, (None, None))
             await self._derive(conn, row, actor, reason)
@@ -161,22 +168,24 @@ class Shipments:
             row, ship, role = await self._locked(conn, viewer, order_id, no, customer_may=True)
             n = ship["shipment_no"]
             if row["status"] not in IN_FULFILMENT:
-                raise Conflict(f"Order {row['id']} is {LABELS.get(row['status'], row['status']).lower()}: only a "
-                               "paid order's shipments are refunded one by one.", errors={"status": "Not paid."})
+                raise Conflict(_("Order {id} is {status}: only a paid order's shipments are refunded one by "
+                                 "one.").format(id=row["id"], status=_(LABELS.get(row["status"], row["status"])).lower()),
+                               errors={"status": _("Not paid.")})
             if ship["status"] in INACTIVE:
-                raise Conflict(f"Shipment {n} is {SHIPMENT_LABELS[ship['status']].lower()} already.",
-                               errors={"status": "Already refunded or cancelled."})
+                raise Conflict(_("Shipment {n} is {status} already.").format(
+                    n=n, status=_(SHIPMENT_LABELS[ship["status"]]).lower()),
+                               errors={"status": _("Already refunded or cancelled.")})
             if role == "customer" and ship["status"] != S_PENDING:
-                raise Forbidden(f"Shipment {n} is on its way: ask its seller for a refund.")
+                raise Forbidden(_("Shipment {n} is on its way: ask its seller for a refund.").format(n=n))
             if await shipment_db.shares_reservation(conn, row["id"], n, ship["reservation_ref"]):
-                raise Conflict(f"Order {row['id']} was placed before per-seller stock holds: its shipments cannot be "
-                               "refunded one by one. Cancel the whole order instead.",
-                               errors={"shipment": "Shares its stock hold with another shipment."})
+                raise Conflict(_("Order {id} was placed before per-seller stock holds: its shipments cannot be "
+                                 "refunded one by one. Cancel the whole order instead.").format(id=row["id"]),
+                               errors={"shipment": _("Shares its stock hold with another shipment.")})
             full = await shipment_db.full_orders(conn, [row["id"]])
             amount = refund_amount(full[0], ship, await shipment_db.lines_money(conn, row["id"], n))
             actor = f"{role}:{viewer.user_id}"
-            reason = f"Shipment {n} refunded by the {role}" + (f": {note.strip()[:200]}" if isinstance(note, str)
-                                                                and note.strip() and storable(note) else "")
+            reason = reasons.REFUNDED_BY[role].format(n=n) + (f": {note.strip()[:200]}" if isinstance(note, str)
+                                                              and note.strip() and storable(note) else "")
             await shipment_db.set_refunded(conn, row["id"], n, amount)
             entry = await shipment_db.insert_history(conn, row["id"], n, S_REFUNDED, ship["status"], actor, reason)
             await self.transitions.shipment_changed(conn, row["id"], ship, S_REFUNDED, ship["status"], actor,
@@ -210,15 +219,16 @@ class Shipments:
     @staticmethod
     def _check_paid(row: asyncpg.Record, status: str) -> None:
         if row["status"] not in IN_FULFILMENT:
-            raise Conflict(f"Order {row['id']} is {LABELS.get(row['status'], row['status']).lower()}: it cannot "
-                           f"become {LABELS[status].lower()}.", errors={"status": f"Not allowed from {row['status']}."})
+            raise Conflict(cannot_become(row["id"], row["status"], status),
+                           errors={"status": _("Not allowed from {status}.").format(status=row["status"])})
 
     @staticmethod
     def _check_step(ship: asyncpg.Record, status: str) -> None:
         if SHIPMENT_NEXT.get(ship["status"]) != status:
-            current = SHIPMENT_LABELS.get(ship["status"], ship["status"]).lower()
-            raise Conflict(f"Shipment {ship['shipment_no']} is {current}: it cannot become {LABELS[status].lower()}.",
-                           errors={"status": f"Not allowed from {ship['status']}."})
+            current = _(SHIPMENT_LABELS.get(ship["status"], ship["status"])).lower()
+            raise Conflict(_("Shipment {n} is {status}: it cannot become {new}.").format(
+                n=ship["shipment_no"], status=current, new=_(LABELS[status]).lower()),
+                           errors={"status": _("Not allowed from {status}.").format(status=ship["status"])})
 
     async def _step(self, conn, ship: asyncpg.Record, status: str, actor: str, reason: str,
                     track: tuple[str | None, str | None]) -> None:

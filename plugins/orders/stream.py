@@ -25,6 +25,7 @@ from ecom.aio import get_or_none
 from ecom.app import CLOSING
 from ecom.errors import Unauthorized
 from ecom.gateway import identity
+from ecom.i18n import _
 from ecom.openapi import api_schema
 
 from . import checks
@@ -66,7 +67,7 @@ async def order_events(request: web.Request) -> web.StreamResponse:
     order_id = checks.order_id(request.match_info["id"])
     key, who = request.query.get("key"), identity(request)
     if key is None and who is None:
-        raise Unauthorized("Log in first (or follow the order's link with its key).")
+        raise Unauthorized(_("Log in first (or follow the order's link with its key)."))
     with request.app[LIVE].watch(order_id) as queue:  # watching before reading: no change slips in between
         if key is not None:
             order = await orders(request).for_guest(order_id, key)

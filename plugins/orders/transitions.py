@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from ecom.errors import Conflict, NotFound
+from ecom.i18n import _
 from plugins.payments.events import RefundRequested
 
 from . import db, shipment_db
@@ -25,6 +26,12 @@ log = logging.getLogger("ecom.plugins.orders")
 
 PAYMENTS_ACTOR, EXPIRY_ACTOR = "system:payments", "system:expiry"
 INVENTORY_ACTOR = "system:orders"
+
+
+def cannot_become(order_id: str, current: str, new: str) -> str:
+    """ "Order ord_... is paid: it cannot become shipped." in the reader's language."""
+    return _("Order {id} is {status}: it cannot become {new}.").format(
+        id=order_id, status=_(LABELS.get(current, current)).lower(), new=_(LABELS.get(new, new)).lower())
 
 
 class StockLapsed(Exception):
@@ -40,8 +47,8 @@ class Transitions:
         """``row`` (locked FOR UPDATE by the caller) -> ``new``; Conflict (409) when the table forbids it."""
         current = row["status"]
         if not allowed(current, new):
-            raise Conflict(f"Order {row['id']} is {LABELS.get(current, current).lower()}: it cannot become "
-                           f"{LABELS.get(new, new).lower()}.", errors={"status": f"Not allowed from {current}."})
+            raise Conflict(cannot_become(row["id"], current, new),
+                           errors={"status": _("Not allowed from {status}.").format(status=current)})
         await self._set(conn, row, new, actor, reason, **extra)
         if new in (CANCELLED, EXPIRED, FAILED):
             for ship in await shipment_db.set_all(conn, row["id"], S_CANCELLED):
