@@ -27,7 +27,7 @@ from plugins.users.events import UserDeleted
 from plugins.users.keys import USERS
 from plugins.vouchers.keys import VOUCHERS
 
-from . import guest_pages, order_pages, pages, routes, shipment_routes, stream, worker
+from . import guest_pages, order_pages, pages, reasons, routes, shipment_routes, stream, worker
 from .config import OrdersConfig
 from .events import OrderStatusChanged
 from .keys import LIVE, ORDERS
@@ -49,6 +49,9 @@ async def lifespan(ctx: PluginContext):
     ctx.events.subscribe(PaymentCompleted, service.on_payment_completed)
     ctx.events.subscribe(PaymentFailed, service.on_payment_failed)
     ctx.events.listen(OrderStatusChanged, hub.publish)
+    env = ctx.app.get(aiohttp_jinja2.APP_KEY)
+    if env is not None:  # history reasons are stored in English: pages show them translated
+        env.filters["order_reason"] = reasons.show
     privacy = Privacy(ctx.pool)
     ctx.events.subscribe(UserDeleted, privacy.on_user_deleted)
     register_exporter(ctx.app, "orders", privacy.export)

@@ -14,6 +14,7 @@ from ecom.inputs import form_data, form_field
 from .models import LABELS
 from .pages import no_store
 from .routes import ORDER
+from .texts import live_texts
 from .views import orders
 
 routes = web.RouteTableDef()
@@ -28,7 +29,8 @@ async def order_page(request: web.Request, errors: dict | None = None, status: i
     order = await orders(request).for_guest(request.match_info["id"], key)
     return no_store(render_template("orders/guest_order.html", request, {
         "order": order, "labels": LABELS, "can_cancel": False, "can_advance": False, "live": not order.final,
-        "guest_key": key, "adoptable": order.customer_id is None, "errors": errors or {}}, status=status))
+        "guest_key": key, "adoptable": order.customer_id is None, "errors": errors or {},
+        "live_texts": live_texts()}, status=status))
 
 
 @routes.post(f"/orders/{ORDER}/adopt")

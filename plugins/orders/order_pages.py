@@ -15,6 +15,7 @@ from . import guest_pages
 from .models import LABELS, STATUSES
 from .pages import no_store
 from .routes import ORDER
+from .texts import live_texts
 from .views import current_cart, keep_cart, orders
 
 routes = web.RouteTableDef()
@@ -73,7 +74,7 @@ async def _order_page(request: web.Request) -> web.Response:
         "order": order, "labels": LABELS, "can_cancel": (owner or who.is_admin) and order.cancellable,
         "can_advance": bool(order.next_step) and (who.is_admin or order.seller_view or
                                                   any(ln.seller_id == who.user_id for ln in order.lines)),
-        "live": (owner or who.is_admin) and not order.final}))
+        "live": (owner or who.is_admin) and not order.final, "live_texts": live_texts()}))
 
 
 @routes.post(f"/orders/{ORDER}/cancel")

@@ -108,6 +108,7 @@ async def _checkout_page(request: web.Request, values: dict, errors: dict | None
     svc = orders(request)
     cart = await svc.carts.view(items)
     book = await svc.quoter.addresses.list(customer_id) if customer_id is not None else []
+    short = status == 409  # not enough stock (a Conflict), whatever language its message is in
     if customer_id is not None and not values.get("ship_to_address_id"):
         default = next((a for a in book if a.is_default_shipping), book[0] if book else None)
         values["ship_to_address_id"] = str(default.id) if default else "new"
@@ -117,10 +118,10 @@ async def _checkout_page(request: web.Request, values: dict, errors: dict | None
                 {"ship_to_address_id": _whole(values["ship_to_address_id"]),
                  "shipping_method": values.get("shipping_method") or "standard"}))
         except (ValidationFailed, Conflict) as err:
-            errors, message = err.errors, err.detail
+            errors, message, short = err.errors, err.detail, isinstance(err, Conflict)
     return no_store(render_template("orders/checkout.html", request, {
         "cart": cart, "book": book, "values": values, "errors": errors or {}, "breakdown": breakdown,
-        "address_fields": ADDRESS_FIELDS, "guest": customer_id is None,
+        "address_fields": ADDRESS_FIELDS, "guest": customer_id is None, "short": short,
         "message": message, "idempotency_key": values.get("idempotency_key") or secrets.token_urlsafe(18)},
         status=status))
 

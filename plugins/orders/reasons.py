@@ -33,7 +33,7 @@ OTHERS = (N_("The stock hold ran out before the payment arrived; the payment is 
 
 _SHIPMENT = re.compile(r"^(?P<reason>.+) \(shipment (?P<n>\d+)\)$")
 _REFUND = re.compile(r"^Shipment (?P<n>\d+) refunded by the (?P<role>\w+)(?:: (?P<note>.*))?$", re.S)
-_FAILED = "Payment failed: "
+FAILED_PREFIX = "Payment failed: "  # + payments' reason, as saga.py writes it
 
 
 def show(reason: str | None) -> str:
@@ -45,6 +45,6 @@ def show(reason: str | None) -> str:
     if (m := _REFUND.match(reason)) is not None and m["role"] in REFUNDED_BY:
         text = _(REFUNDED_BY[m["role"]]).format(n=m["n"])
         return _("{reason}: {note}").format(reason=text, note=m["note"]) if m["note"] else text
-    if reason.startswith(_FAILED):
-        return _("Payment failed: {reason}").format(reason=_(reason[len(_FAILED):]))
+    if reason.startswith(FAILED_PREFIX):
+        return _("Payment failed: {reason}").format(reason=_(reason[len(FAILED_PREFIX):]))
     return _(reason)

@@ -9,7 +9,9 @@ order reaches a final status, when the client goes away, or when the server shut
     data: {"order_id": "ord_...", "status": "paid", "previous": "pending_payment", "reason": "...", "at": "...",
            "actor": "system:payments", "final": false}
 
-``final`` is true on the last frame: the stream ends after it and the client should not reconnect. A
+Each frame also carries what a page shows, in the reader's language and time zone: ``reason_text``
+(the reason translated, reasons.show), ``failure_text`` (a failed payment's own reason, translated) and
+``at_text`` (the time, locale-formatted). ``final`` is true on the last frame: the stream ends after it and the client should not reconnect. A
 partially refunded order is final only once none of its shipments can move (models.settled); its other
 shipments' steps change no order status (no event comes), so such a stream re-reads its shipments every
 ``RECHECK_SECONDS`` and then sends its status once more with ``final: true``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 from aiohttp import web
 
@@ -25,10 +28,10 @@ from ecom.aio import get_or_none
 from ecom.app import CLOSING
 from ecom.errors import Unauthorized
 from ecom.gateway import identity
-from ecom.i18n import _
+from ecom.i18n import _, format_datetime
 from ecom.openapi import api_schema
 
-from . import checks
+from . import checks, reasons
 from .keys import LIVE
 from .live import CLOSED
 from .models import FINAL, PARTIALLY_REFUNDED
@@ -41,8 +44,21 @@ TICK_SECONDS = 1.0  # how often a quiet stream checks that its client and the se
 RECHECK_SECONDS = 3.0  # how often a partially refunded order's stream re-reads whether it is settled
 
 
+def _texts(data: dict) -> dict:
+    """The frame's human texts, translated now (the request's language; the stream runs in its context)."""
+    reason = data.get("reason") or ""
+    out = {"reason_text": reasons.show(reason), "failure_text": None, "at_text": ""}
+    if reason.startswith(reasons.FAILED_PREFIX):
+        out["failure_text"] = _(reason[len(reasons.FAILED_PREFIX):])
+    try:
+        out["at_text"] = format_datetime(datetime.fromisoformat(data["at"])) if data.get("at") else ""
+    except (TypeError, ValueError):
+        pass
+    return out
+
+
 def _frame(data: dict, final: bool = False) -> bytes:
-    return f"event: status\ndata: {json.dumps({**data, 'final': final})}\n\n".encode()
+    return f"event: status\ndata: {json.dumps({**data, **_texts(data), 'final': final})}\n\n".encode()
 
 
 async def _final(request: web.Request, order_id: str, status: str) -> bool:

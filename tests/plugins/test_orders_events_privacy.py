@@ -22,7 +22,8 @@ from plugins.orders.keys import ORDERS
 from plugins.orders.privacy import ANONYMISED
 from plugins.users.events import UserDeleted
 from tests.helpers import start, wait_until
-from tests.plugins.test_orders import EU, bearer, get_order, orders_config, product, user, wait_status
+from tests.plugins.test_orders import (EU, bearer, get_order, orders_config, product, read_event, user,
+                                      wait_status)
 from tests.plugins.test_shipments import SHIP_TO, move, place
 
 BILL_TO = {**SHIP_TO, "name": "Ana Facturas", "line1": "Gran Vía 2", "phone": "+34600000000"}
@@ -165,3 +166,44 @@ async def test_a_deleted_customer_s_orders_are_anonymised_once_and_exported_befo
     # another customer's order is untouched
     other = await client.app[ORDERS].record(theirs)
     assert other.ship_to["name"] == "Ana García" and other.email != ANONYMISED
+
+
+async def test_orders_speak_spanish_when_asked(aiohttp_client, make_config):
+    """Pages, API errors, history reasons and the live stream's texts in the reader's language; English
+    stays the default (no Accept-Language)."""
+    client = await start(aiohttp_client, orders_config(make_config))
+    _, ana = await user(client, seller=True)
+    _, dee = await user(client)
+    mug = await product(client, ana, stock={EU: 5}, price_cents=1210, name="Ana mug")
+    order_id = await place(client, dee, [(mug, 1)])
+    await wait_status(client, dee, order_id, "paid")
+    es = {**bearer(dee), "Accept-Language": "es"}
+
+    page = await (await client.get(f"/orders/{order_id}", headers=es)).text()
+    assert "Historial de estados" in page and "Pedido realizado" in page and "Pago aprobado" in page
+    assert "Pagado" in page and "Envío 1" in page and "Status history" not in page
+    assert " UTC" not in page  # times in the reader's zone, formatted for the locale
+    english = await (await client.get(f"/orders/{order_id}", headers=bearer(dee))).text()
+    assert "Status history" in english and "Order placed" in english and "Payment approved" in english
+
+    resp = await client.get("/api/v1/orders/ord_" + "z" * 24, headers=es)
+    assert resp.status == 404 and (await resp.json())["detail"] == "No existe ese pedido."
+    resp = await move(client, ana, order_id, 1, "shipped", carrier="DHL", tracking_number="X1")
+    assert resp.status == 409 and "cannot become shipped" in (await resp.json())["detail"]
+    resp = await client.post(f"/api/v1/orders/{order_id}/shipments/1/status", headers={**bearer(ana),
+                             "Accept-Language": "es"}, json={"status": "shipped", "carrier": "DHL"})
+    body = await resp.json()
+    assert resp.status == 422 and body["errors"]["tracking_number"].startswith("Indica el número de seguimiento")
+
+    # the stored reason stays English (the msgid); the seller's step reads in Spanish on the page
+    assert (await move(client, ana, order_id, 1, "fulfilled")).status == 200
+    assert (await get_order(client, dee, order_id))["history"][-1]["reason"] == \
+        "Marked fulfilled by the seller (shipment 1)"
+    page = await (await client.get(f"/orders/{order_id}", headers=es)).text()
+    assert "Marcado como preparado por el vendedor (envío 1)" in page
+
+    # the live stream's frame carries the texts the page's script shows
+    async with client.get(f"/api/v1/orders/{order_id}/events", headers=es) as resp:
+        frame = await read_event(resp)
+    assert frame["status"] == "fulfilled" and frame["reason_text"] == "Marcado como preparado por el vendedor (envío 1)"
+    assert frame["at_text"] and frame["at_text"] != frame["at"]

@@ -1,6 +1,7 @@
 // The checkout form: card checks as the shopper types (the same rules and words as the server's), and
 // one submit only. Without JavaScript the form still works: the server checks everything and answers
-// with the same messages next to the fields.
+// with the same messages next to the fields. Every text comes from the page (data-* attributes written
+// in the reader's language by checkout.html): none is written here.
 (function () {
   "use strict";
   var form = document.getElementById("checkout-form");
@@ -9,6 +10,8 @@
   var note = document.getElementById("place-order-note");
   var label = button ? button.textContent : "";
   var MAX_YEARS_AHEAD = 25;
+
+  function msg(name) { return form.dataset[name] || ""; }  // data-msg-* of the form, translated
 
   function digits(value, separators) {
     var text = value.trim();
@@ -42,28 +45,28 @@
   var CHECKS = {
     card_number: function () {
       var number = digits(field("card_number").value, true);
-      if (number === null) { return "Enter the card number (digits, spaces and dashes only)."; }
-      if (number.length < 12 || number.length > 19) { return "A card number has 12 to 19 digits."; }
-      if (!luhn(number)) { return "This card number is not valid; check it for typos."; }
+      if (number === null) { return msg("msgNumber"); }
+      if (number.length < 12 || number.length > 19) { return msg("msgNumberLength"); }
+      if (!luhn(number)) { return msg("msgLuhn"); }
       return "";
     },
     exp_month: function () {
       var e = expiry(), now = new Date();
-      if (e.month < 1 || e.month > 12) { return "Enter the expiry month as a number from 1 to 12."; }
-      if (e.year === now.getUTCFullYear() && e.month < now.getUTCMonth() + 1) { return "This card has expired."; }
+      if (e.month < 1 || e.month > 12) { return msg("msgMonth"); }
+      if (e.year === now.getUTCFullYear() && e.month < now.getUTCMonth() + 1) { return msg("msgExpired"); }
       return "";
     },
     exp_year: function () {
       var e = expiry(), thisYear = new Date().getUTCFullYear();
-      if (!(e.year > thisYear - 100 && e.year <= thisYear + MAX_YEARS_AHEAD)) { return "Enter the expiry year, like 2030 or 30."; }
-      if (e.year < thisYear) { return "This card has expired."; }
+      if (!(e.year > thisYear - 100 && e.year <= thisYear + MAX_YEARS_AHEAD)) { return msg("msgYear"); }
+      if (e.year < thisYear) { return msg("msgExpired"); }
       return "";
     },
     cvc: function () {
       var cvc = digits(field("cvc").value);
-      if (cvc === null || cvc.length < 3 || cvc.length > 4) { return "Enter the 3 or 4 digit security code (CVC)."; }
+      if (cvc === null || cvc.length < 3 || cvc.length > 4) { return msg("msgCvc"); }
       if (isAmex(digits(field("card_number").value, true)) && cvc.length !== 4) {
-        return "American Express cards have a 4 digit security code.";
+        return msg("msgAmex");
       }
       return "";
     }
@@ -143,16 +146,16 @@
     if (first) {
       event.preventDefault();
       first.focus();
-      if (note) { note.textContent = "Please fix the highlighted card details."; }
+      if (note) { note.textContent = note.dataset.fixText || ""; }
       return;
     }
     submitting = true;
     if (button) {
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
-      button.textContent = "Placing your order…";
+      button.textContent = button.dataset.busyText || label;
     }
-    if (note) { note.textContent = "Placing your order, please wait…"; }
+    if (note) { note.textContent = note.dataset.waitText || ""; }
   });
 
   // Back from the order page (the browser may restore this page as it was): allow a new submit.

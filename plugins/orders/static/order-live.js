@@ -1,14 +1,14 @@
 // The order page's live status: server-sent events from /api/v1/orders/{id}/events (same origin, the
 // session cookie authenticates). Without JavaScript the page still shows the status on reload.
+// Every text comes from the page (the #order-texts JSON block, in the reader's language) or from the
+// server's frames (reason_text, failure_text, at_text: translated and formatted for the reader).
 (function () {
   "use strict";
   var root = document.getElementById("order");
   if (!root || !root.dataset.eventsUrl || !window.EventSource) { return; }
-  var LABELS = {pending_payment: "Awaiting payment", paid: "Paid", payment_failed: "Payment failed",
-                expired: "Expired", cancelled: "Cancelled", fulfilled: "Fulfilled", shipped: "Shipped",
-                delivered: "Delivered", partially_shipped: "Partially shipped",
-                partially_delivered: "Partially delivered", partially_refunded: "Partially refunded",
-                refunded: "Refunded"};
+  var TEXTS = {};
+  try { TEXTS = JSON.parse(document.getElementById("order-texts").textContent); } catch (e) { TEXTS = {}; }
+  var LABELS = TEXTS.labels || {};
   var BADGES = {pending_payment: "text-bg-warning", paid: "text-bg-success", payment_failed: "text-bg-danger",
                 expired: "text-bg-secondary", cancelled: "text-bg-secondary", fulfilled: "text-bg-info",
                 shipped: "text-bg-primary", delivered: "text-bg-success", partially_shipped: "text-bg-primary",
@@ -20,10 +20,9 @@
   var CANCELLABLE = ["pending_payment", "paid"];
   var REACHED = {pending_payment: 1, paid: 2, fulfilled: 3, partially_shipped: 3, shipped: 4,
                  partially_delivered: 4, delivered: 5};
-  var STOPPED = {payment_failed: "Payment failed", expired: "Expired", cancelled: "Cancelled", refunded: "Refunded"};
+  var STOPPED = ["payment_failed", "expired", "cancelled", "refunded"];
   var NOTES = {pending_payment: "order-pending-note", paid: "order-paid-note", payment_failed: "order-failed-note",
                expired: "order-expired-note", cancelled: "order-cancelled-note"};
-  var FAILED_PREFIX = "Payment failed: ";
 
   function badge(status) {
     var span = document.createElement("span");
@@ -33,20 +32,12 @@
     return span;
   }
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-  function utc(iso) {  // the same format as the page's own times: 2026-01-31 14:05:09 UTC
-    var d = new Date(iso);
-    if (isNaN(d.getTime())) { return ""; }
-    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
-      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
-  }
 
   function showSteps(status) {
     var steps = document.getElementById("order-steps");
     if (!steps) { return; }
     if (status === "paid") { steps.dataset.paid = "1"; }
-    var stopped = STOPPED[status];
+    var stopped = STOPPED.indexOf(status) >= 0 ? (LABELS[status] || status) : "";
     var reached = status in REACHED ? REACHED[status] : (steps.dataset.paid === "1" ? 2 : 1);
     Array.prototype.forEach.call(steps.querySelectorAll("li"), function (li, i) {
       var cls = i < reached ? "done" : i === reached ? (stopped ? "failed" : "now") : "";
@@ -55,7 +46,7 @@
       if (cls === "now" || cls === "done") {
         var hint = document.createElement("span");
         hint.className = "visually-hidden";
-        hint.textContent = cls === "now" ? " (next)" : " (done)";
+        hint.textContent = " " + (cls === "now" ? TEXTS.next || "" : TEXTS.done || "");
         li.appendChild(hint);
       }
     });
@@ -68,10 +59,8 @@
     });
     if (change.status === "payment_failed") {
       var reason = document.getElementById("order-failed-reason");
-      var text = change.reason || "";
-      if (reason && text) {
-        reason.textContent = text.indexOf(FAILED_PREFIX) === 0 ? text.slice(FAILED_PREFIX.length) : text;
-      }
+      var text = change.failure_text || change.reason_text || "";
+      if (reason && text) { reason.textContent = text; }
     }
   }
 
@@ -85,12 +74,12 @@
       var when = document.createElement("time");
       when.className = "small";
       when.dateTime = change.at;
-      when.textContent = " " + utc(change.at);
+      when.textContent = " " + (change.at_text || change.at);
       line.appendChild(when);
     }
     var why = document.createElement("small");
     why.className = "text-body-secondary";
-    why.textContent = (change.reason || "") + (change.actor && root.dataset.showActor ? " · " + change.actor : "");
+    why.textContent = (change.reason_text || change.reason || "") + (change.actor && root.dataset.showActor ? " · " + change.actor : "");
     item.appendChild(line);
     item.appendChild(why);
     timeline.appendChild(item);
@@ -110,11 +99,11 @@
     if (cancel) {
       cancel.hidden = CANCELLABLE.indexOf(change.status) < 0;
       var button = cancel.querySelector("button");
-      if (button && change.status === "paid") { button.textContent = "Cancel order and refund"; }
+      if (button && change.status === "paid" && TEXTS.cancel_refund) { button.textContent = TEXTS.cancel_refund; }
     }
     var again = document.getElementById("order-again");
     if (again && FINAL.indexOf(change.status) >= 0) { again.hidden = false; }
-    if (STOPPED[change.status]) {  // "Thank you, order placed" no longer fits: leave only the bad news
+    if (STOPPED.indexOf(change.status) >= 0) {  // "Thank you, order placed" no longer fits: leave only the bad news
       Array.prototype.forEach.call(document.querySelectorAll("main > .alert-success"), function (flash) {
         flash.remove();
       });
