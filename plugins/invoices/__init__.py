@@ -29,9 +29,7 @@ async def lifespan(ctx: PluginContext):
     service = InvoicesService(ctx.pool, ctx.config, orders=ctx.require(ORDERS), users=ctx.require(USERS))
     ctx.provide(INVOICES, service)
     ctx.events.subscribe(order_events.OrderStatusChanged, service.on_order_status)
-    shipment_event = getattr(order_events, "ShipmentStatusChanged", None)  # orders' issue-11 event
-    if shipment_event is not None:
-        ctx.events.subscribe(shipment_event, service.on_shipment_status)
+    ctx.events.subscribe(order_events.ShipmentStatusChanged, service.on_shipment_status)
     privacy = Privacy(ctx.pool)
     register_exporter(ctx.app, "invoices", privacy.export)
     ctx.events.subscribe(UserDeleted, privacy.on_user_deleted)

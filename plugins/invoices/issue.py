@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ecom.errors import NotFound
-from ecom.gateway.auth import Identity
 from ecom.i18n import default_language
 
 from . import compose, db
@@ -28,7 +27,6 @@ from .model import (CREDIT_NOTE, INVOICE, ORDER_CANCELLED, ORDER_REFUNDED, SERIE
 from .profiles import Profiles
 
 log = logging.getLogger("ecom.plugins.invoices")
-SYSTEM = Identity(0, "", "invoices", frozenset({"admin"}), via="system")
 PAID_LATER = ("paid", "fulfilled", "partially_shipped", "shipped", "partially_delivered", "delivered",
               "partially_refunded")
 
@@ -55,9 +53,8 @@ class Issuer:
 
     # ------------------------------------------------------------------ issuing
     async def order(self, order_id: str) -> Any:
-        """The whole order, from the orders service (``record``; ``get`` as a system admin before it)."""
-        record = getattr(self.orders, "record", None)
-        return await record(order_id) if record is not None else await self.orders.get(SYSTEM, order_id)
+        """The whole order, from the orders service."""
+        return await self.orders.record(order_id)
 
     async def _user(self, user_id: int | None) -> Any | None:
         if not user_id:
@@ -73,7 +70,7 @@ class Issuer:
         sellers = sorted({ln.seller_id for ln in order.lines})
         customer = await self._user(order.customer_id)
         buyer = compose.buyer_of(order, customer)
-        locale = getattr(customer, "locale", None) or getattr(order, "locale", None)
+        locale = (customer.locale if customer is not None else None) or order.locale
         drafts = {s: compose.invoice_document(order, s, await self.profiles.details(s, conn), buyer)
                   for s in sellers}
         await db.lock_order(conn, order_id)

@@ -35,9 +35,9 @@ def base_url(ctx: PluginContext) -> str:
     return f"http://{host}:{server.port}"
 
 
-class _LateOrders:
-    """ORDERS, looked up when an event needs it: orders is optional for notifications, so it is not in
-    ``requires`` and may start after this plugin."""
+class _Late:
+    """Another plugin's service, looked up when an event needs it: orders and products are optional for
+    notifications, so they are not in ``requires`` and may start after this plugin."""
 
     def __init__(self, app, key):
         self.app, self.key = app, key
@@ -51,12 +51,15 @@ def _subscribe_commerce(ctx: PluginContext, handlers: Handlers) -> None:
     if "orders" in enabled:
         from plugins.orders.events import OrderStatusChanged, ShipmentStatusChanged
         from plugins.orders.keys import ORDERS
-        handlers.orders = _LateOrders(ctx.app, ORDERS)
+        handlers.orders = _Late(ctx.app, ORDERS)
         ctx.events.subscribe(OrderStatusChanged, handlers.order_status, name="order_status")
         ctx.events.subscribe(ShipmentStatusChanged, handlers.shipment, name="shipment")
         if "payments" in enabled:
             from plugins.payments.events import PaymentRefunded
             ctx.events.subscribe(PaymentRefunded, handlers.refunded, name="refunded")
+    if "products" in enabled:
+        from plugins.products.keys import PRODUCTS
+        handlers.products = _Late(ctx.app, PRODUCTS)
     if "inventory" in enabled:
         from plugins.inventory.events import LowStock
         ctx.events.subscribe(LowStock, handlers.low_stock, name="low_stock")

@@ -26,12 +26,12 @@ def when(text: str | None) -> datetime:
 
 
 def person(user: Any) -> Person:
-    return Person(user.id, user.email, user.name, getattr(user, "locale", None), getattr(user, "time_zone", None))
+    return Person(user.id, user.email, user.name, user.locale, user.time_zone)
 
 
 class Handlers:
-    def __init__(self, service: NotificationsService, users: Any, orders: Any = None):
-        self.service, self.users, self.orders = service, users, orders
+    def __init__(self, service: NotificationsService, users: Any, orders: Any = None, products: Any = None):
+        self.service, self.users, self.orders, self.products = service, users, orders, products
         self.link = service.composer.link
 
     # --- account (users' events carry everything) ---
@@ -55,13 +55,12 @@ class Handlers:
             except NotFound:  # the account was deleted meanwhile
                 return None
         if order.email:
-            return Person(None, order.email, order.email.split("@")[0], getattr(order, "locale", None))
+            return Person(None, order.email, order.email.split("@")[0], order.locale)
         return None
 
     def _order_url(self, order, buyer: Person) -> str:
-        guests = getattr(self.orders, "guests", None)
-        if buyer.user_id is None and guests is not None:
-            return self.link(guests.url(order.id))
+        if buyer.user_id is None:
+            return self.link(self.orders.guests.url(order.id))
         return self.link(f"/orders/{order.id}")
 
     async def _to_buyer(self, conn, kind: str, order_id: str, **context: Any) -> None:
@@ -107,6 +106,15 @@ class Handlers:
                              currency=order.currency)
 
     # --- inventory ---
+    async def _product_name(self, product_id: int) -> str:
+        """The product's name (its id when the catalog is not running or no longer has it)."""
+        if self.products is not None:
+            try:
+                return (await self.products.get(product_id)).name
+            except NotFound:
+                pass
+        return str(product_id)
+
     async def low_stock(self, conn, evt) -> None:
         if not evt.seller_id:
             return  # stock of a product the catalog never had: nobody to tell
@@ -114,6 +122,7 @@ class Handlers:
             seller = person(await self.users.get(evt.seller_id))
         except NotFound:
             return
-        await self.service.queue(conn, "low_stock", seller, product=str(evt.product_id), region=evt.region,
+        await self.service.queue(conn, "low_stock", seller, product=await self._product_name(evt.product_id),
+                                 region=evt.region,
                                  available=evt.available, threshold=evt.threshold,
                                  stock_url=self.link("/seller/inventory"))

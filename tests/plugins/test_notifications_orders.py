@@ -1,6 +1,8 @@
 """Orders' events become mails: a real checkout (real payments through the broker) writes 'order placed'
 and 'paid' to the customer and 'new order to fulfil' to each seller with only their lines; a shipped
-shipment writes the carrier and tracking number; each mail reaches the real SMTP sink once."""
+shipment writes the carrier and tracking number, a delivered one says so, a refunded one tells the amount;
+a sale that takes a product's stock down to the threshold warns its seller, naming the product; each mail
+reaches the real SMTP sink once."""
 from __future__ import annotations
 
 from ecom.app import POOLS
@@ -26,7 +28,8 @@ async def test_checkout_payment_and_shipping_mails(aiohttp_client, make_config, 
         dee_id, dee = await user(client)
         mug = await product(client, ana, stock={EU: 10}, price_cents=1210, name="Ana mug")
         pen = await product(client, bo, stock={EU: 10}, price_cents=605, name="Bo pen")
-        order_id = await place(client, dee, [(mug, 1), (pen, 2)])
+        lamp = await product(client, ana, stock={EU: 6}, price_cents=900, name="Ana lamp")  # 6 -> 4: low stock
+        order_id = await place(client, dee, [(mug, 1), (pen, 2), (lamp, 2)])
         await wait_status(client, dee, order_id, "paid")
         pool = client.app[POOLS]["notifications"]
 
@@ -52,5 +55,19 @@ async def test_checkout_payment_and_shipping_mails(aiohttp_client, make_config, 
         await wait_until(kinds, lambda k: ("shipment_shipped", dee_id, "sent") in k, "the shipped mail sent")
         [shipped] = [m for m in maildir.received(sink.folder, 1000) if m.subject == f"Your order {order_id} is on its way"]
         assert "Carrier: DHL" in shipped.text and "Tracking number: JD0142" in shipped.text
+
+        assert (await move(client, ana, order_id, 1, "delivered")).status == 200
+        resp = await client.post(f"/api/v1/orders/{order_id}/shipments/2/refund",
+                                 headers={"Authorization": f"Bearer {bo}"})
+        assert resp.status == 200, await resp.text()
+        await wait_until(kinds, lambda k: {("shipment_delivered", dee_id, "sent"), ("order_refunded", dee_id, "sent"),
+                                           ("low_stock", ana_id, "sent")} <= k, "delivered, refunded, low stock sent")
+        received = {m.subject: m for m in maildir.received(sink.folder, 1000)}
+        assert f"Your order {order_id} was delivered" in received
+        refunded = received[f"A refund for your order {order_id}"]
+        assert "€" in refunded.text  # the amount, in the order's currency
+        low = [m for m in received.values() if m.subject.startswith("Low stock")]
+        assert [m.subject for m in low] == ["Low stock: product Ana lamp in eu-west"]
+        assert ana_mail.to == low[0].to
     finally:
         await sink.stop()
