@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ecom import i18n
-from ecom.i18n.tools import check_catalogs, packages, unmarked
+from ecom.i18n.tools import check_catalogs, conflicts, packages, unmarked
 from ecom.i18n.web import accept_language
 
 LOCALES = ("en", "es")
@@ -16,6 +16,10 @@ LOCALES = ("en", "es")
 def test_every_text_is_marked_and_translated_to_spanish(package):
     problems = check_catalogs(package, LOCALES) + unmarked(package)
     assert not problems, "\n".join(problems[:40]) + (f"\n... and {len(problems) - 40} more" if len(problems) > 40 else "")
+
+
+def test_no_text_is_translated_two_ways():
+    assert not conflicts(packages(), "es")  # the merged catalog would show only one of them
 
 
 def test_the_checker_finds_unmarked_text(tmp_path):

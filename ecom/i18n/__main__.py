@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, load_config
-from .tools import PROJECT, check_catalogs, package_at, packages, unmarked, update
+from .tools import PROJECT, check_catalogs, conflicts, package_at, packages, unmarked, update
 
 
 def main(argv: list[str]) -> int:
@@ -32,6 +32,8 @@ def main(argv: list[str]) -> int:
     problems = []
     for package in chosen:
         problems += check_catalogs(package, locales) + unmarked(package)
+    for locale in locales:
+        problems += conflicts(packages(), locale) if locale != "en" else []
     for line in problems:
         print(line)
     print(f"{len(problems)} problem(s)" if problems else "every text is marked and translated")

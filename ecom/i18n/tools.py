@@ -132,6 +132,25 @@ def check_catalogs(package: Package, locales: tuple[str, ...]) -> list[str]:
     return problems
 
 
+def conflicts(chosen: list[Package], locale: str) -> list[str]:
+    """Texts that two packages translate differently: the shop merges every catalog into one, so only one
+    of them would be shown (and which one depends on the order plugins load in). Disambiguate real
+    differences of meaning with a context: ``pgettext("price range", "From")``."""
+    seen: dict[tuple, dict[str, object]] = {}
+    for package in chosen:
+        path = po_path(package.locale_dir, locale)
+        if not path.is_file():
+            continue
+        with path.open("rb") as fh:
+            for message in read_po(fh, locale=locale):
+                if message.id:
+                    key = (message.id if isinstance(message.id, str) else message.id[0], message.context or "")
+                    string = message.string if isinstance(message.string, str) else tuple(message.string)
+                    seen.setdefault(key, {})[package.name] = string
+    return [f"[{locale}] {key[0]!r} is translated differently: {per}" for key, per in sorted(seen.items())
+            if len(set(per.values())) > 1]
+
+
 # --- text that was never marked ---
 
 _TRANS_BLOCK = re.compile(r"{%-?\s*trans\b.*?{%-?\s*endtrans\s*-?%}", re.S)
