@@ -38,6 +38,8 @@ async def test_sink_keeps_mails_newest_first(tmp_path):
     finally:
         await sink.stop()
     got = maildir.received(tmp_path / "mail")
+    for path in [tmp_path / "mail", *(tmp_path / "mail").rglob("*")]:  # mails hold reset links: the shop's alone
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
     assert [m.subject for m in got] == ["second", "first"]
     assert "a=1&b=2" in got[0].text and "<a href='https://shop.example/x'>" in got[0].html
     assert maildir.one(tmp_path / "mail", got[1].key).subject == "first"

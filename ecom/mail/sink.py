@@ -22,14 +22,20 @@ class MaildirHandler:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        for sub in ("tmp", "new", "cur"):
-            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        for path in (self.folder, *(self.folder / sub for sub in ("tmp", "new", "cur"))):
+            path.mkdir(mode=0o700, exist_ok=True)
+            path.chmod(0o700)  # mails hold single-use links: the shop's account alone reads them
         self.maildir = mailbox.Maildir(str(self.folder), create=True)
         self.received = 0
 
+    def _keep(self, data: bytes) -> None:
+        key = self.maildir.add(data)
+        (self.folder / "new" / key).chmod(0o600)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         data = envelope.original_content or b""
-        await asyncio.to_thread(self.maildir.add, data)
+        await asyncio.to_thread(self._keep, data)
         self.received += 1
         return "250 Message accepted for delivery"
 
