@@ -65,7 +65,7 @@ def test_target_from_url_hides_credentials():
 
 async def test_sink_process_receives_and_stops(tmp_path):
     sink = SinkProcess("127.0.0.1", free_port(), tmp_path / "mail")
-    assert await sink.astart()
+    assert await sink.try_start()
     try:
         await send(SmtpTarget("127.0.0.1", sink.port), _mail("via child"), timeout=10)
         assert [m.subject for m in maildir.received(tmp_path / "mail")] == ["via child"]
@@ -85,6 +85,6 @@ async def test_busy_port_is_one_line_and_no_sink(tmp_path):
                              str(tmp_path / "m")], cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert result.returncode == 3
         assert result.stderr.strip().count("\n") == 0 and "port is in use" in result.stderr
-        assert not await SinkProcess("127.0.0.1", port, tmp_path / "m").astart()
+        assert not await SinkProcess("127.0.0.1", port, tmp_path / "m").try_start()
     finally:
         holder.close()
