@@ -24,7 +24,8 @@ from common import shop, summary, timed
 
 from ecom.app import POOLS  # noqa: E402
 
-PLUGINS = ["users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders"]
+PLUGINS = ["users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders",
+           "invoices", "notifications"]  # the whole default shop: an order also makes an invoice and its mails
 REGION = "eu-west"
 SHIP_TO = {"name": "Bench Buyer", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
            "phone": "+34 911 234 567"}  # the shop decides the region: eu-west serves Spain
@@ -74,8 +75,9 @@ async def _until_paid(session: aiohttp.ClientSession, url: str, headers: dict, o
     raise AssertionError(f"order {order_id}: the stream ended before it was paid")
 
 
-async def main(orders: int, concurrency: int, products: int) -> dict:
-    async with shop(PLUGINS, plugins={"payments": {"delay_seconds": 0}}) as (url, _, app):
+async def main(orders: int, concurrency: int, products: int, without: tuple[str, ...] = ()) -> dict:
+    enabled = [p for p in PLUGINS if p not in without]
+    async with shop(enabled, plugins={"payments": {"delay_seconds": 0}}) as (url, _, app):
         connector = aiohttp.TCPConnector(limit=concurrency * 2 + 10)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
             async def healthz() -> None:
@@ -117,6 +119,7 @@ async def main(orders: int, concurrency: int, products: int) -> dict:
         result = summary(latencies)
         return {
             "orders": orders, "concurrency": concurrency, "products": products, "payments_delay_seconds": 0,
+            "plugins": enabled,
             "checkout_to_paid": result, "checkout_post_only": summary(posts),
             "throughput_orders_per_s": round(orders / wall, 1), "wall_seconds": round(wall, 2),
             "baseline_healthz": baseline,
@@ -132,5 +135,7 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=20, help="checkouts in flight at once")
     parser.add_argument("--products", type=int, default=10, help="orders are spread over this many products")
+    parser.add_argument("--without", default="", help="plugins left out, e.g. invoices,notifications (to see their cost)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.orders, args.concurrency, args.products)), indent=2))
+    without = tuple(p for p in args.without.split(",") if p)
+    print(json.dumps(asyncio.run(main(args.orders, args.concurrency, args.products, without)), indent=2))

@@ -21,6 +21,7 @@ from ecom.app import create_app  # noqa: E402
 from ecom.config import Config, load_config  # noqa: E402
 from ecom.broker import EmbeddedBroker  # noqa: E402
 from ecom.embedded import EmbeddedPostgres  # noqa: E402
+from ecom.mail.sink import SmtpSink  # noqa: E402
 
 SECRET_KEY = "bench-secret"
 
@@ -41,6 +42,8 @@ async def shop(enabled: list[str], **sections) -> AsyncIterator[tuple[str, Confi
         pg.start()
         broker = EmbeddedBroker("127.0.0.1", free_port(), hashlib.sha256(SECRET_KEY.encode()).digest())
         await broker.start()
+        sink = SmtpSink("127.0.0.1", free_port(), Path(tmp) / "mail")  # the shop's mails are part of the cost
+        await sink.start()
         port = free_port()
         overrides = {
             "server": {"port": port, "data_dir": str(Path(tmp) / "data"), "log_level": "warning"},
@@ -49,6 +52,7 @@ async def shop(enabled: list[str], **sections) -> AsyncIterator[tuple[str, Confi
             "security": {"secret_key": SECRET_KEY, "rate_limit_per_minute": 0, "auth_rate_limit_per_minute": 0,
                          "argon2_time_cost": 1, "argon2_memory_kib": 8},
             "plugins": {"enabled": enabled},
+            "mail": {"embedded_port": sink.port},
         }
         for name, values in sections.items():
             overrides.setdefault(name, {}).update(values)
@@ -62,6 +66,7 @@ async def shop(enabled: list[str], **sections) -> AsyncIterator[tuple[str, Confi
             yield f"http://127.0.0.1:{port}", config, app
         finally:
             await runner.cleanup()
+            await sink.stop()
             await broker.stop()
             pg.stop()
 
