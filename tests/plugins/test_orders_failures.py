@@ -82,7 +82,8 @@ async def test_a_stock_hold_that_ran_out_before_the_payment(aiohttp_client, make
 
 
 async def test_old_idempotency_keys_are_forgotten_and_orders_kept(aiohttp_client, make_config):
-    client = await start(aiohttp_client, orders_config(make_config))
+    # the sweep forgets old keys too: here it runs once at start-up only, so the call below is the one that does
+    client = await start(aiohttp_client, orders_config(make_config, orders={"expiry_sweep_seconds": 3600}))
     _, seller = await user(client, seller=True)
     mug = await product(client, seller, stock={EU: 5})
     _, token = await user(client)
