@@ -53,9 +53,15 @@ class Composer:
             if hasattr(context.get("order"), "id"):
                 fields["order"] = context["order"].id  # subjects name the order by its number
             subject = _(SUBJECTS[kind]).format(**fields)
-            text = self.env.get_template(f"notifications/mail/{kind}.txt").render(values)
-            html = self.env.get_template(f"notifications/mail/{kind}.html").render(subject=subject, **values)
+            text = self._template(kind, "txt").render(values)
+            html = self._template(kind, "html").render(subject=subject, **values)
             return Rendered(current_locale(), subject, text.strip() + "\n", html)
+
+    def _template(self, kind: str, suffix: str) -> jinja2.Template:
+        """A shop's own mail for one language wins (templates/notifications/mail/es/order_paid.html), then
+        its own for every language (templates/notifications/mail/order_paid.html), then ours."""
+        return self.env.select_template([f"notifications/mail/{current_locale()}/{kind}.{suffix}",
+                                         f"notifications/mail/{kind}.{suffix}"])
 
     def message_id(self) -> str:
         domain = email.utils.parseaddr(self.sender)[1].partition("@")[2] or "localhost"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,25 @@ async def test_every_kind_renders_in_english_and_spanish(aiohttp_client, make_co
             assert "Taza <azul>" in en.text and "Taza &lt;azul&gt;" in en.html and "24,20\xa0€" in es.text, kind
     reset = composer.render("password_reset", "es", "Europe/Madrid", name="Ana", **context)
     assert "https://shop.example/x?token=t&u=1" in reset.text and "1 feb 2030" in reset.text  # Madrid: past midnight
+
+
+def test_a_shop_may_write_its_own_mail_for_one_language():
+    """templates/notifications/mail/<lang>/<kind>.* wins for that language; the others keep ours."""
+    import jinja2
+
+    from ecom import i18n
+    from plugins.notifications import compose
+    from plugins.notifications.compose import Composer
+    i18n.configure(("en", "es"), "en", "UTC")
+    i18n.add_catalog_folder(Path(compose.__file__).parent / "locale")
+    env = jinja2.Environment(loader=jinja2.DictLoader({
+        "notifications/mail/password_reset.txt": "Ours: {{ url }}",
+        "notifications/mail/password_reset.html": "<p>Ours</p>",
+        "notifications/mail/es/password_reset.txt": "La nuestra, escrita a mano: {{ url }}",
+        "notifications/mail/es/password_reset.html": "<p>La nuestra</p>"}), autoescape=True)
+    i18n.install_jinja(env)
+    composer = Composer(env, "https://shop.example", "shop@example.com")
+    spanish = composer.render("password_reset", "es", None, url="https://shop.example/r")
+    english = composer.render("password_reset", "en", None, url="https://shop.example/r")
+    assert spanish.text == "La nuestra, escrita a mano: https://shop.example/r\n" and spanish.html == "<p>La nuestra</p>"
+    assert english.text == "Ours: https://shop.example/r\n" and spanish.subject == "Restablece tu contraseña"
