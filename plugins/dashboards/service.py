@@ -1,15 +1,15 @@
 """What the dashboards show: gathered from the other plugins' services (read-only) and shaped into charts
 (server-side SVG) and tables. No aiohttp here.
 
-Days are UTC days, the last ``DAYS`` of them including today, like payments' daily summary (orders and
-payments count them so; the pages say "(UTC)"). Chart titles, legends, day labels and numbers are in the
+Days are days in the reader's time zone (the account's, else the shop's ``[i18n] time_zone``), the last
+``DAYS`` of them including today: orders and payments count them in that zone. Chart titles, legends, day labels and numbers are in the
 reader's language: the charts are drawn inside the request (``ecom.i18n``'s current locale).
 """
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -17,7 +17,7 @@ from babel.dates import format_skeleton
 from markupsafe import Markup
 
 from ecom.charts import bar_chart, line_chart
-from ecom.i18n import N_, _, current_locale, money, ngettext, number
+from ecom.i18n import N_, _, current, current_locale, current_time_zone, money, ngettext, number
 
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
@@ -36,13 +36,14 @@ ORDER_GROUPS = ((N_("Awaiting payment"), ("pending_payment",)), (N_("Paid"), ("p
 PAYMENT_OUTCOMES = (("approved", N_("Approved")), ("declined", N_("Declined")), ("refunded", N_("Refunded")))
 
 
-def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+def reader_today() -> date:
+    """Today in the reader's time zone (the account's, else the shop's [i18n] time_zone)."""
+    return datetime.now(current_time_zone()).date()
 
 
 def last_days(days: int, today: date | None = None) -> list[date]:
-    """The last ``days`` days up to ``today`` (UTC), oldest first."""
-    today = today or utc_today()
+    """The last ``days`` days up to ``today`` (the reader's), oldest first."""
+    today = today or reader_today()
     return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
@@ -159,7 +160,8 @@ class DashboardsService:
         seller_id = None if who.is_admin else who.user_id
         ids = await self.products.seller_product_ids(who)
         rows, low, movements, counts, (to_fulfil, to_send) = await asyncio.gather(
-            self.orders.seller_sales(seller_id, days), self.inventory.low_stock(ids, LOW_STOCK, LIST_SIZE),
+            self.orders.seller_sales(seller_id, days, time_zone=current().time_zone),
+            self.inventory.low_stock(ids, LOW_STOCK, LIST_SIZE),
             self.inventory.recent_movements(ids, LIST_SIZE), self.orders.counts_by_status(seller_id),
             self.orders.shipments_to_send(who, FULFIL_SIZE))
         named = await self.products.get_many({*low, *(m.product_id for m in movements)}, include_deleted=True)
@@ -179,7 +181,8 @@ class DashboardsService:
     async def admin(self, days: int = DAYS) -> AdminDashboard:
         roles, order_counts, payment_counts, by_day, summary = await asyncio.gather(
             self.users.role_counts(), self.orders.counts_by_status(), self.payments.counts_by_status(),
-            self.orders.status_counts_by_day(days), self.payments.daily_summary(days))
+            self.orders.status_counts_by_day(days, time_zone=current().time_zone),
+            self.payments.daily_summary(days, time_zone=current().time_zone))
         return AdminDashboard(days=days, roles=roles, order_counts=order_counts, payment_counts=payment_counts,
                               orders_by_day=by_day[::-1], payments_by_day=summary,
                               orders_chart=orders_chart(by_day, days), payments_chart=payments_chart(summary, days))

@@ -127,27 +127,32 @@ async def claim_stock_todo(conn, limit: int, older_than_seconds: float) -> list[
         ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit, older_than_seconds)
 
 
-# --- dashboards (read-only): days are UTC days of ordering, the last ``days`` of them including today ---
+# --- dashboards (read-only): days of ordering in the reader's time zone (``zone``, an IANA name), the last
+# ``days`` of them including today ---
 
-SINCE = "(((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')"
+def _since(days: str, zone: str) -> str:
+    """The start of the first of the last ``days`` days in ``zone`` (both SQL parameters)."""
+    return f"((((now() AT TIME ZONE {zone})::date - ({days}::int - 1))::timestamp) AT TIME ZONE {zone})"
 
 
-async def sales_by_day(db, seller_id: int | None, days: int, statuses: list[str]) -> list[asyncpg.Record]:
+async def sales_by_day(db, seller_id: int | None, days: int, statuses: list[str],
+                       zone: str = "UTC") -> list[asyncpg.Record]:
     """(day, currency, revenue_cents, units) of the lines of ``seller_id`` (None: everyone's) in orders now in
     one of ``statuses``, oldest day first."""
     return await db.fetch(f"""
-        SELECT (o.created_at AT TIME ZONE 'UTC')::date AS day, o.currency, sum(d.line_total_cents)::bigint AS revenue,
+        SELECT (o.created_at AT TIME ZONE $4)::date AS day, o.currency, sum(d.line_total_cents)::bigint AS revenue,
                sum(d.quantity)::bigint AS units
         FROM orders o JOIN order_detail d ON d.order_id = o.id
-        WHERE o.created_at >= {SINCE} AND o.status = ANY($3::text[]) AND ($2::bigint IS NULL OR d.seller_id = $2)
-        GROUP BY 1, 2 ORDER BY 1, 2""", days, seller_id, statuses)
+        WHERE o.created_at >= {_since("$1", "$4")} AND o.status = ANY($3::text[])
+          AND ($2::bigint IS NULL OR d.seller_id = $2)
+        GROUP BY 1, 2 ORDER BY 1, 2""", days, seller_id, statuses, zone)
 
 
-async def status_counts_by_day(db, days: int) -> list[asyncpg.Record]:
+async def status_counts_by_day(db, days: int, zone: str = "UTC") -> list[asyncpg.Record]:
     """(day, status, count) of the orders placed each day, by their status now, oldest day first."""
     return await db.fetch(f"""
-        SELECT (created_at AT TIME ZONE 'UTC')::date AS day, status, count(*) AS count FROM orders
-        WHERE created_at >= {SINCE} GROUP BY 1, 2 ORDER BY 1, 2""", days)
+        SELECT (created_at AT TIME ZONE $2)::date AS day, status, count(*) AS count FROM orders
+        WHERE created_at >= {_since("$1", "$2")} GROUP BY 1, 2 ORDER BY 1, 2""", days, zone)
 
 
 async def counts_by_status(db, seller_id: int | None) -> dict[str, int]:

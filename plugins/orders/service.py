@@ -154,21 +154,24 @@ class OrdersService:
                                     seller_id=seller_id, status=status, limit=limit, offset=offset)
         return await order_view.load_many(self.pool, [r["id"] for r in rows], seller_id)
 
-    # ------------------------------------------------------------------ dashboards (read-only, UTC days of ordering)
-    async def seller_sales(self, seller_id: int | None, days: int = 30) -> list[tuple[date, dict[str, int], int]]:
+    # ------------------------------------------------------------------ dashboards (read-only, days of ordering)
+    async def seller_sales(self, seller_id: int | None, days: int = 30, *,
+                           time_zone: str = "UTC") -> list[tuple[date, dict[str, int], int]]:
         """(day, {currency: revenue cents}, units) of ``seller_id``'s lines (None: every seller's) in orders
-        paid or further along (not cancelled), for the days with sales among the last ``days``, oldest first."""
+        paid or further along (not cancelled), for the days with sales among the last ``days``, oldest first.
+        Days are days in ``time_zone`` (the reader's)."""
         out: dict[date, tuple[dict[str, int], list[int]]] = {}
-        for r in await db.sales_by_day(self.pool, seller_id, _days(days), [*IN_FULFILMENT, DELIVERED]):
+        for r in await db.sales_by_day(self.pool, seller_id, _days(days), [*IN_FULFILMENT, DELIVERED], time_zone):
             revenue, units = out.setdefault(r["day"], ({}, [0]))
             revenue[r["currency"].strip()] = r["revenue"]
             units[0] += r["units"]
         return [(day, revenue, units[0]) for day, (revenue, units) in out.items()]
 
-    async def status_counts_by_day(self, days: int = 30) -> list[tuple[date, dict[str, int]]]:
-        """(day, {status: orders placed that day now in that status}) for the last ``days`` with orders, oldest first."""
+    async def status_counts_by_day(self, days: int = 30, *, time_zone: str = "UTC") -> list[tuple[date, dict[str, int]]]:
+        """(day, {status: orders placed that day now in that status}) for the last ``days`` with orders, oldest
+        first; days in ``time_zone``."""
         out: dict[date, dict[str, int]] = {}
-        for r in await db.status_counts_by_day(self.pool, _days(days)):
+        for r in await db.status_counts_by_day(self.pool, _days(days), time_zone):
             out.setdefault(r["day"], {})[r["status"]] = r["count"]
         return list(out.items())
 

@@ -147,14 +147,14 @@ async def counts_by_status(db) -> dict[str, int]:
                                                             "GROUP BY status")}
 
 
-async def daily_summary(db, days: int) -> list[asyncpg.Record]:
-    """Per UTC day of processing (newest first): payments approved (refunded later or not), declined, and
-    refunded (in part or in full)."""
+async def daily_summary(db, days: int, zone: str = "UTC") -> list[asyncpg.Record]:
+    """Per day of processing in ``zone`` (newest first): payments approved (refunded later or not), declined,
+    and refunded (in part or in full)."""
     return await db.fetch("""
-        SELECT (processed_at AT TIME ZONE 'UTC')::date AS day,
+        SELECT (processed_at AT TIME ZONE $2)::date AS day,
                count(*) FILTER (WHERE status IN ('approved', 'partially_refunded', 'refunded')) AS approved,
                count(*) FILTER (WHERE status = 'declined') AS declined,
                count(*) FILTER (WHERE status IN ('partially_refunded', 'refunded')) AS refunded
         FROM payments
-        WHERE processed_at >= (((now() AT TIME ZONE 'UTC')::date - ($1::int - 1))::timestamp AT TIME ZONE 'UTC')
-        GROUP BY 1 ORDER BY 1 DESC""", days)
+        WHERE processed_at >= ((((now() AT TIME ZONE $2)::date - ($1::int - 1))::timestamp) AT TIME ZONE $2)
+        GROUP BY 1 ORDER BY 1 DESC""", days, zone)

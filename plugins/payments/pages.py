@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_jinja2 import render_template
 
+from ecom import i18n
 from ecom.gateway import login_required, roles_required
 from ecom.inputs import query_int
 
@@ -34,7 +35,7 @@ async def account_payments(request: web.Request) -> web.Response:
 async def admin_payments(request: web.Request) -> web.Response:
     page = _page(request)
     found = await visible_payments(request, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
-    summary = await payments(request).daily_summary(SUMMARY_DAYS)
+    summary = await payments(request).daily_summary(SUMMARY_DAYS, time_zone=i18n.current().time_zone)
     return render_template("payments/admin_payments.html", request, {
         "payments": found[:PAGE_SIZE], "refunds": await payments(request).refunds_of([p.id for p in found]), "page": page, "has_next": len(found) > PAGE_SIZE,
         "status": text_query(request, "status") or "", "statuses": STATUSES, "summary": summary,

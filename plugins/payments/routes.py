@@ -100,7 +100,7 @@ async def api_list(request: web.Request) -> web.Response:
     "days": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30, "description": "How many days back."}})
 @roles_required("admin")
 async def api_summary(request: web.Request) -> web.Response:
-    """Payments counted by outcome per day, newest day first (admins).
+    """Payments counted by outcome per UTC day, newest day first (admins).
 
     ``?days=1..366`` (default 30) -> ``[{day, approved, declined, refunded}, ...]``."""
     days = query_int(request, "days", 30, minimum=1, maximum=366)

@@ -218,9 +218,9 @@ class PaymentsService:
             found[row["payment_id"]].append(Refund.from_row(row))
         return found
 
-    async def daily_summary(self, days: int = 30) -> list[DaySummary]:
-        """Approved/declined/refunded counts per UTC day of processing, newest first (for a chart)."""
-        return [DaySummary(**dict(r)) for r in await db.daily_summary(self.pool, days)]
+    async def daily_summary(self, days: int = 30, *, time_zone: str = "UTC") -> list[DaySummary]:
+        """Approved/declined/refunded counts per day of processing in ``time_zone``, newest first (a chart)."""
+        return [DaySummary(**dict(r)) for r in await db.daily_summary(self.pool, days, time_zone)]
 
     async def counts_by_status(self) -> dict[str, int]:
         """{status: payments} for every status (0 included), all time."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ecom.app import create_app
+from ecom.app import POOLS, create_app
 from ecom.gateway.auth import Identity
 from ecom.i18n import format_date, use_locale
 from plugins.dashboards.service import day_label
@@ -202,6 +202,16 @@ async def test_query_methods_on_a_known_data_set(client):
     moves = await app[INVENTORY].recent_movements(ids, 50)
     assert {m.product_id for m in moves} == {mug, cup, usd} and lamp not in {m.product_id for m in moves}
     assert moves == sorted(moves, key=lambda m: m.id, reverse=True)
+
+    # days are the reader's: orders placed at 00:30 UTC today fall on yesterday in Pago Pago (UTC-11)
+    await app[POOLS]["orders"].execute(
+        "UPDATE orders SET created_at = (date_trunc('day', now() AT TIME ZONE 'UTC') + interval '30 minutes') "
+        "AT TIME ZONE 'UTC'")
+    assert await orders.status_counts_by_day(7, time_zone="Asia/Tokyo") == [(day, {"paid": 3, "payment_failed": 1})]
+    assert await orders.status_counts_by_day(7, time_zone="Pacific/Pago_Pago") == [
+        (day - timedelta(days=1), {"paid": 3, "payment_failed": 1})]
+    assert [d for d, _, _ in await orders.seller_sales(seller_id, 30, time_zone="Pacific/Pago_Pago")] == [
+        day - timedelta(days=1)]
 
 
 async def test_admin_grants_and_revokes_the_seller_role(client):
