@@ -3,8 +3,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 CHROMIUM := /usr/bin/chromium
+WRK := /usr/bin/wrk
 
-.PHONY: run test install clean
+.PHONY: run test install clean bench
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -27,6 +28,17 @@ $(CHROMIUM):
 
 test: install $(CHROMIUM)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# `make bench` drives Debian's wrk (a C load generator); as root we install it, otherwise we say how
+$(WRK):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "make bench needs Debian's wrk: sudo apt-get install -y wrk" >&2; exit 1; fi
+
+# ecom against bare aiohttp/asyncpg baselines, same nginx, one table of ratios (docs/performance.md);
+# BENCH_ARGS="--quick" for 3 s runs
+bench: install $(WRK)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -14,34 +14,19 @@ import argparse
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from common import free_port
+from stack import free_port, seed_shop, start_shop, stop, wait_http, write_shop_config
 
-ROOT = Path(__file__).resolve().parent.parent
 HELLO = """
 from aiohttp import web
 async def hello(request): return web.Response(text="hello")
 app = web.Application(); app.router.add_get("/", hello)
 web.run_app(app, host="127.0.0.1", port={port}, access_log=None, print=None)
 """
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def wrk(url: str, seconds: int, connections: int, threads: int, cookie: bool = False) -> float:
@@ -53,34 +38,6 @@ def wrk(url: str, seconds: int, connections: int, threads: int, cookie: bool = F
     if non2xx:
         raise RuntimeError(f"{url}: {non2xx.group(1)} failed responses\n{out}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-
-
-def start_shop(tmp: Path, instances: int, products: int) -> tuple[subprocess.Popen, str]:
-    port, broker = free_port(), free_port()
-    config = tmp / f"config-{instances}.toml"
-    config.write_text(f"""
-[server]
-port = {port}
-data_dir = "{tmp / 'data'}"
-log_level = "warning"
-worker_base_port = {free_port()}
-[broker]
-embedded_port = {broker}
-[security]
-rate_limit_per_minute = 0
-[nginx]
-general_rate = "100000r/s"
-general_burst = 100000
-""")
-    if not (tmp / "data").exists():
-        subprocess.run([sys.executable, str(ROOT / "run.py"), "seed", "--products", str(products), "--config",
-                        str(config)], check=True, cwd=ROOT, capture_output=True)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--instances", str(instances), "--config",
-                             str(config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    if "ready at" not in line:
-        raise RuntimeError(f"shop did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{port}"
 
 
 def main() -> dict:
@@ -103,19 +60,20 @@ def main() -> dict:
         wait_http(f"http://127.0.0.1:{port}/")
         rps["aiohttp hello (baseline)"] = wrk(f"http://127.0.0.1:{port}/", **load)
     finally:
-        hello.send_signal(signal.SIGTERM)
-        hello.wait(10)
+        stop(hello, timeout=10)
 
     with tempfile.TemporaryDirectory(prefix="ecom-balancer-") as tmp:
-        for instances in sorted({1, args.instances}):
-            proc, url = start_shop(Path(tmp), instances, args.products)
+        for n, instances in enumerate(sorted({1, args.instances})):
+            config = write_shop_config(Path(tmp), instances)
+            if n == 0:
+                seed_shop(config, args.products)
+            proc, url = start_shop(config, instances)
             try:
                 wait_http(url + "/products")
                 rps[f"/products via nginx, {instances} worker(s), uncached"] = wrk(url + "/products", cookie=True, **load)
                 rps[f"/products via nginx, {instances} worker(s), nginx cache"] = wrk(url + "/products", **load)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
+                stop(proc)
     base = rps["aiohttp hello (baseline)"]
     report["ratio_to_baseline"] = {name: round(value / base, 3) for name, value in rps.items()}
     return report
