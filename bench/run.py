@@ -87,6 +87,11 @@ class Bench:
     def __init__(self, args: argparse.Namespace, tmp: Path):
         self.args, self.tmp = args, tmp
         self.runs: dict[str, list[dict]] = {}
+        self.began = time.monotonic()  # --budget counts from here
+        self.measured = 0       # runs made so far (re-runs included)
+        self.reruns = 0
+        self.planned = 0        # runs the whole bench makes without re-runs
+        self.first_run_at = 0.0
         self.shop: subprocess.Popen | None = None
         self.baseline: stack.Baseline | None = None
 
@@ -203,10 +208,22 @@ class Bench:
                     f"p99 {result['p99_ms']} ms, other processes {result['other_cores']:.2f} cores")
             if result.get("errors"):
                 note += f", {result['errors']} errors"
+            self.measured += 1
             if not disturbed(result) or attempt == 2:
                 log(note + (" (disturbed again: kept, flagged)" if disturbed(result) else ""))
                 break
+            if not self.time_for_one_more():
+                log(note + " (disturbed; kept and flagged: no time left in --budget for another run)")
+                break
             log(note + " -> disturbed, discarded; once more")
+            self.reruns += 1
+
+    def time_for_one_more(self) -> bool:
+        """Whether one more run still lets the runs left finish within --budget (at the pace so far)."""
+        now = time.monotonic()
+        per_run = (now - self.first_run_at) / max(1, self.measured)
+        left = self.planned - (self.measured - self.reruns)  # runs still to make, not counting a re-run
+        return now - self.began + per_run * (left + 1) < self.args.budget
 
     def warm_up(self, key: str, target: str, kind: str) -> None:
         if kind == "checkout":
@@ -217,15 +234,16 @@ class Bench:
     def run(self) -> dict:
         a = self.args
         chosen = [p for p in PATHS if not a.only or p[0] in a.only]
+        later = [k for k in LATER if not a.only or k in a.only]
+        self.planned = len(chosen) * a.runs + sum(1 if k == "checkout to paid" else a.runs for k in later)
+        self.first_run_at = time.monotonic()
         for n in range(1, a.runs + 1):
             log(f"round {n} of {a.runs}")
             for key, target, kind in chosen:
                 if n == 1 and a.warmup:
                     self.warm_up(key, target, kind)
                 self.run_path(key, target, kind, n, a.runs)
-        for key in LATER:
-            if a.only and key not in a.only:
-                continue
+        for key in later:
             runs = 1 if key == "checkout to paid" else a.runs
             for n in range(1, runs + 1):
                 self.run_path(key, ECOM, "python", n, runs)
@@ -244,6 +262,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--instances", type=int, default=2, help="processes behind nginx, ecom and baseline alike")
     parser.add_argument("--products", type=int, default=10000, help="products seeded (default 10,000)")
     parser.add_argument("--only", default="", help="comma-separated path keys (see PATHS), for a partial look")
+    parser.add_argument("--budget", type=float, default=540,
+                        help="seconds the whole bench should take at most: disturbed runs are made once more only "
+                             "while the runs left still fit (default 540, so that `make bench` stays under 10 min)")
     parser.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="where the JSON goes")
     args = parser.parse_args(argv)
     if args.quick:
@@ -258,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/run.py needs wrk: apt-get install -y wrk (make bench does it as root)", file=sys.stderr)
         return 1
     started = time.monotonic()
+    if args.quick and args.budget == 540:
+        args.budget = 300
     with tempfile.TemporaryDirectory(prefix="ecom-bench-") as tmp:
         os.chmod(tmp, 0o755)  # PostgreSQL's own account and nginx's workers (nobody) look inside
         bench = Bench(args, Path(tmp))
