@@ -7,6 +7,8 @@ shop's ``[i18n] time_zone``.
 """
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 from babel import Locale, UnknownLocaleError, negotiate_locale
 from yarl import URL
@@ -34,6 +36,12 @@ def _offered(value: str | None) -> str | None:
 
 def accept_language(header: str) -> str | None:
     """The best offered locale for an ``Accept-Language`` header (q-values honoured), or None."""
+    return _best_offered(header, available_locales())
+
+
+@functools.lru_cache(maxsize=512)
+def _best_offered(header: str, offered: tuple[str, ...]) -> str | None:
+    """Parsed once per distinct header (browsers send a handful): this runs on every request."""
     weighted = []
     for position, part in enumerate(header.split(",")[:20]):
         tag, _, params = part.strip().partition(";")
@@ -46,7 +54,7 @@ def accept_language(header: str) -> str | None:
         if tag and tag != "*" and quality > 0:
             weighted.append((-quality, position, tag.strip()))
     preferred = [tag.replace("-", "_") for _, _, tag in sorted(weighted)]
-    return negotiate_locale(preferred, list(available_locales()), sep="_") or next(
+    return negotiate_locale(preferred, list(offered), sep="_") or next(
         (o for o in map(_offered, preferred) if o), None)
 
 

@@ -63,14 +63,15 @@ class Handlers:
             return self.link(self.orders.guests.url(order.id))
         return self.link(f"/orders/{order.id}")
 
-    async def _to_buyer(self, conn, kind: str, order_id: str, **context: Any) -> None:
+    async def _to_buyer(self, conn, kind: str, order_id: str, **context: Any) -> Any:
+        """Queue mail ``kind`` to the order's buyer; the order (None when it does not exist)."""
         try:
             order = await self.orders.record(order_id)
         except NotFound:
-            return
+            return None
         buyer = await self._buyer(order)
         if buyer is not None:
-            await self.service.queue(conn, kind, buyer, order=order, items=order.lines,
+            await self.service.queue(conn, kind, buyer, order=order, items=order.lines, currency=order.currency,
                                      order_url=self._order_url(order, buyer), **context)
         return order
 
@@ -98,12 +99,7 @@ class Handlers:
                                  tracking_number=evt.tracking_number)
 
     async def refunded(self, conn, evt) -> None:
-        try:
-            order = await self.orders.record(evt.order_id)
-        except NotFound:
-            return
-        await self._to_buyer(conn, "order_refunded", evt.order_id, amount_cents=evt.amount_cents,
-                             currency=order.currency)
+        await self._to_buyer(conn, "order_refunded", evt.order_id, amount_cents=evt.amount_cents)
 
     # --- inventory ---
     async def _product_name(self, product_id: int) -> str:
