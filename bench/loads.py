@@ -35,6 +35,8 @@ async def login(session: aiohttp.ClientSession, url: str, email: str, password: 
     form = {"email": email, "password": password, "csrf_token": token, "next": "/account"}
     async with session.post(f"{url}/login", allow_redirects=False, data=form) as resp:
         assert resp.status == 303, f"log-in failed: {resp.status}"
+    async with session.get(f"{url}/account") as resp:  # shows (and so drops) the "welcome back" flash: a cookie
+        await resp.read()                              # still holding it would be re-written on every request
     for cookie in session.cookie_jar:
         if cookie.key == "ecom_session":
             return cookie.value

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -180,12 +182,40 @@ class Bench:
         return result
 
     def measure(self, key: str, action: Callable[[], dict]) -> dict:
-        with Sampler(self.roots) as sampler:
+        with Sampler(self.roots) as sampler, self.profiling(key):
             result = action()
         cpu = sampler.result()
         result.update(cpu_s=cpu["cpu_s"], system_s=cpu["system_s"], cpu_window_s=cpu["seconds"])
         result["other_cores"] = round(other_cores(cpu["system_s"], cpu["cpu_s"], cpu["seconds"]), 2)
         return result
+
+    @contextlib.contextmanager
+    def profiling(self, key: str):
+        """With --profile: py-spy samples every ecom worker while the run lasts. The first worker's samples
+        become a flame graph (``<path>.svg``), the others' collapsed stacks (``<path>.<pid>.txt``: grep them,
+        or open them in speedscope.app). The workers share the load evenly, so one stands for all."""
+        target = next((t for k, t, _ in PATHS if k == key), ECOM)
+        if not self.args.profile or target != ECOM or not self.shop:
+            yield
+            return
+        out = Path(self.args.profile)
+        out.mkdir(parents=True, exist_ok=True)
+        name = key.replace(" ", "-")
+        workers = [p.pid for p in psutil.Process(self.shop.pid).children() if classify(p) == "app"]
+        spies = []
+        for i, pid in enumerate(workers):
+            fmt, file = ("flamegraph", out / f"{name}.svg") if i == 0 else ("raw", out / f"{name}.{pid}.txt")
+            spies.append(subprocess.Popen([py_spy(), "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+                                           "--format", fmt, "--output", str(file)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            yield
+        finally:
+            for spy in spies:  # py-spy writes its output when interrupted
+                spy.send_signal(signal.SIGINT)
+            for spy in spies:
+                stack.stop(spy, signal.SIGINT, timeout=30)
+            log(f"  profile of {key}: {out / (name + '.svg')}")
 
     def action(self, key: str, target: str, kind: str, seconds: float) -> Callable[[], dict]:
         if kind == "checkout":
@@ -251,6 +281,12 @@ class Bench:
         return results
 
 
+def py_spy() -> str | None:
+    """py-spy on PATH or beside this Python (``.venv/bin/pip install py-spy``)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 s warm-up (about 3 minutes)")
@@ -265,6 +301,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=540,
                         help="seconds the whole bench should take at most: disturbed runs are made once more only "
                              "while the runs left still fit (default 540, so that `make bench` stays under 10 min)")
+    parser.add_argument("--profile", default="", metavar="DIR",
+                        help="record every ecom run with py-spy (pip install py-spy; needs root or CAP_SYS_PTRACE): "
+                             "a flame graph per path in DIR, and collapsed stacks")
     parser.add_argument("--json", default=str(BENCH / "results" / "latest.json"), help="where the JSON goes")
     args = parser.parse_args(argv)
     if args.quick:
@@ -275,6 +314,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.profile and not py_spy():
+        print("--profile needs py-spy on PATH: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 1
     if not shutil.which("wrk"):
         print("bench/run.py needs wrk: apt-get install -y wrk (make bench does it as root)", file=sys.stderr)
         return 1
