@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 
-.PHONY: run test install clean bench
+.PHONY: run test install clean bench soak
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -39,6 +39,11 @@ $(WRK):
 # BENCH_ARGS="--quick" for 3 s runs
 bench: install $(WRK)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# worker memory under 10 minutes of mixed load: RSS per worker, slope over the last 5 min, verdict, chart
+# (docs/performance.md, "Memory"); SOAK_ARGS="--minutes 2" for a short look
+soak: install $(WRK)
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts
