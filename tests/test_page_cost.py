@@ -1,0 +1,30 @@
+"""Counts that lock in the cuts of issue 12 on the catalog and product pages (never timings: those are in
+bench/). Each test fails if a cut is undone: a filter that parses its locale again, a page that asks a
+database or another plugin for what it already knows."""
+from __future__ import annotations
+
+from babel import Locale
+
+from ecom import i18n
+
+
+def test_money_parses_each_locale_once_and_formats_each_price_once(monkeypatch):
+    parsed: list[object] = []
+    real_parse = Locale.parse.__func__
+
+    def counting_parse(cls, identifier, *args, **kwargs):
+        if not isinstance(identifier, Locale):  # a Locale object passes through: nothing is parsed
+            parsed.append(identifier)
+        return real_parse(cls, identifier, *args, **kwargs)
+
+    monkeypatch.setattr(Locale, "parse", classmethod(counting_parse))
+    i18n.babel_locale.cache_clear()
+    i18n._money.cache_clear()
+    with i18n.use_locale("es"):
+        first = [i18n.money(cents, "EUR") for cents in range(1000, 1024)]  # a catalog page of 24 prices
+        again = [i18n.money(cents, "eur ") for cents in range(1000, 1024)]
+    with i18n.use_locale("en"):
+        english = i18n.money(1000, "EUR")
+    assert first == again and first[0] == "10,00\xa0€" and english == "€10.00"
+    assert parsed.count("es") == 1 and parsed.count("en") == 1
+    assert i18n._money.cache_info().misses == 25  # 24 prices in Spanish + 1 in English, each formatted once
