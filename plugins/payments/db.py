@@ -91,11 +91,14 @@ async def postpone(db, payment_id: uuid.UUID, seconds: float) -> None:
 
 
 async def seconds_until_due(db) -> float | None:
-    """Seconds until the next pending payment is due (0 if one is due now), None if none is pending."""
+    """Seconds until the next pending payment is due (0 if one is due now), None if none is pending.
+
+    Clamped here, not with SQL's ``greatest(0, ...)``: GREATEST ignores NULLs, so with nothing pending it
+    said 0 ("due now") and every idle scheduler polled every MIN_SLEEP (50 transactions a second each)."""
     value = await db.fetchval("""
-        SELECT greatest(0, extract(epoch FROM min(due_at) - clock_timestamp()))::float8
+        SELECT extract(epoch FROM min(due_at) - clock_timestamp())::float8
         FROM payments WHERE status = 'pending'""")
-    return value
+    return None if value is None else max(0.0, value)
 
 
 async def payment_for_order(db, order_id: str, *, lock: bool = False) -> asyncpg.Record | None:

@@ -410,6 +410,28 @@ async def test_a_payment_that_hits_an_error_does_not_hold_up_the_others(aiohttp_
         assert len(await outbox_for(pool, o, *RESULT_TOPICS)) == 1
 
 
+async def test_an_idle_scheduler_sleeps(aiohttp_client, make_config, monkeypatch):
+    """With nothing pending the scheduler looks once a MAX_SLEEP (it used to read "due now" from SQL's
+    GREATEST, which ignores NULLs, and poll 50 times a second per worker); a pending payment says when."""
+    config = payments_config(make_config, delay_seconds=3600)
+    app = (await start(aiohttp_client, config)).app
+    service = app[PAYMENTS]
+    assert await service.seconds_until_due() is None
+    calls = []
+    process_due = service.process_due
+
+    async def counted() -> int:
+        calls.append(1)
+        return await process_due()
+    monkeypatch.setattr(service, "process_due", counted)
+    await asyncio.sleep(2.5)
+    assert len(calls) <= 5, f"{len(calls)} scheduler rounds in 2.5 s with nothing pending"
+    await publish(config, await request_for(app, order()))
+    pool = app[POOLS]["payments"]
+    await wait_until(lambda: pool.fetchval("SELECT count(*) FROM payments"), lambda n: n == 1, "1 payment")
+    assert 3000 < await service.seconds_until_due() <= 3600
+
+
 # ============================================================================= refunds
 
 async def test_refund_once_and_reject_what_cannot_be_refunded(aiohttp_client, make_config):
