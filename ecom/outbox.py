@@ -27,10 +27,15 @@ log = logging.getLogger("ecom.events")
 NOTIFY_CHANNEL = "ecom_outbox"
 
 
+# One statement, one round trip: the row and the NOTIFY (pg_notify is transactional like NOTIFY: it
+# is delivered at commit, and identical notifications of one transaction are folded into one).
+_WRITE = ("WITH added AS (INSERT INTO outbox (event_id, topic, payload) VALUES ($1, $2, $3) RETURNING 1) "
+          f"SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM added")
+
+
 async def write(conn: asyncpg.Connection, event_id: uuid.UUID, topic: str, payload: str) -> None:
     """Add an event to the outbox in ``conn``'s transaction; the NOTIFY wakes the relays at commit."""
-    await conn.execute("INSERT INTO outbox (event_id, topic, payload) VALUES ($1, $2, $3)", event_id, topic, payload)
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    await conn.execute(_WRITE, event_id, topic, payload)
 
 
 class Relay:
