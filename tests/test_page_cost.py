@@ -3,6 +3,8 @@ bench/). Each test fails if a cut is undone: a filter that parses its locale aga
 database or another plugin for what it already knows."""
 from __future__ import annotations
 
+import time
+
 from babel import Locale
 
 from ecom import i18n
@@ -28,3 +30,38 @@ def test_money_parses_each_locale_once_and_formats_each_price_once(monkeypatch):
     assert first == again and first[0] == "10,00\xa0€" and english == "€10.00"
     assert parsed.count("es") == 1 and parsed.count("en") == 1
     assert i18n._money.cache_info().misses == 25  # 24 prices in Spanish + 1 in English, each formatted once
+
+
+# --- pages over real HTTP and PostgreSQL ---
+
+async def _shop(aiohttp_client, make_config):
+    from ecom.app import create_app
+    return await aiohttp_client(create_app(make_config(plugins={"enabled": ["users", "products"]})))
+
+
+async def test_product_page_asks_the_users_plugin_for_a_seller_name_once_a_minute(aiohttp_client, make_config,
+                                                                                   monkeypatch):
+    from plugins.products import sellers
+    from plugins.users.keys import USERS
+    from tests.plugins.test_products import create, user
+
+    client = await _shop(aiohttp_client, make_config)
+    seller, headers = await user(client)
+    first, second = await create(client, headers), await create(client, headers)
+    users = client.app[USERS]
+    asked: list[int] = []
+    real_get = users.get
+
+    async def counting_get(user_id: int):
+        asked.append(user_id)
+        return await real_get(user_id)
+
+    monkeypatch.setattr(users, "get", counting_get)
+    for product in (first, second, first):
+        page = await (await client.get(f"/products/{product['id']}")).text()
+        assert seller["name"] in page
+    assert asked == [seller["id"]]  # three pages of one seller: one look-up
+
+    monkeypatch.setattr(sellers, "_clock", lambda: time.monotonic() + sellers.TTL_SECONDS + 1)
+    await client.get(f"/products/{first['id']}")
+    assert asked == [seller["id"]] * 2  # a minute later the name is read again

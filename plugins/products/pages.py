@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp_jinja2 import render_template
 from aiohttp_session import get_session
 
-from ecom.errors import Conflict, DomainError, NotFound, ValidationFailed
+from ecom.errors import Conflict, DomainError, ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
 from ecom.i18n import N_, _
@@ -16,6 +16,7 @@ from ecom.inputs import form_data, form_field
 
 from .caching import PRIVATE, conditional, no_store
 from .routes import product_id, products, upload_bytes
+from .sellers import seller_names
 from .service import SORT_NAMES, Product
 from .validation import CURRENCIES, DEFAULT_WEIGHT, TAX_CLASSES, check_fields, format_price, parse_price, parse_weight
 
@@ -40,14 +41,8 @@ PAGE_FIELDS = {"min_price": "min", "max_price": "max", "price_cents": "price"}  
 
 
 async def _seller_names(request: web.Request, seller_ids: set[int]) -> dict[int, str]:
-    users = request.app.get(USERS) if USERS is not None else None
-    names: dict[int, str] = {}
-    for seller_id in seller_ids if users is not None else ():
-        try:
-            names[seller_id] = (await users.get(seller_id)).name
-        except NotFound:
-            pass
-    return names
+    """Display names, remembered for a minute per process (sellers.py says why that is safe)."""
+    return await seller_names(request.app.get(USERS) if USERS is not None else None, seller_ids)
 
 
 # --- home and catalog ---
