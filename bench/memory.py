@@ -87,7 +87,9 @@ def summary_lines(result: dict) -> list[str]:
             continue
         lines.append(f"  {name}: RSS {w['rss_end_mb']:.1f} MB at the end (max {w['rss_max_mb']:.1f}); last "
                      f"{w['window_s'] / 60:.1f} min: {w['slope_mb_per_min']:+.3f} MB/min, fitted growth "
-                     f"{w['growth_mb']:+.2f} MB (flat below {w['tolerance_mb']:.1f})")
+                     f"{w['growth_mb']:+.2f} MB (flat below {w['tolerance_mb']:.1f})"
+                     + (f", {w['growth_bytes_per_request']:+,} B/request" if w.get("growth_bytes_per_request")
+                        is not None else ""))
     yes = {True: "yes", False: "no"}
     lines.append(f"under {result['limit_mb']:.0f} MB: {yes[result['under_limit']]}; "
                  f"flat over the last window: {yes[result['flat']]}")

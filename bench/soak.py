@@ -208,13 +208,17 @@ def main(argv: list[str] | None = None) -> int:
             result["workers"][w]["uss_end_mb"] = vs[-1]
             result["workers"][w]["uss_slope_mb_per_min"] = memory.worker_verdict(ts, vs, args.minutes)[
                 "slope_mb_per_min"]
+    load = run["load"]
+    for w in result["workers"].values():  # a leak's size per request: what the window's growth means at this rate
+        served = load["requests"] * w.get("window_s", 0) / max(1.0, load["seconds"]) / args.instances
+        w["growth_bytes_per_request"] = round(w["growth_mb"] * 2**20 / served) if served and "growth_mb" in w else None
     times = [s["t_s"] for s in run["samples"]]
     full = {w: vs for w, (ts, vs) in rss.items() if len(vs) == len(times)}  # the chart needs every sample
     Path(args.svg).parent.mkdir(parents=True, exist_ok=True)
     Path(args.svg).write_text(memory.chart_svg(
         f"Worker RSS under mixed load ({args.instances} workers, {args.products:,} products)", times,
         {f"worker {w}": vs for w, vs in full.items()}, args.limit_mb))
-    load, orders = run["load"], run["orders"]
+    orders = run["orders"]
     report = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
