@@ -137,7 +137,7 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
         jinja2.PrefixLoader(prefixed),
         jinja2.FileSystemLoader(str(CORE_DIR / "templates")),
     ])
-    env = aiohttp_jinja2.setup(app, loader=loader, context_processors=[
+    env = aiohttp_jinja2.setup(app, loader=loader, auto_reload=False, context_processors=[  # no os.stat per render
         aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context])
     i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names

@@ -65,3 +65,20 @@ async def test_product_page_asks_the_users_plugin_for_a_seller_name_once_a_minut
     monkeypatch.setattr(sellers, "_clock", lambda: time.monotonic() + sellers.TTL_SECONDS + 1)
     await client.get(f"/products/{first['id']}")
     assert asked == [seller["id"]] * 2  # a minute later the name is read again
+
+
+def test_template_gettext_is_one_call_and_means_what_jinjas_did():
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    i18n.install_jinja(env)
+    assert env.globals["_"] is env.globals["gettext"]  # no alias resolving gettext through the context
+    page = env.from_string('{{ _("Shop") }}|{{ _("Results for “%(q)s”", q=q) }}|{{ _("100%%") }}|'
+                           '{% trans n=q %}Sold by <strong>{{ n }}</strong>{% endtrans %}')
+    with i18n.use_locale("es"):
+        assert page.render(q="<b>") == page.render(q="<b>")
+        text, spanish_shop = page.render(q="<b>"), i18n.gettext("Shop")
+    shop, results, percent, sold = text.split("|")
+    assert shop == spanish_shop != "Shop"
+    assert "&lt;b&gt;" in results and "<b>" not in results and percent == "100%"
+    assert sold.endswith("<strong>&lt;b&gt;</strong>")

@@ -230,6 +230,8 @@ def install_jinja(env) -> None:
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extraction does
     env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
+    from .jinja import install as install_fast_gettext  # late: jinja.py reads current_locale from here
+    install_fast_gettext(env)
     env.filters.update({"money": money, "number": number, "percent": percent, "datetime": format_datetime,
                         "date": format_date, "time": format_time})
     env.globals.update({"current_locale": current_locale, "available_locales": available_locales,
