@@ -143,6 +143,74 @@ def pool_size(max_connections: int, instances: int, databases: int, pool_max: in
     return min(pool_max, per_pool)
 
 
+# Settings the server reports to the client whenever they change (GUC_REPORT): a plain SET of one of
+# these (SET TIME ZONE, SET search_path on PostgreSQL 18+...) is seen without asking the server.
+_REPORTED = ("TimeZone", "DateStyle", "IntervalStyle", "search_path", "application_name", "client_encoding",
+             "standard_conforming_strings", "default_transaction_read_only", "session_authorization")
+
+
+class PooledConnection(asyncpg.Connection):
+    """A pool connection that knows whether it carries session state, so a clean release is free.
+
+    asyncpg's default pool reset sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: one more round trip to PostgreSQL per ``pool.fetch()`` (two instead
+    of one), and round trips are the main CPU cost of a request. Our code keeps no session state on a
+    borrowed connection except in a few known places, so the full reset runs only for a connection
+    that (a) LISTENed (``add_listener`` marks it), (b) was marked with :func:`mark_session_state`
+    (session advisory locks, a plain SET...) or (c) changed a setting the server reports (a SET TIME
+    ZONE the code forgot to mark). An open transaction is always rolled back (asyncpg does that before
+    the reset hook runs), so SET LOCAL and transaction-level advisory locks need nothing."""
+
+    __slots__ = ("_ecom_marked", "_ecom_settings")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._ecom_marked = False
+        self._ecom_settings = self._reported_settings()  # the server's start-up values, already received
+
+    def _reported_settings(self) -> tuple:
+        settings = self.get_settings()
+        return tuple(getattr(settings, name, None) for name in _REPORTED)
+
+    def mark_session_state(self) -> None:
+        self._ecom_marked = True
+
+    def carries_session_state(self) -> bool:
+        return self._ecom_marked or self._reported_settings() != self._ecom_settings
+
+    async def add_listener(self, channel, callback):
+        self._ecom_marked = True  # before the LISTEN: if it fails half-way, the release still UNLISTENs
+        await super().add_listener(channel, callback)
+
+    async def reset_session(self) -> None:
+        """asyncpg's full reset query (advisory locks, cursors, LISTENs, settings); clean afterwards."""
+        await self.execute(self.get_reset_query())
+        self._ecom_marked = False
+
+
+def mark_session_state(conn) -> None:
+    """Say that ``conn`` (from one of our pools, or the proxy ``pool.acquire()`` hands out) now holds
+    session state the next borrower must not inherit: a session advisory lock (``pg_advisory_lock``,
+    even one unlocked in a ``finally``: the unlock may never run), a SET without LOCAL, a WITH HOLD
+    cursor. Its release then runs the full reset. Prefer state that ends with the transaction
+    (``SET LOCAL``, ``pg_advisory_xact_lock``), which needs no mark. A connection of a plain asyncpg
+    pool (which resets every release anyway) needs nothing, so this accepts any connection."""
+    mark = getattr(conn, "mark_session_state", None)
+    if mark is not None:
+        mark()
+
+
+async def reset_if_needed(conn: asyncpg.Connection) -> None:
+    """The pools' ``reset`` hook. asyncpg has already rolled back an open transaction and dropped the
+    listener callbacks (``Connection._reset``); the server-side reset runs only when it has work."""
+    if not isinstance(conn, PooledConnection):
+        await conn.reset()
+    elif conn.carries_session_state():
+        await conn.reset_session()
+
+
 async def create_pool(url: str, *, max_size: int, min_size: int = 1, command_timeout: float = 30.0) -> asyncpg.Pool:
+    """A pool whose connections are reset only when they carry session state (see PooledConnection)."""
     return await asyncpg.create_pool(url, min_size=min(min_size, max_size), max_size=max_size,
-                                     command_timeout=command_timeout)
+                                     command_timeout=command_timeout, connection_class=PooledConnection,
+                                     reset=reset_if_needed)

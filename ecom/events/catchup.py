@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from ..aio import wait_event
+from ..db import mark_session_state
 from .envelope import Envelope
 from .registry import owner_of
 
@@ -89,6 +90,7 @@ class CatchUp:
         started = asyncio.get_running_loop().time()
         key = lock_key(sub.consumer, producer)
         async with sub.pool.acquire() as conn:
+            mark_session_state(conn)  # a session lock: if the unlock below never runs, the release frees it
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
                 return 0
             try:
