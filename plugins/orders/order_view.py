@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from . import db as orders_db, shipment_db
+from . import shipment_db
 from .models import HistoryEntry, Order, OrderLine, Shipment
 
 SELLER_SHIP_TO = ("name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone")
@@ -102,12 +102,12 @@ async def load(db, order_id: str, seller_id: int | None = None) -> Order:
 async def load_many(db, order_ids: list[str], seller_id: int | None = None, *,
                     with_history: bool = False) -> list[Order]:
     """Orders in the order of ``order_ids`` (a seller's view: only their lines and shipments)."""
-    rows = {r["id"]: r for r in await shipment_db.full_orders(db, order_ids)}
+    rows = {r["id"]: r for r in await shipment_db.whole_orders(db, order_ids, seller_id, with_history)}
     ids = [i for i in order_ids if i in rows]
-    lines = shipment_db.group(await shipment_db.lines_of(db, ids))
-    ships = shipment_db.group(await shipment_db.shipments_of(db, ids, seller_id))
-    s_hist = shipment_db.group(await shipment_db.history_of(db, ids)) if with_history else {}
-    o_hist = orders_db.group(await orders_db.history_of(db, ids)) if with_history else {}
+    lines = {i: rows[i]["_lines"] for i in ids}
+    ships = {i: rows[i]["_shipments"] for i in ids}
+    s_hist = {i: rows[i]["_shipment_history"] or [] for i in ids}
+    o_hist = {i: rows[i]["_history"] or [] for i in ids}
     out = []
     for i in ids:
         every = lines.get(i, [])

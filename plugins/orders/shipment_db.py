@@ -56,6 +56,27 @@ async def full_orders(db, order_ids: list[str]) -> list[asyncpg.Record]:
     return await db.fetch("SELECT * FROM orders WHERE id = ANY($1::text[])", order_ids)
 
 
+# Every part of an order in one round trip: the order's row plus its lines, shipments and both histories
+# as arrays of rows (asyncpg reads each element as a Record with the table's column names). Five
+# queries were five round trips, and an order is read whole on every checkout, payment and mail.
+_WHOLE = """
+    SELECT o.*,
+      ARRAY(SELECT d FROM order_detail d WHERE d.order_id = o.id ORDER BY d.line_no) AS _lines,
+      ARRAY(SELECT s FROM shipments s WHERE s.order_id = o.id AND ($2::bigint IS NULL OR s.seller_id = $2)
+            ORDER BY s.shipment_no) AS _shipments,
+      CASE WHEN $3 THEN ARRAY(SELECT h FROM shipment_history h WHERE h.order_id = o.id
+                              ORDER BY h.shipment_no, h.id) END AS _shipment_history,
+      CASE WHEN $3 THEN ARRAY(SELECT h FROM order_history h WHERE h.order_id = o.id ORDER BY h.id) END AS _history
+    FROM orders o WHERE o.id = ANY($1::text[])"""
+
+
+async def whole_orders(db, order_ids: list[str], seller_id: int | None = None,
+                       with_history: bool = False) -> list[asyncpg.Record]:
+    """The orders (every column) each with ``_lines``, ``_shipments`` (``seller_id``'s only, when given),
+    and with ``with_history`` ``_shipment_history`` and ``_history``: arrays of rows, in one round trip."""
+    return await db.fetch(_WHOLE, order_ids, seller_id, with_history)
+
+
 async def lines_of(db, order_ids: list[str]) -> list[asyncpg.Record]:
     return await db.fetch("SELECT * FROM order_detail WHERE order_id = ANY($1::text[]) ORDER BY order_id, line_no",
                           order_ids)

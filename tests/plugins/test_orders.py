@@ -25,6 +25,7 @@ from ecom.app import EVENT_BUS, POOLS
 from ecom.config import Config, ConfigError, parse_section
 from ecom.broker import EmbeddedBroker, client_password
 from ecom.events import Envelope
+from plugins.orders import order_view
 from plugins.orders.config import OrdersConfig
 from plugins.payments.events import PaymentCompleted, PaymentFailed
 from tests.conftest import TEST_SECRET_KEY, free_port
@@ -133,6 +134,14 @@ async def test_cart_checkout_and_payment(aiohttp_client, make_config):
     paid = await wait_status(client, token, order["id"], "paid")
     assert [h["status"] for h in paid["history"]] == ["pending_payment", "paid"]
     assert paid["history"][1]["actor"] == "system:payments"
+    async with client.app[POOLS]["orders"].acquire() as conn:  # an order is read whole in one round trip
+        await order_view.load(conn, order["id"])  # (a new connection first learns the row types)
+        queries: list[str] = []
+        conn.add_query_logger(lambda q: queries.append(q.query))
+        whole = await order_view.load(conn, order["id"])
+    assert len(queries) == 1, queries
+    assert [h.status for h in whole.history] == ["pending_payment", "paid"] and whole.lines[0].quantity == 2
+    assert [(s.no, s.status) for s in whole.shipments] == [(1, "pending")]
     await wait_until(lambda: stock(client, mug), lambda s: s == {"region": EU, "quantity": 8, "reserved": 0,
                                                                   "available": 8}, "the sale in inventory")
     page = await (await client.get(f"/orders/{order['id']}", headers=bearer(token))).text()
