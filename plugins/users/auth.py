@@ -11,15 +11,15 @@ from aiohttp_session import get_session, new_session
 from ecom.gateway.auth import Identity, bearer_token
 from ecom.gateway.csrf import FIELD as CSRF_FIELD
 
-from .service import User, UsersService
+from .service import Caller, UsersService
 
 SID = "sid"
 NOT_CARRIED = (SID, CSRF_FIELD)  # session keys a log-in starts afresh
 
 
-def as_identity(user: User | None, via: str) -> Identity | None:
-    return user and Identity(user.id, user.email, user.name, roles=user.roles, via=via, locale=user.locale,
-                             time_zone=user.time_zone)
+def as_identity(caller: Caller | None, via: str) -> Identity | None:
+    return caller and Identity(caller.id, caller.email, caller.name, roles=caller.roles, via=via,
+                               locale=caller.locale, time_zone=caller.time_zone)
 
 
 class UsersAuthenticator:
@@ -31,9 +31,9 @@ class UsersAuthenticator:
     async def authenticate(self, request: web.Request) -> Identity | None:
         token = bearer_token(request)
         if token is not None:
-            return as_identity(await self.service.user_for("token", token), "token")
+            return as_identity(await self.service.caller_for("token", token), "token")
         sid = (await get_session(request)).get(SID)
-        return as_identity(await self.service.user_for("session", sid), "session") if isinstance(sid, str) else None
+        return as_identity(await self.service.caller_for("session", sid), "session") if isinstance(sid, str) else None
 
 
 async def log_in(request: web.Request, service: UsersService, user_id: int) -> None:

@@ -64,10 +64,15 @@ async def insert_secret(db, secret_hash: bytes, kind: str, user_id: int, expires
                      secret_hash, kind, user_id, expires_at)
 
 
-async def user_by_secret(db, secret_hash: bytes, kind: str) -> asyncpg.Record | None:
-    """The owner of a live (not revoked, not expired) session or token."""
-    return await db.fetchrow(f"""
-        SELECT {USER_COLUMNS} FROM user_sessions s JOIN users u ON u.id = s.user_id
+async def caller_by_secret(db, secret_hash: bytes, kind: str) -> asyncpg.Record | None:
+    """The owner of a live (not revoked, not expired) session or token: what an Identity holds, no more.
+
+    Runs for every signed-in request, so it is one query (one round trip: the pool does not reset a
+    clean connection) joining the secret to its user, and nothing is cached between requests: a
+    revoked session or token is refused by every worker at once."""
+    return await db.fetchrow("""
+        SELECT u.id, u.email, u.name, u.is_seller, u.is_admin, u.locale, u.time_zone
+        FROM user_sessions s JOIN users u ON u.id = s.user_id
         WHERE s.secret_hash = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > now()""",
                              secret_hash, kind)
 

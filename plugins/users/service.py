@@ -53,10 +53,29 @@ class User:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "User":
-        roles = frozenset(role for role, held in (("customer", True), ("seller", row["is_seller"]),
-                                                  ("admin", row["is_admin"])) if held)
-        return cls(row["id"], row["email"], row["name"], roles, row["created_at"], row["locale"], row["time_zone"],
-                   row["email_verified_at"] is not None)
+        return cls(row["id"], row["email"], row["name"], roles_of(row), row["created_at"], row["locale"],
+                   row["time_zone"], row["email_verified_at"] is not None)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is behind a live session or API token: exactly what the gateway's Identity needs."""
+    id: int
+    email: str
+    name: str
+    roles: frozenset[str]
+    locale: str | None
+    time_zone: str | None
+
+
+# (is_seller, is_admin) -> roles: four sets made once, not one per signed-in request
+_ROLES = {(seller, admin): frozenset(role for role, held in (("customer", True), ("seller", seller),
+                                                             ("admin", admin)) if held)
+          for seller in (False, True) for admin in (False, True)}
+
+
+def roles_of(row: asyncpg.Record) -> frozenset[str]:
+    return _ROLES[row["is_seller"], row["is_admin"]]
 
 
 class Passwords:
@@ -247,12 +266,14 @@ class UsersService:
         await db.insert_secret(self.pool, _digest(secret), kind, user_id, expires_at)
         return secret, expires_at
 
-    async def user_for(self, kind: str, secret: str) -> User | None:
-        """The owner of a live session id (kind "session") or API token (kind "token")."""
+    async def caller_for(self, kind: str, secret: str) -> Caller | None:
+        """The owner of a live session id (kind "session") or API token (kind "token"): one round trip."""
         if not secret.isascii():  # we only issue ASCII secrets
             return None
-        row = await db.user_by_secret(self.pool, _digest(secret), kind)
-        return User.from_row(row) if row else None
+        row = await db.caller_by_secret(self.pool, _digest(secret), kind)
+        if row is None:
+            return None
+        return Caller(row["id"], row["email"], row["name"], roles_of(row), row["locale"], row["time_zone"])
 
     async def revoke(self, kind: str, secret: str) -> None:
         if secret.isascii():
