@@ -14,7 +14,7 @@ import pytest
 from ecom.config import MailConfig
 from ecom.mail import maildir
 from ecom.mail.process import SinkProcess
-from ecom.mail.sender import SendError, SmtpTarget, send, target
+from ecom.mail.sender import SendError, Session, SmtpTarget, send, target
 from ecom.mail.sink import SmtpSink
 from tests.conftest import ROOT, free_port
 
@@ -44,6 +44,45 @@ async def test_sink_keeps_mails_newest_first(tmp_path):
     assert "a=1&b=2" in got[0].text and "<a href='https://shop.example/x'>" in got[0].html
     assert maildir.one(tmp_path / "mail", got[1].key).subject == "first"
     assert maildir.one(tmp_path / "mail", "../../etc/passwd") is None
+
+
+async def test_a_session_sends_a_batch_over_one_connection(tmp_path):
+    """The relay's batch pays connect, greeting, EHLO and QUIT once: three mails, one TCP connection
+    (counted by a pass-through proxy in front of the sink); a failed send leaves the session usable."""
+    sink = SmtpSink("127.0.0.1", free_port(), tmp_path / "mail")
+    await sink.start()
+    accepted = []
+
+    async def pipe(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def proxy(reader, writer):
+        accepted.append(1)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", sink.port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Session(SmtpTarget("127.0.0.1", port), timeout=10) as session:
+            for n in range(3):
+                await session.send(_mail(f"batch {n}"))
+        assert len(accepted) == 1
+        bad = _mail("unicode mailbox")
+        bad.replace_header("To", "añá@example.com")  # the sink offers no SMTPUTF8: that mail fails, the next goes
+        async with Session(SmtpTarget("127.0.0.1", port), timeout=10) as session:
+            with pytest.raises(SendError):
+                await session.send(bad)
+            await session.send(_mail("after a failure"))
+    finally:
+        server.close()
+        await sink.stop()
+    subjects = sorted(m.subject for m in maildir.received(tmp_path / "mail"))
+    assert subjects == ["after a failure", "batch 0", "batch 1", "batch 2"]
 
 
 async def test_send_to_a_closed_port_is_a_send_error():

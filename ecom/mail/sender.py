@@ -46,11 +46,55 @@ class SendError(Exception):
     """One attempt failed; ``str()`` is safe to store and log (error class and the server's reply)."""
 
 
+_ERRORS = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+def _error(err: BaseException) -> SendError:
+    reason = getattr(err, "message", None) or getattr(err, "strerror", None) or str(err)
+    return SendError(f"{type(err).__name__}: {str(reason)[:300]}")
+
+
 async def send(to: SmtpTarget, message: EmailMessage, timeout: float) -> None:
-    try:
-        await aiosmtplib.send(message, hostname=to.host, port=to.port, use_tls=to.use_tls,
-                              start_tls=to.start_tls, username=to.username, password=to.password,
-                              timeout=timeout)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-        reason = getattr(err, "message", None) or getattr(err, "strerror", None) or str(err)
-        raise SendError(f"{type(err).__name__}: {str(reason)[:300]}") from None
+    """One mail on a connection of its own."""
+    async with Session(to, timeout) as session:
+        await session.send(message)
+
+
+class Session:
+    """Several mails over one SMTP connection, opened at the first send and closed (QUIT) on exit.
+
+    A connection per mail cost a TCP connect, the greeting, EHLO (and STARTTLS and AUTH on a real
+    server) and QUIT for every mail; a batch of mails now pays them once. A failed send raises
+    SendError for that mail only and drops the connection (its state is unknown), so the next mail
+    starts on a new one."""
+
+    def __init__(self, to: SmtpTarget, timeout: float):
+        self.to, self.timeout = to, timeout
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> "Session":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.quit()
+            except _ERRORS:  # every mail sent was already accepted: a rude goodbye loses nothing
+                client.close()
+
+    async def send(self, message: EmailMessage) -> None:
+        """Send one mail; returns once the server accepted it (250 after DATA), else SendError."""
+        try:
+            if self._client is None:
+                client = aiosmtplib.SMTP(hostname=self.to.host, port=self.to.port, use_tls=self.to.use_tls,
+                                         start_tls=self.to.start_tls, username=self.to.username,
+                                         password=self.to.password, timeout=self.timeout)
+                await client.connect()
+                self._client = client
+            await self._client.send_message(message)
+        except _ERRORS as err:
+            client, self._client = self._client, None
+            if client is not None:
+                client.close()
+            raise _error(err) from None

@@ -49,6 +49,14 @@ async def mark_sent(pool: asyncpg.Pool, message_id: int, token: uuid.UUID) -> bo
         " last_error = NULL WHERE id = $1 AND lease_token = $2 RETURNING true", message_id, token) or False
 
 
+async def mark_sent_many(pool: asyncpg.Pool, message_ids: list[int], token: uuid.UUID) -> set[int]:
+    """Mark the messages sent that ``token`` still holds (one round trip for a batch); their ids."""
+    rows = await pool.fetch(
+        "UPDATE messages SET status = 'sent', sent_at = now(), lease_token = NULL, lease_until = NULL,"
+        " last_error = NULL WHERE id = ANY($1::bigint[]) AND lease_token = $2 RETURNING id", message_ids, token)
+    return {r["id"] for r in rows}
+
+
 async def mark_retry(pool: asyncpg.Pool, message_id: int, token: uuid.UUID, delay: float, error: str) -> None:
     await pool.execute(
         "UPDATE messages SET next_attempt_at = now() + make_interval(secs => $3), lease_token = NULL,"

@@ -21,7 +21,7 @@ from email.utils import formatdate
 
 import asyncpg
 
-from ecom.mail.sender import SendError, SmtpTarget, send
+from ecom.mail.sender import SendError, Session, SmtpTarget
 
 from . import db
 
@@ -55,22 +55,33 @@ class Relay:
         self.sent = 0
 
     async def run_once(self) -> int:
-        """Claim and try one batch; the number of messages tried."""
+        """Claim and try one batch over one SMTP connection; the number of messages tried. A message is
+        marked sent only after the server accepted it: the accepted ones are marked together (one
+        UPDATE) before a failure is recorded and at the end of the batch."""
         rows = await db.claim(self.pool, self.token, BATCH, self.lease_seconds)
-        for row in rows:
-            await self._deliver(row)
+        if not rows:
+            return 0
+        accepted: list[int] = []
+        async with Session(self.target, self.timeout) as smtp:
+            for row in rows:
+                try:
+                    await smtp.send(build(row, self.sender))
+                except SendError as err:
+                    await self._mark_sent(accepted)
+                    await self._failed(row, str(err))
+                    continue
+                accepted.append(row["id"])
+        await self._mark_sent(accepted)
         return len(rows)
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
-        try:
-            await send(self.target, build(row, self.sender), self.timeout)
-        except SendError as err:
-            await self._failed(row, str(err))
+    async def _mark_sent(self, accepted: list[int]) -> None:
+        if not accepted:
             return
-        if await db.mark_sent(self.pool, row["id"], self.token):
-            self.sent += 1
-        else:  # the lease ran out mid-send: another relay may send it again (lease_seconds > [mail] timeout)
-            log.warning("mail %s was sent after its lease had expired", row["id"])
+        marked = await db.mark_sent_many(self.pool, accepted, self.token)
+        self.sent += len(marked)
+        for message_id in set(accepted) - marked:  # lease ran out mid-send: another relay may send it again
+            log.warning("mail %s was sent after its lease had expired", message_id)
+        accepted.clear()
 
     async def _failed(self, row: asyncpg.Record, error: str) -> None:
         if row["attempts"] >= self.max_attempts:
