@@ -8,34 +8,33 @@ format string (``%%`` for a literal %); a text without placeholders is the same 
 time, so it is kept, per set of translations, after its first use."""
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from jinja2 import pass_context
 from markupsafe import Markup
 
+from . import current_locale  # the package is loaded before this module (install_jinja imports it late)
 from .catalogs import CATALOGS
 
 MAX_TEXTS = 5000  # per language: template texts are a bounded set, but _(value) may pass stored strings
 
-_texts: "weakref.WeakKeyDictionary[Any, dict[str, Markup]]" = weakref.WeakKeyDictionary()
-
-
-def _current_translations():
-    from . import current_locale  # the context variable lives in the package; imported late (no cycle)
-    return CATALOGS.translations(current_locale())
+_texts: dict[str, tuple[Any, dict[str, Markup]]] = {}  # locale -> (its translations, text -> Markup)
 
 
 @pass_context
 def template_gettext(__context, __string: str, **variables: Any) -> str:
     """``{{ _("Text") }}``, ``{{ _("Hello %(name)s", name=n) }}`` and ``{% trans %}`` blocks."""
-    translations = _current_translations()
+    locale = current_locale()
+    translations = CATALOGS.translations(locale)
     if variables or not __context.eval_ctx.autoescape:
         rv = translations.gettext(__string)
         if __context.eval_ctx.autoescape:
             rv = Markup(rv)
         return rv % variables
-    known = _texts.setdefault(translations, {})
+    kept = _texts.get(locale)
+    if kept is None or kept[0] is not translations:  # new catalogs (a folder added) start afresh
+        kept = _texts[locale] = (translations, {})
+    known = kept[1]
     text = known.get(__string)
     if text is None:
         if len(known) >= MAX_TEXTS:
