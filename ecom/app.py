@@ -22,6 +22,7 @@ from .metrics import metrics, metrics_middleware
 from .openapi import openapi_json
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
+from .gateway.pages import page_context_middleware
 from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
 from .secret import load_secret
 from . import i18n
@@ -137,8 +138,9 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
         jinja2.PrefixLoader(prefixed),
         jinja2.FileSystemLoader(str(CORE_DIR / "templates")),
     ])
-    env = aiohttp_jinja2.setup(app, loader=loader, auto_reload=False, context_processors=[  # no os.stat per render
-        aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context])
+    env = aiohttp_jinja2.setup(app, loader=loader, auto_reload=False)  # no os.stat of each template per render
+    app.middlewares.append(page_context_middleware([  # not on /api/ nor files: ecom/gateway/pages.py
+        aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context]))
     i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names
 

@@ -33,6 +33,23 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+_SERIES: dict[tuple[str, str, int], tuple] = {}
+_SERIES_MAX = 10_000  # methods are the client's choice: past this many series, stop remembering new ones
+
+
+def _series(method: str, route: str, status: int) -> tuple:
+    """The (counter, histogram) children of one label set. prometheus_client's ``labels()`` checks and
+    joins the labels and takes a lock on every call; the children it returns never change, so they are
+    looked up once per label set and kept here."""
+    key = (method, route, status)
+    series = _SERIES.get(key)
+    if series is None:
+        series = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        if len(_SERIES) < _SERIES_MAX:
+            _SERIES[key] = series
+    return series
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler):
     started = time.perf_counter()
@@ -47,8 +64,9 @@ async def metrics_middleware(request: web.Request, handler):
     finally:
         route = _route(request)
         if route != "/metrics":
-            REQUESTS.labels(request.method, route, str(status)).inc()
-            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+            count, latency = _series(request.method, route, status)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
 
 
 PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")

@@ -14,7 +14,7 @@ from .auth import AUTHENTICATOR, Identity, auth_middleware, identity, login_requ
 from .cors import cors_middleware
 from .csrf import csrf_context, csrf_middleware, csrf_token
 from .errors import error_middleware, error_response, problem
-from .headers import add_security_headers
+from .headers import security_headers_hook
 from .keys import CONFIG, IDENTITY, RATE_LIMITER, REQUEST_ID, TRUSTED_PROXIES
 from .ratelimit import RateLimiter, rate_limit, rate_limit_middleware
 from .request_id import client_ip, request_id_middleware
@@ -43,4 +43,4 @@ def install(app: web.Application, config: Config, secret: bytes) -> None:
         auth_middleware,
         csrf_middleware,
     ])
-    app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(security_headers_hook(config))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .keys import CONFIG
+from ..config import Config
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -17,11 +17,21 @@ SECURITY_HEADERS = {
 }
 
 
-async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """An on_response_prepare hook, so that errors, redirects and static files get them too."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    config = request.app[CONFIG]
-    response.headers.setdefault("X-Served-By", config.server.name or f"{config.server.host}:{config.server.port}")
+def headers_for(config: Config) -> tuple[tuple[str, str], ...]:
+    """Every header a response gets unless its handler set one of the same name: fixed for a process."""
+    extra = {"X-Served-By": config.server.name or f"{config.server.host}:{config.server.port}"}
     if config.security.secure_cookies:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        extra["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return tuple({**SECURITY_HEADERS, **extra}.items())
+
+
+def security_headers_hook(config: Config):
+    """An on_response_prepare hook, so that errors, redirects and static files get them too. The list is
+    built once here, not from the config on every response."""
+    fixed = headers_for(config)
+
+    async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        headers = response.headers
+        for name, value in fixed:
+            headers.setdefault(name, value)
+    return add_security_headers

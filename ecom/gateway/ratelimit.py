@@ -34,6 +34,10 @@ class RateLimiter:
         self.max_clients = max_clients
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
+    def limits(self, bucket: str) -> bool:
+        """Whether ``bucket`` has a limit at all (0 = off, as benches and tests configure)."""
+        return self.per_minute.get(bucket, 0) > 0
+
     def allow(self, client: str, bucket: str) -> float:
         """0 when allowed, else the seconds to wait."""
         limit = self.per_minute.get(bucket, 0)
@@ -68,7 +72,10 @@ async def rate_limit_middleware(request: web.Request, handler):
     if request.path.startswith(("/static/", "/media/")):  # files: cheap, and a page needs many at once
         return await handler(request)
     limiter: RateLimiter = request.app[RATE_LIMITER]
-    wait = limiter.allow(client_ip(request), _bucket_of(request))
+    bucket = _bucket_of(request)
+    if not limiter.limits(bucket):  # off: allow() would say 0 anyway; skip parsing X-Forwarded-For for it
+        return await handler(request)
+    wait = limiter.allow(client_ip(request), bucket)
     if wait:
         seconds = int(wait) + 1
         raise web.HTTPTooManyRequests(text=_("Too many requests; try again in {seconds} s.").format(seconds=seconds),

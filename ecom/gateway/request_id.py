@@ -1,8 +1,8 @@
 """Every request gets an id (taken from a trusted proxy's X-Request-Id, else new), echoed in the response."""
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 from aiohttp import web
 
@@ -23,11 +23,16 @@ def client_ip(request: web.Request) -> str:
     return peer
 
 
+def new_request_id() -> str:
+    """32 random hex digits, as uuid4().hex gave, without building a UUID object on every request."""
+    return os.urandom(16).hex()
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler):
     incoming = request.headers.get("X-Request-Id", "")
     trusted = (request.remote or "") in request.app[TRUSTED_PROXIES]
-    rid = incoming if trusted and _VALID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if trusted and _VALID.match(incoming) else new_request_id()
     request[REQUEST_ID] = rid
     token = request_id_var.set(rid)
     try:

@@ -91,9 +91,10 @@ def apply_user_preferences(request: web.Request, identity) -> None:
     """Inner: once the caller is known, their saved language and time zone apply (the cookie still wins)."""
     if identity is None:
         return
-    locale = chosen_locale(request, getattr(identity, "locale", None))
-    zone = getattr(identity, "time_zone", None) or default_language().time_zone
-    language = Language(locale, zone)
+    saved_locale, saved_zone = getattr(identity, "locale", None), getattr(identity, "time_zone", None)
+    if saved_locale is None and saved_zone is None:
+        return  # chosen_locale would choose again what language_middleware chose, with the shop's zone
+    language = Language(chosen_locale(request, saved_locale), saved_zone or default_language().time_zone)
     request[LANGUAGE] = language
     set_language(language)  # undone by language_middleware when the request ends
 
