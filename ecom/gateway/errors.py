@@ -4,13 +4,13 @@ A 500 is always a bug: it is logged with the request id and the client sees only
 """
 from __future__ import annotations
 
-import json
 import logging
 
 import aiohttp_jinja2
 import asyncpg
 from aiohttp import web
 
+from .. import jsonx
 from ..errors import DomainError
 from ..i18n import N_, _
 from .keys import REQUEST_ID
@@ -44,8 +44,7 @@ def problem(status: int, detail: str = "", *, title: str | None = None, errors: 
         headers = {"WWW-Authenticate": 'Bearer realm="ecom"', **(headers or {})}
     if request is not None and REQUEST_ID in request:
         body["request_id"] = request[REQUEST_ID]
-    return web.Response(status=status, text=json.dumps(body), content_type="application/problem+json",
-                        headers=headers)
+    return jsonx.json_response(body, status=status, headers=headers, content_type="application/problem+json")
 
 
 def _page(request: web.Request, status: int, detail: str, headers: dict | None = None) -> web.Response:

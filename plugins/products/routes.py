@@ -12,6 +12,7 @@ from ecom.errors import NotFound
 from ecom.gateway import identity, roles_required
 from ecom.i18n import _
 from ecom.inputs import form_data, json_object, query_int
+from ecom.jsonx import json_response
 from ecom.openapi import api_schema
 
 from . import images
@@ -108,7 +109,7 @@ async def api_search(request: web.Request) -> web.Response:
         sort=query.get("sort") or None, cursor=query.get("cursor") or None, currency=query.get("currency"),
         limit=query_int(request, "limit", svc.config.page_size, minimum=1, maximum=100))
     body = {"items": [product_json(p) for p in items], "next_cursor": next_cursor}
-    return await conditional(request, web.json_response(body), _max_age(request))
+    return await conditional(request, json_response(body), _max_age(request))
 
 
 @routes.get("/api/v1/products/types")
@@ -116,7 +117,7 @@ async def api_search(request: web.Request) -> web.Response:
 async def api_types(request: web.Request) -> web.Response:
     """The catalog's product types with how many products each has, by name (anyone)."""
     body = [{"type": name, "count": count} for name, count in await products(request).types()]
-    return await conditional(request, web.json_response(body), _max_age(request))
+    return await conditional(request, json_response(body), _max_age(request))
 
 
 @routes.post("/api/v1/products")
@@ -129,7 +130,7 @@ async def api_create(request: web.Request) -> web.Response:
     -> 201 product with a ``Location``.
     422 naming every bad, missing or unknown field; 409 when the seller already uses the SKU."""
     product = await products(request).create(identity(request), await json_object(request))
-    return web.json_response(product_json(product), status=201,
+    return json_response(product_json(product), status=201,
                              headers={"Location": f"/api/v1/products/{product.id}"})
 
 
@@ -138,7 +139,7 @@ async def api_create(request: web.Request) -> web.Response:
 async def api_get(request: web.Request) -> web.Response:
     """One product (anyone; an inactive one only for its seller and admins, else 404)."""
     product = await products(request).visible(product_id(request), identity(request))
-    return await conditional(request, web.json_response(product_json(product)), _max_age(request))
+    return await conditional(request, json_response(product_json(product)), _max_age(request))
 
 
 @routes.patch(r"/api/v1/products/{id:[0-9]+}")
@@ -151,7 +152,7 @@ async def api_update(request: web.Request) -> web.Response:
     422 for a bad or unknown field, 409 for a SKU the seller already uses."""
     pid = product_id(request)
     product = await products(request).update(identity(request), pid, await json_object(request))
-    return web.json_response(product_json(product))
+    return json_response(product_json(product))
 
 
 @routes.delete(r"/api/v1/products/{id:[0-9]+}")
@@ -186,7 +187,7 @@ async def api_put_image(request: web.Request) -> web.Response:
                                                   "image/jpeg, image/webp or image/gif, or as multipart field "
                                                   "'image'."))
     product = await svc.set_image(identity(request), pid, data)
-    return web.json_response(product_json(product))
+    return json_response(product_json(product))
 
 
 async def read_limited(request: web.Request, max_bytes: int) -> bytes:
