@@ -7,6 +7,7 @@ Editing an applied migration is an error: add a new file instead.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -143,10 +144,10 @@ def pool_size(max_connections: int, instances: int, databases: int, pool_max: in
     return min(pool_max, per_pool)
 
 
-# Settings the server reports to the client whenever they change (GUC_REPORT): a plain SET of one of
-# these (SET TIME ZONE, SET search_path on PostgreSQL 18+...) is seen without asking the server.
-_REPORTED = ("TimeZone", "DateStyle", "IntervalStyle", "search_path", "application_name", "client_encoding",
-             "standard_conforming_strings", "default_transaction_read_only", "session_authorization")
+# Settings the server reports to the client whenever they change (GUC_REPORT), and that would change
+# the meaning of the next borrower's queries: a plain SET of one is seen without asking the server.
+_REPORTED = ("TimeZone", "search_path", "session_authorization", "default_transaction_read_only",
+             "standard_conforming_strings", "client_encoding", "DateStyle", "IntervalStyle")
 
 
 class PooledConnection(asyncpg.Connection):
@@ -157,26 +158,42 @@ class PooledConnection(asyncpg.Connection):
     of one), and round trips are the main CPU cost of a request. Our code keeps no session state on a
     borrowed connection except in a few known places, so the full reset runs only for a connection
     that (a) LISTENed (``add_listener`` marks it), (b) was marked with :func:`mark_session_state`
-    (session advisory locks, a plain SET...) or (c) changed a setting the server reports (a SET TIME
-    ZONE the code forgot to mark). An open transaction is always rolled back (asyncpg does that before
-    the reset hook runs), so SET LOCAL and transaction-level advisory locks need nothing."""
+    (session advisory locks, a plain SET...) or (c) changed a setting the server reports, e.g. a
+    ``SET TIME ZONE`` someone forgot to mark. That last check costs a few microseconds, so it is made
+    only after a statement without parameters (the only kind a plain ``SET`` can be sent as; BEGIN and
+    COMMIT are such statements too). An open transaction is always rolled back (asyncpg does that
+    before the reset hook runs), so SET LOCAL and transaction-level advisory locks need nothing."""
 
-    __slots__ = ("_ecom_marked", "_ecom_settings")
+    __slots__ = ("_ecom_marked", "_ecom_unchecked", "_ecom_read", "_ecom_names", "_ecom_settings")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._ecom_marked = False
-        self._ecom_settings = self._reported_settings()  # the server's start-up values, already received
+        self._ecom_marked = self._ecom_unchecked = False
+        settings = self.get_settings()  # the server's start-up values, already received
+        # ConnectionSettings answers unknown attributes through __getattr__ only after a failed normal
+        # lookup (an exception each time); calling it directly is a plain dict read
+        self._ecom_read = functools.partial(type(settings).__getattr__, settings)
+        self._ecom_names = tuple(name for name in _REPORTED if hasattr(settings, name))
+        self._ecom_settings = self._reported_settings()
 
     def _reported_settings(self) -> tuple:
-        settings = self.get_settings()
-        return tuple(getattr(settings, name, None) for name in _REPORTED)
+        return tuple(map(self._ecom_read, self._ecom_names))
 
     def mark_session_state(self) -> None:
         self._ecom_marked = True
 
     def carries_session_state(self) -> bool:
-        return self._ecom_marked or self._reported_settings() != self._ecom_settings
+        if self._ecom_marked:
+            return True
+        if self._ecom_unchecked:
+            self._ecom_unchecked = False
+            return self._reported_settings() != self._ecom_settings
+        return False
+
+    async def execute(self, query: str, *args, timeout: float | None = None) -> str:
+        if not args:
+            self._ecom_unchecked = True
+        return await super().execute(query, *args, timeout=timeout)
 
     async def add_listener(self, channel, callback):
         self._ecom_marked = True  # before the LISTEN: if it fails half-way, the release still UNLISTENs
@@ -185,7 +202,7 @@ class PooledConnection(asyncpg.Connection):
     async def reset_session(self) -> None:
         """asyncpg's full reset query (advisory locks, cursors, LISTENs, settings); clean afterwards."""
         await self.execute(self.get_reset_query())
-        self._ecom_marked = False
+        self._ecom_marked = self._ecom_unchecked = False
 
 
 def mark_session_state(conn) -> None:

@@ -66,6 +66,17 @@ async def test_a_clean_release_costs_no_round_trip(pool, admin):
     assert await last_statement(admin, pid) == PROBE  # no reset query ran after it
 
 
+async def test_a_committed_transaction_costs_no_reset_either(pool):
+    """BEGIN and COMMIT are statements without parameters: the release looks at the reported settings
+    (unchanged), and sends nothing."""
+    _, protocol = await backend(pool)
+    before = protocol.queries_count
+    for _ in range(5):
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.fetchval(PROBE)
+    assert protocol.queries_count - before == 5 * 3  # BEGIN, the SELECT, COMMIT
+
+
 async def test_the_measure_sees_asyncpg_default_reset(url, admin):
     """What the count above would be with asyncpg's own reset: two round trips per fetch."""
     plain = await asyncpg.create_pool(url, min_size=1, max_size=1)
