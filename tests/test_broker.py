@@ -353,3 +353,13 @@ async def _token(session: aiohttp.ClientSession, url: str, *, seller: bool = Fal
     async with session.post(url + "/api/v1/auth/token", json={"email": email, "password": password}) as resp:
         assert resp.status == 200, await resp.text()
         return (await resp.json())["token"]
+
+
+def test_an_app_process_never_loads_the_broker_library():
+    """Workers only connect to a broker: importing amqtt (its own, for the embedded broker's child process)
+    would cost every worker ~2.5 MB for nothing (issue 12, memory)."""
+    code = ("import sys; from ecom.config import load_config; from ecom.app import create_app; "
+            "create_app(load_config('config.toml'), secret=b'x' * 32); print('amqtt' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

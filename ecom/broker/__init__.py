@@ -12,11 +12,10 @@ import hmac
 import logging
 import secrets
 
-from .acl import TOOL_PREFIX
 from .limits import Limits
+from .names import APP_PREFIX, TOOL_PREFIX
 
 log = logging.getLogger("ecom.broker")
-APP_PREFIX = "ecom-app-"
 
 
 def client_password(secret: bytes, client_id: str) -> str:

@@ -19,7 +19,8 @@ from amqtt.contexts import Action
 from amqtt.plugins.base import BaseTopicPlugin
 from amqtt.session import Session
 
-TOOL_PREFIX = "ecom-tool-"
+from .names import TOOL_PREFIX
+
 ROOT = "ecom"
 MONEY = ("payments",)
 
