@@ -139,8 +139,9 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
         jinja2.FileSystemLoader(str(CORE_DIR / "templates")),
     ])
     env = aiohttp_jinja2.setup(app, loader=loader, auto_reload=False)  # no os.stat of each template per render
-    app.middlewares.append(page_context_middleware([  # not on /api/ nor files: ecom/gateway/pages.py
-        aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context]))
+    processors = app[aiohttp_jinja2.APP_CONTEXT_PROCESSORS_KEY] = [  # plugins add theirs (orders: cart_count)
+        aiohttp_jinja2.request_processor, _identity_context, csrf_context, flash_context]
+    app.middlewares.append(page_context_middleware(processors))  # not on /api/ nor files: ecom/gateway/pages.py
     i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names
 

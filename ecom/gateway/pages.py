@@ -18,8 +18,10 @@ ContextProcessor = Callable[[web.Request], Awaitable[dict]]
 
 
 def page_context_middleware(processors: Sequence[ContextProcessor]):
-    """Run ``processors`` (innermost, after the gateway knows who calls) for requests that may render."""
-    processors = tuple(processors)
+    """Run ``processors`` (innermost, after the gateway knows who calls) for requests that may render.
+
+    ``processors`` is read as it is at each request, not copied: plugins append theirs at start-up (the
+    orders plugin's cart count, through aiohttp_jinja2's APP_CONTEXT_PROCESSORS_KEY)."""
 
     @web.middleware
     async def page_context(request: web.Request, handler):
