@@ -5,13 +5,14 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiohttp_jinja2 import render_template
+from aiohttp_jinja2 import get_env, render_template
 from aiohttp_session import get_session
+from markupsafe import Markup
 
 from ecom.errors import Conflict, DomainError, ValidationFailed
 from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
-from ecom.i18n import N_, _
+from ecom.i18n import N_, _, current_locale
 from ecom.inputs import form_data, form_field
 
 from .caching import PRIVATE, conditional, no_store
@@ -91,46 +92,77 @@ def _catalog_filters(request: web.Request, display: str,
 
 @routes.get("/products")
 async def catalog(request: web.Request) -> web.Response:
+    """The catalog page. Its main column (filters, grid, page links) is the same for everyone asking the same
+    query in the same language: a logged-in shopper's page takes it from this worker's page cache
+    (pagecache.py) when another shopper's page rendered it less than ``page_cache_seconds`` ago, and only
+    the layout around it (name, cart count, CSRF token, flashes) is rendered per request. Guests' pages are
+    nginx's to cache; a page with an error in its filters is never kept."""
     svc = products(request)
     currencies = await svc.currencies()
     raw, args, errors = _catalog_filters(request, svc.config.display_currency, currencies)
     if args["sort"] == "relevance" and not args["q"]:
         args["sort"] = None
-    items, next_cursor = [], None
-    if not errors:
-        try:
-            items, next_cursor = await svc.search(**args)
-        except ValidationFailed as err:
-            errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} or {"q": err.detail}
-    response = render_template("products/catalog.html", request, {
-        "items": items, "values": raw, "errors": errors, "types": await svc.types(), "currencies": currencies,
-        "sorts": [(s, _(SORT_LABELS[s])) for s in SORT_NAMES],
-        "next_url": str(request.rel_url.update_query(cursor=next_cursor)) if next_cursor else None,
-        "first_url": str(request.rel_url.without_query_params("cursor")) if raw["cursor"] else None},
-        status=422 if errors else 200)
+    shared = identity(request) is not None and not errors
+    key = (current_locale(), request.rel_url.raw_query_string)
+    main = svc.catalog_pages.get(key) if shared else None
+    if main is None:
+        items, next_cursor = [], None
+        if not errors:
+            try:
+                items, next_cursor = await svc.search(**args)
+            except ValidationFailed as err:
+                errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} or {"q": err.detail}
+        main = Markup(get_env(request.app).get_template("products/catalog_main.html").render({
+            "items": items, "values": raw, "errors": errors, "types": await svc.types(), "currencies": currencies,
+            "currency_asked": request.query.get("currency"), "sorts": [(s, _(SORT_LABELS[s])) for s in SORT_NAMES],
+            "next_url": str(request.rel_url.update_query(cursor=next_cursor)) if next_cursor else None,
+            "first_url": str(request.rel_url.without_query_params("cursor")) if raw["cursor"] else None}))
+        if shared and not errors:
+            svc.catalog_pages.put(key, main)
+    response = render_template("products/catalog.html", request, {"values": raw, "main": main},
+                               status=422 if errors else 200)
     return response if errors else await conditional(request, response, svc.config.catalog_cache_seconds)
 
 
-async def _availability(request: web.Request, product: Product) -> list | None:
+async def _availability(request: web.Request, product: Product) -> tuple[list | None, bool]:
+    """(stock per region or None, whether that is the inventory's answer: False when it failed)."""
     inventory = request.app.get(INVENTORY) if INVENTORY is not None else None
     if inventory is None:
-        return None
+        return None, True
     try:
-        return list(await inventory.availability(product.id))
+        return list(await inventory.availability(product.id)), True
     except Exception:  # noqa: BLE001 - stock is extra on this page: show the product without it
         log.warning("inventory availability failed for product %s", product.id, exc_info=True)
-        return None
+        return None, False
+
+
+def _may_edit(who, product: Product) -> bool:
+    return bool(who and (who.is_admin or who.user_id == product.seller_id))
+
+
+async def _product_and_stock(request: web.Request, who) -> tuple[Product, list | None]:
+    """The product and its stock per region. A logged-in shopper's come from this worker's page cache
+    (pagecache.py: at most ``page_cache_seconds`` old, active products only); the product's own seller and
+    admins, who may have just changed it, always read both live, and so do guests (nginx caches theirs)."""
+    svc, wanted = products(request), product_id(request)
+    kept = svc.product_pages.get(wanted) if who is not None else None
+    if kept is not None and not _may_edit(who, kept[0]):
+        return kept
+    product = await svc.visible(wanted, who)
+    availability, answered = await _availability(request, product)
+    if who is not None and product.active and answered and not _may_edit(who, product):
+        svc.product_pages.put(wanted, (product, availability))
+    return product, availability
 
 
 @routes.get(r"/products/{id:[0-9]+}")
 async def product_page(request: web.Request) -> web.Response:
-    svc = products(request)
-    product = await svc.visible(product_id(request), identity(request))
+    svc, who = products(request), identity(request)
+    product, availability = await _product_and_stock(request, who)
     seller = (await _seller_names(request, {product.seller_id})).get(product.seller_id)
-    who = identity(request)
     response = render_template("products/product.html", request, {
-        "product": product, "seller_name": seller, "availability": await _availability(request, product),
-        "can_edit": bool(who and (who.is_admin or who.user_id == product.seller_id))})
+        "product": product, "seller_name": seller, "availability": availability,
+        "can_edit": _may_edit(who, product)})
     response = await conditional(request, response, svc.config.catalog_cache_seconds)
     if who is None and "csrf_token" in await get_session(request):  # the add-to-cart form holds this guest's token
         response.headers["Cache-Control"] = PRIVATE

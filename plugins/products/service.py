@@ -20,6 +20,7 @@ from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ecom.i18n import _
 
 from . import cursor as cursors, db, images
+from .pagecache import PageCache
 from .searching import MAX_QUERY, SORT_NAMES, check_search, query_text, search_currency, sku_range
 from .validation import CURRENCIES, MAX_TYPE, SKU_SHAPE, check_fields
 
@@ -36,12 +37,15 @@ class ProductsConfig:
     max_image_bytes: int = 2 * 1024 * 1024
     page_size: int = 24               # catalog page size when the request names none (1..100)
     display_currency: str = "EUR"     # price filters and price sorts compare in this currency by default
+    page_cache_seconds: int = 10      # logged-in catalog and product pages: shared parts kept per worker (pagecache.py)
 
     def validate(self) -> None:
         if not 0 <= self.catalog_cache_seconds <= 86400:
             raise ConfigError("config: plugins.products.catalog_cache_seconds must be between 0 and 86400")
         if not 1024 <= self.max_image_bytes <= 64 * 1024 * 1024:
             raise ConfigError("config: plugins.products.max_image_bytes must be between 1024 and 67108864")
+        if not 0 <= self.page_cache_seconds <= 60:
+            raise ConfigError("config: plugins.products.page_cache_seconds must be between 0 (off) and 60")
         if not 1 <= self.page_size <= 100:
             raise ConfigError("config: plugins.products.page_size must be between 1 and 100")
         if self.display_currency not in CURRENCIES:
@@ -97,6 +101,19 @@ class ProductsService:
         self.media_dir = Path(media_dir) if media_dir else None
         self._types: tuple[float, list[tuple[str, int]]] | None = None  # (when, categories) for the filter
         self._currencies: tuple[float, list[str]] | None = None  # (when, the catalog's currencies)
+        # pagecache.py: what logged-in shoppers' pages show alike, never longer than guests' pages are cached
+        ttl = min(self.config.page_cache_seconds, self.config.catalog_cache_seconds)
+        self.catalog_pages = PageCache(ttl)   # (language, query string) -> the catalog's rendered main column
+        self.product_pages = PageCache(ttl)   # product id -> (product, availability) for shoppers
+
+    def _changed(self, product_id: int | None = None) -> None:
+        """This process changed the catalog: drop what it keeps of it (``product_id`` None: any product)."""
+        self._types = self._currencies = None
+        self.catalog_pages.clear()
+        if product_id is None:
+            self.product_pages.clear()
+        else:
+            self.product_pages.forget(product_id)
 
     # --- reading (for other plugins too) ---
 
@@ -173,7 +190,7 @@ class ProductsService:
         _owner_filter(actor)
         fields = check_fields(values, partial=False)
         row = await db.insert(self.pool, actor.user_id, fields)
-        self._types = self._currencies = None
+        self._changed(row["id"] if row is not None else None)
         if row is None:
             raise self._duplicate_sku(fields["sku"])
         return Product.from_row(row)
@@ -188,7 +205,7 @@ class ProductsService:
                    else await db.by_id(self.pool, product_id))
         except asyncpg.UniqueViolationError:
             raise self._duplicate_sku(fields["sku"]) from None
-        self._types = self._currencies = None
+        self._changed(product_id)
         if row is None or (owner is not None and row["seller_id"] != owner):
             raise _no_such(product_id)
         return Product.from_row(row)
@@ -197,14 +214,14 @@ class ProductsService:
         """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
         if not await db.soft_delete(self.pool, _valid_id(product_id), _owner_filter(actor)):
             raise _no_such(product_id)
-        self._types = self._currencies = None
+        self._changed(product_id)
 
     async def on_user_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
         """Inbox handler of the users plugin's UserDeleted: a deleted seller's products are taken off sale
         (archived: inactive, in the seller's and admins' lists only), never deleted, since orders, invoices
         and the ledger keep referring to them. Runs again harmlessly: archived products stay archived."""
         if await db.archive_seller(conn, event.user_id):
-            self._types = self._currencies = None
+            self._changed()
 
     async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
         """Store ``data`` (checked by its magic bytes and size) as the product's image."""
@@ -219,6 +236,7 @@ class ProductsService:
             await asyncio.to_thread(images.remove, folder, name)
             raise _no_such(product_id)
         row, old = result
+        self._changed(product_id)
         if old and old != name:
             await asyncio.to_thread(images.remove, folder, old)
         return Product.from_row(row)
@@ -274,7 +292,7 @@ class ProductsService:
         already valid; one COPY in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             await db.copy_rows(conn, rows, db.SEED_COLUMNS if with_ids else db.COPY_COLUMNS)
-        self._types = self._currencies = None
+        self._changed()
 
     async def reserve_ids(self, count: int) -> list[int]:
         """Fresh product ids for bulk_insert(with_ids=True)."""
