@@ -140,28 +140,39 @@ def _may_edit(who, product: Product) -> bool:
     return bool(who and (who.is_admin or who.user_id == product.seller_id))
 
 
-async def _product_and_stock(request: web.Request, who) -> tuple[Product, list | None]:
-    """The product and its stock per region. A logged-in shopper's come from this worker's page cache
-    (pagecache.py: at most ``page_cache_seconds`` old, active products only); the product's own seller and
-    admins, who may have just changed it, always read both live, and so do guests (nginx caches theirs)."""
+def _product_parts(request: web.Request, product: Product, seller: str | None,
+                   availability: list | None) -> tuple[Markup, Markup]:
+    """The product page's parts above and below the add-to-cart form (products/product_main.html): the same
+    for every shopper in one language."""
+    parts = get_env(request.app).get_template("products/product_main.html").module
+    return Markup(parts.top(product, seller, availability)), Markup(parts.bottom(product))
+
+
+async def _shared_parts(request: web.Request, who) -> tuple[Product, list | None, Markup, Markup]:
+    """(product, stock per region, the parts above and below the form). A logged-in shopper's come from this
+    worker's page cache (pagecache.py: at most ``page_cache_seconds`` old, active products only, per
+    language); the product's own seller and admins, who may have just changed it, always read live, and
+    so do guests (nginx caches theirs)."""
     svc, wanted = products(request), product_id(request)
-    kept = svc.product_pages.get(wanted) if who is not None else None
+    key = (current_locale(), wanted)
+    kept = svc.product_pages.get(key) if who is not None else None
     if kept is not None and not _may_edit(who, kept[0]):
         return kept
     product = await svc.visible(wanted, who)
     availability, answered = await _availability(request, product)
+    seller = (await _seller_names(request, {product.seller_id})).get(product.seller_id)
+    parts = (product, availability, *_product_parts(request, product, seller, availability))
     if who is not None and product.active and answered and not _may_edit(who, product):
-        svc.product_pages.put(wanted, (product, availability))
-    return product, availability
+        svc.product_pages.put(key, parts)
+    return parts
 
 
 @routes.get(r"/products/{id:[0-9]+}")
 async def product_page(request: web.Request) -> web.Response:
     svc, who = products(request), identity(request)
-    product, availability = await _product_and_stock(request, who)
-    seller = (await _seller_names(request, {product.seller_id})).get(product.seller_id)
+    product, availability, top, bottom = await _shared_parts(request, who)
     response = render_template("products/product.html", request, {
-        "product": product, "seller_name": seller, "availability": availability,
+        "product": product, "availability": availability, "top": top, "bottom": bottom,
         "can_edit": _may_edit(who, product)})
     response = await conditional(request, response, svc.config.catalog_cache_seconds)
     if who is None and "csrf_token" in await get_session(request):  # the add-to-cart form holds this guest's token

@@ -104,16 +104,14 @@ class ProductsService:
         # pagecache.py: what logged-in shoppers' pages show alike, never longer than guests' pages are cached
         ttl = min(self.config.page_cache_seconds, self.config.catalog_cache_seconds)
         self.catalog_pages = PageCache(ttl)   # (language, query string) -> the catalog's rendered main column
-        self.product_pages = PageCache(ttl)   # product id -> (product, availability) for shoppers
+        self.product_pages = PageCache(ttl)   # (language, product id) -> product, stock, rendered parts
 
-    def _changed(self, product_id: int | None = None) -> None:
-        """This process changed the catalog: drop what it keeps of it (``product_id`` None: any product)."""
+    def _changed(self) -> None:
+        """This process changed the catalog: drop all it keeps of it (pages are keyed per language too; changes
+        are rare next to page reads)."""
         self._types = self._currencies = None
         self.catalog_pages.clear()
-        if product_id is None:
-            self.product_pages.clear()
-        else:
-            self.product_pages.forget(product_id)
+        self.product_pages.clear()
 
     # --- reading (for other plugins too) ---
 
@@ -190,7 +188,7 @@ class ProductsService:
         _owner_filter(actor)
         fields = check_fields(values, partial=False)
         row = await db.insert(self.pool, actor.user_id, fields)
-        self._changed(row["id"] if row is not None else None)
+        self._changed()
         if row is None:
             raise self._duplicate_sku(fields["sku"])
         return Product.from_row(row)
@@ -205,7 +203,7 @@ class ProductsService:
                    else await db.by_id(self.pool, product_id))
         except asyncpg.UniqueViolationError:
             raise self._duplicate_sku(fields["sku"]) from None
-        self._changed(product_id)
+        self._changed()
         if row is None or (owner is not None and row["seller_id"] != owner):
             raise _no_such(product_id)
         return Product.from_row(row)
@@ -214,7 +212,7 @@ class ProductsService:
         """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
         if not await db.soft_delete(self.pool, _valid_id(product_id), _owner_filter(actor)):
             raise _no_such(product_id)
-        self._changed(product_id)
+        self._changed()
 
     async def on_user_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
         """Inbox handler of the users plugin's UserDeleted: a deleted seller's products are taken off sale
@@ -236,7 +234,7 @@ class ProductsService:
             await asyncio.to_thread(images.remove, folder, name)
             raise _no_such(product_id)
         row, old = result
-        self._changed(product_id)
+        self._changed()
         if old and old != name:
             await asyncio.to_thread(images.remove, folder, old)
         return Product.from_row(row)
