@@ -35,6 +35,18 @@ log = logging.getLogger("ecom.events")
 E = TypeVar("E")
 
 
+def _incoming_queue(client: aiomqtt.Client) -> "asyncio.Queue | None":
+    """aiomqtt's queue of received messages, to take the ones already there without waiting.
+
+    Why: ``async for message in client.messages`` makes a task and an ``asyncio.wait`` per message, i.e.
+    two or three event-loop turns each. A worker under checkout load turns its loop a few hundred times
+    a second, so its reader fell behind what the broker sent (every worker receives every event):
+    payment events waited 2-3 s in this queue while the database and the CPU had room (issue 12).
+    None if a later aiomqtt keeps it elsewhere: then the iterator alone reads, as before."""
+    queue = getattr(client, "_queue", None)
+    return queue if isinstance(queue, asyncio.Queue) else None
+
+
 class EventBus:
     CONCURRENCY = 32            # messages dispatched at once per process
     POLL_SECONDS = 2.0          # a relay looks at its outbox at least this often, NOTIFY or not
@@ -246,9 +258,14 @@ class EventBus:
         # Messages of our persistent session may arrive right after CONNACK, before the plugins
         # have subscribed their handlers: they wait in the queue until start().
         await self._started_event.wait()
+        queued = _incoming_queue(client)
         async for message in client.messages:  # several at once, each in its own task
-            await self._dispatching.acquire()
-            self._spawn(self._dispatch_one(str(message.topic), message.payload))
+            while True:
+                await self._dispatching.acquire()
+                self._spawn(self._dispatch_one(str(message.topic), message.payload))
+                if queued is None or queued.empty():
+                    break
+                message = queued.get_nowait()  # already received: no need to wait a loop turn for it
 
     async def _connection_loop(self) -> None:
         loop = asyncio.get_running_loop()
