@@ -154,7 +154,7 @@ class CatchUp:
             env = Envelope.from_json(payload, producer)  # from the producer's own database: trusted
             async with gate:
                 outcome = await self.bus.dispatcher.deliver(sub, env, payload)
-            if outcome != "deferred":
+            if outcome not in ("deferred", "busy"):  # busy: another transaction applies it now
                 handled.add(env.id)
         results = await asyncio.gather(*(one(r["payload"]) for r in rows), return_exceptions=True)
         for err in results:

@@ -8,6 +8,8 @@ Failure policy of a handler:
 * a connectivity failure (database away, pool exhausted, deadlock) is retried with back-off
   ``RETRIES`` times and then left alone ("deferred"): the producer's outbox still has the event and
   catch-up delivers it once the database answers. Nothing is dropped, nothing is parked.
+* "busy": another transaction (the other worker's copy of the message, or catch-up) is applying the
+  same event for the same consumer right now; this one leaves without waiting (see ``_INBOX``).
 * :class:`EventRejected` is dead-lettered at once, never retried.
 * any other exception is retried ``HANDLER_ATTEMPTS`` times with back-off, then dead-lettered.
 
@@ -41,9 +43,19 @@ log = logging.getLogger("ecom.events")
 
 TRANSIENT = (*OUTAGES, asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
-_INBOX = ("INSERT INTO inbox (event_id, consumer, topic) SELECT $1, $2, $3 WHERE NOT EXISTS ("
-          f"SELECT 1 FROM dead_letter WHERE event_id = $1 AND consumer = $2 AND {deadletter.FINAL}) "
-          "ON CONFLICT DO NOTHING RETURNING true")
+# Every worker receives every event (no shared subscriptions), so two transactions race to record the
+# same (event, consumer). A plain INSERT ... ON CONFLICT makes the loser wait on the winner's uncommitted
+# row for the whole of the winner's handler: a pooled connection and a dispatch slot held per duplicate,
+# which under checkout load queued payment results behind mails and invoices (issue 12). So the winner
+# first takes a transaction advisory lock on (consumer, event) without waiting; a loser answers "busy" at
+# once and leaves. Same single round trip. If the winner then fails, it retries or defers as before, and
+# catch-up (which counts "busy" as not handled) delivers the event from the producer's outbox.
+_INBOX = ("WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2::text || ':' || $1::uuid::text, 0)) AS got), "
+          "added AS (INSERT INTO inbox (event_id, consumer, topic) SELECT $1::uuid, $2::text, $3::text FROM lock WHERE got "
+          f"AND NOT EXISTS (SELECT 1 FROM dead_letter WHERE event_id = $1 AND consumer = $2 AND {deadletter.FINAL}) "
+          "ON CONFLICT DO NOTHING RETURNING true) "
+          "SELECT CASE WHEN NOT (SELECT got FROM lock) THEN 'busy' "
+          "WHEN EXISTS (SELECT 1 FROM added) THEN 'applied' ELSE 'duplicate' END")
 
 
 class Dispatcher:
@@ -120,10 +132,10 @@ class Dispatcher:
         while True:
             try:
                 async with sub.pool.acquire() as conn, conn.transaction():
-                    fresh = await conn.fetchval(_INBOX, env.id, sub.consumer, env.type)
-                    if fresh:
+                    outcome = await conn.fetchval(_INBOX, env.id, sub.consumer, env.type)
+                    if outcome == "applied":
                         await sub.handler(conn, obj)
-                return "applied" if fresh else "duplicate"
+                return outcome
             except EventRejected as err:
                 return await self._dead(sub, env, payload, REJECTED, err.reason)
             except TRANSIENT as err:
