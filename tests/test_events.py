@@ -5,7 +5,7 @@ inserts an ``effects`` row and bumps a counter in the transaction that records i
 
 ``effects`` has no unique constraint: a second delivery that got past the inbox would show up as a
 second row. ``ConsumerService.copies`` counts every copy a process received (a ``listen`` callback
-registered after the handler; dispatch is sequential), which is how the tests know that every
+registered after the handler; listeners hear an event after its handlers), which is how the tests know that every
 duplicate has been handled before they count effects -- no sleeping.
 """
 from __future__ import annotations

@@ -48,7 +48,8 @@ def _incoming_queue(client: aiomqtt.Client) -> "asyncio.Queue | None":
 
 
 class EventBus:
-    CONCURRENCY = 32            # messages dispatched at once per process
+    CONCURRENCY = 512           # messages in dispatch at once per process (each consumer's lane in
+                                # Dispatcher bounds its database work; this bounds the memory)
     POLL_SECONDS = 2.0          # a relay looks at its outbox at least this often, NOTIFY or not
     MAX_BACKOFF = 3.0           # reconnect / relay retry backoff ceiling
     HOUSEKEEPING_SECONDS = 600  # how often sent outbox rows, old inbox rows and dead letters are purged

@@ -59,13 +59,27 @@ _INBOX = ("WITH lock AS (SELECT pg_try_advisory_xact_lock(hashtextextended($2::t
 
 
 class Dispatcher:
+    """Verifies and delivers events. Each consumer (a handler with a database) has a lane of its own:
+    at most ``LANE`` of its deliveries at once, whatever the others do. With one limit for the whole
+    process, first come first served, payment results queued behind a backlog of mails and invoices
+    (slower handlers, one copy per worker) while payments' own database and the CPU had room (issue 12).
+    The copies for a message's several consumers are delivered side by side for the same reason."""
+
     RETRIES = 5           # attempts on connectivity failures before leaving the event to catch-up
     HANDLER_ATTEMPTS = 3  # attempts on any other failure before dead-lettering
     BACKOFF = 0.1         # seconds, doubled per attempt, at most MAX_BACKOFF
     MAX_BACKOFF = 2.0
+    LANE = 16             # deliveries at once per consumer (a handler also waits on other plugins' databases)
 
     def __init__(self, signer: Signer, quiet: QuietLog):
         self.signer, self.quiet = signer, quiet
+        self._lanes: dict[str, asyncio.Semaphore] = {}
+
+    def _lane(self, consumer: str) -> asyncio.Semaphore:
+        lane = self._lanes.get(consumer)
+        if lane is None:
+            lane = self._lanes[consumer] = asyncio.Semaphore(self.LANE)
+        return lane
 
     async def from_broker(self, topic: str, payload: bytes, subs: list["_Subscription"]) -> None:
         try:
@@ -79,8 +93,14 @@ class Dispatcher:
         except Untrusted as err:
             await self._untrusted(topic, payload, subs, err)
             return
-        for sub in subs:
-            await self.deliver(sub, env, payload)
+        handlers = [sub for sub in subs if sub.pool is not None]
+        if len(handlers) > 1:  # independent consumers (own inboxes, own databases): none waits for another
+            await asyncio.gather(*(self.deliver(sub, env, payload) for sub in handlers))
+        elif handlers:
+            await self.deliver(handlers[0], env, payload)
+        for sub in subs:  # then the listeners, in order: when one hears an event, its handlers are done
+            if sub.pool is None:
+                await self.deliver(sub, env, payload)
 
     async def _untrusted(self, topic: str, payload: bytes, subs: list["_Subscription"], err: Untrusted) -> None:
         self.quiet.warning(f"untrusted:{topic}:{err.reason}", "event on %s never applied: %s", topic, err)
@@ -119,7 +139,8 @@ class Dispatcher:
                     self.quiet.warning(f"listener:{sub.consumer}", "listener %s failed on %s: %r",
                                        sub.consumer, env.type, err)
             else:
-                outcome = await self._apply(sub, env, obj, payload)
+                async with self._lane(sub.consumer):
+                    outcome = await self._apply(sub, env, obj, payload)
         except EventError as err:  # authentic, but this consumer cannot read it: never will
             outcome = await self._dead(sub, env, payload, REJECTED, str(err))
         finally:

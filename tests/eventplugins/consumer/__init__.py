@@ -6,7 +6,7 @@ inbox stands between a duplicate delivery and a second effect row.
 
 A label starting with ``boom`` makes the handler raise after writing its effect (which must roll back).
 Every copy of the event this process receives is also counted in ``ConsumerService.copies`` by a
-``listen`` callback registered after the handler; dispatch is sequential, so when a copy is counted
+``listen`` callback registered after the handler; listeners hear an event after its handlers, so when a copy is counted
 the handler has finished with it.
 """
 from __future__ import annotations
