@@ -134,7 +134,7 @@ async def test_catch_up_round_cost_with_10000_outbox_rows(aiohttp_client, make_c
                                               columns=["event_id", "topic", "payload", "sent_at"])
     await consumer_pool.copy_records_to_table("inbox", records=[(e.id, CONSUMER_NAME, e.type) for e in envs[200:]],
                                               columns=["event_id", "consumer", "topic"])
-    await asyncio.sleep(1.1)  # older than the catch-up's grace
+    await asyncio.sleep(bus.catch_up.GRACE.total_seconds() + 0.1)  # older than the catch-up's grace
     started = time.perf_counter()
     delivered = await bus.catch_up.round()
     with_missing = time.perf_counter() - started
