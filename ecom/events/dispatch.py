@@ -69,7 +69,7 @@ class Dispatcher:
     HANDLER_ATTEMPTS = 3  # attempts on any other failure before dead-lettering
     BACKOFF = 0.1         # seconds, doubled per attempt, at most MAX_BACKOFF
     MAX_BACKOFF = 2.0
-    LANE = 16             # deliveries at once per consumer (a handler also waits on other plugins' databases)
+    LANE = 8              # deliveries at once per consumer (about a plugin pool: requests share it)
 
     def __init__(self, signer: Signer, quiet: QuietLog):
         self.signer, self.quiet = signer, quiet
