@@ -206,6 +206,7 @@ class Bench:
         for i, pid in enumerate(workers):
             fmt, file = ("flamegraph", out / f"{name}.svg") if i == 0 else ("raw", out / f"{name}.{pid}.txt")
             spies.append(subprocess.Popen([py_spy(), "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
+                                           "--nolineno",  # one box per function: smaller, readable graphs
                                            "--format", fmt, "--output", str(file)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         try:
