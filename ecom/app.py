@@ -11,7 +11,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from . import db
+from . import db, tracing
 from .broker import new_client_id
 from .config import Config
 from .events import EventBus
@@ -80,7 +80,11 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     their outboxes until the running shop's relays publish it."""
     loaded = loaded or load_plugins(config)
     secret = secret or load_secret(config)
+    if config.tracing.enabled:  # before the Application is made: the aiohttp instrumentation wraps its class
+        tracing.enable(config, config.server.name or f"{config.server.host}:{config.server.port}")
     app = web.Application(client_max_size=config.server.max_body_bytes)
+    if config.tracing.enabled:
+        app.on_cleanup.append(_stop_tracing)
     _setup_languages(config, loaded)
     app[PLUGINS] = loaded
     app[SHOP_SECRET] = secret
@@ -123,6 +127,11 @@ def _lifecycle(stages: list):
                 except Exception:  # noqa: BLE001 - the other stages must still stop
                     log.exception("stopping %s failed", getattr(steps, "__qualname__", steps))
     return lifecycle
+
+
+async def _stop_tracing(app: web.Application) -> None:
+    """Export what is still queued (in a thread: the exporter may wait on a collector)."""
+    await asyncio.to_thread(tracing.disable)
 
 
 async def _set_closing(app: web.Application) -> None:

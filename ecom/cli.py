@@ -8,6 +8,8 @@
     run.py reload        rolling restart of a running --instances N shop's workers
     run.py create-admin EMAIL [--password-stdin]
     run.py seed --products N   a demo catalog (sellers, categories, prices, stock in several regions)
+    run.py backup [--output FILE]         every database, uploads, mail, secret in one archive (ecom/backup.py)
+    run.py restore FILE --data-dir NEW    that archive into a new, empty data dir
 
 Mistakes in config or plugins print one line and exit with status 2.
 """
@@ -59,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", parents=[common], help="fill the shop with a demo catalog")
     seed.add_argument("--products", type=int, default=1000, help="how many products (default 1000)")
     seed.add_argument("--random-seed", type=int, default=7, help="same number, same shop")
+    backup = sub.add_parser("backup", parents=[common], help="write every plugin database, the uploads, the "
+                            "mail and the shop secret into one archive (mode 0600; works while the shop runs)")
+    backup.add_argument("--output", help="archive file (default: <data dir>/backups/ecom-<UTC time>.tar.gz)")
+    restore = sub.add_parser("restore", parents=[common], help="bring a backup archive back into a new, empty "
+                             "--data-dir (databases, uploads, mail, secret)")
+    restore.add_argument("archive", help="a file made by run.py backup")
     return parser
 
 
@@ -109,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         if command == "create-admin":
             password = _read_password(args)
             return _with_database(config, lambda cfg: _create_admin(cfg, loaded, args.email, password))
+        if command in ("backup", "restore"):
+            from . import backup
+            if command == "backup":
+                return backup.backup_command(config, args.output)
+            return backup.restore_command(config, args.archive)
     except (ConfigError, PluginError, MigrationError) as err:
         print(f"ecom: {err}", file=sys.stderr)
         return EXIT_CONFIG

@@ -187,6 +187,23 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
+class TracingConfig:
+    enabled: bool = False       # off: no instrumentation at all (ecom/tracing)
+    exporter: str = "file"      # "file": JSON lines that `run.py trace ORDER_ID` draws; "otlp": OTLP/HTTP
+    endpoint: str = ""          # otlp: the collector's traces URL; "" = http://localhost:4318/v1/traces
+    file: str = ""              # file: "" = <data_dir>/traces.jsonl
+    file_max_mb: int = 100      # file: renamed to <file>.1 at this size
+    sample_ratio: float = 1.0   # share of new traces kept (a kept request keeps its events' spans)
+
+    def validate(self) -> None:
+        _check(self.exporter in ("file", "otlp"), "tracing.exporter", "must be \"file\" or \"otlp\"")
+        _check(self.endpoint == "" or self.endpoint.startswith(("http://", "https://")), "tracing.endpoint",
+               "must be an http:// or https:// URL, or empty")
+        _check(1 <= self.file_max_mb <= 100_000, "tracing.file_max_mb", "must be between 1 and 100000")
+        _check(0.0 <= self.sample_ratio <= 1.0, "tracing.sample_ratio", "must be between 0 and 1")
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     # the same list as config.toml's [plugins] enabled (tests/test_config.py keeps them equal)
     enabled: tuple[str, ...] = ("users", "addresses", "products", "inventory", "payments", "orders", "vouchers",
@@ -205,6 +222,7 @@ class Config:
     nginx: NginxConfig = field(default_factory=NginxConfig)
     i18n: I18nConfig = field(default_factory=I18nConfig)
     mail: MailConfig = field(default_factory=MailConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     root: str = "."  # folder that relative paths (data_dir, plugin paths) are resolved against
 
@@ -305,7 +323,7 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
 
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "broker": BrokerConfig, "security": SecurityConfig,
-             "nginx": NginxConfig, "i18n": I18nConfig, "mail": MailConfig}
+             "nginx": NginxConfig, "i18n": I18nConfig, "mail": MailConfig, "tracing": TracingConfig}
 
 
 def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, str] | None = None,

@@ -7,9 +7,10 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+trace_ids: Callable[[], dict[str, str]] | None = None  # set by ecom.tracing while on: trace_id, span_id
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,6 +22,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": request_id_var.get(),
         }
+        if trace_ids is not None:
+            entry.update(trace_ids())
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import aiomqtt
 import asyncpg
 
+from . import tracing
 from .aio import wait_event
 
 if TYPE_CHECKING:
@@ -120,8 +121,12 @@ class Relay:
             if not rows:
                 return 0
             sign = self.bus.sign
-            await asyncio.gather(*(client.publish(r["topic"], sign(self.plugin, r["payload"]), qos=1, timeout=10)
-                                   for r in rows))
+            if tracing.on:  # a span per event, continuing the trace its envelope carries
+                from .tracing.spans import publish
+                await asyncio.gather(*(publish(client, self.plugin, r["topic"], r["payload"], sign) for r in rows))
+            else:
+                await asyncio.gather(*(client.publish(r["topic"], sign(self.plugin, r["payload"]), qos=1, timeout=10)
+                                       for r in rows))
             await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
             return len(rows)
 

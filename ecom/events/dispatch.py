@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from .. import tracing
 from ..metrics import EVENTS
 from . import deadletter
 from ..db import OUTAGES
@@ -140,7 +141,12 @@ class Dispatcher:
                                        sub.consumer, env.type, err)
             else:
                 async with self._lane(sub.consumer):
-                    outcome = await self._apply(sub, env, obj, payload)
+                    if tracing.on:  # a CONSUMER span under the producer's, when the envelope carries one
+                        from ..tracing.spans import handling, outcome as traced
+                        with handling(sub.consumer, env) as span:
+                            traced(span, outcome := await self._apply(sub, env, obj, payload))
+                    else:
+                        outcome = await self._apply(sub, env, obj, payload)
         except EventError as err:  # authentic, but this consumer cannot read it: never will
             outcome = await self._dead(sub, env, payload, REJECTED, str(err))
         finally:

@@ -13,15 +13,16 @@ REFUND_COLUMNS = "id, order_id, payment_id, refund_ref, amount_cents, currency, 
 
 async def insert_pending(db, payment_id: uuid.UUID, order_id: str, customer_id: int, amount_cents: int,
                          currency: str, brand: str | None, last4: str | None, card_token: str,
-                         delay_seconds: float) -> bool:
+                         delay_seconds: float, traceparent: str | None = None) -> bool:
     """Record a payment due ``delay_seconds`` from now and wake the schedulers (at commit).
-    False when the order already has a payment."""
+    False when the order already has a payment. ``traceparent``: the trace its processing continues."""
     inserted = await db.fetchval("""
-        INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, brand, last4, card_token, due_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))
+        INSERT INTO payments (id, order_id, customer_id, amount_cents, currency, brand, last4, card_token, due_at,
+                              traceparent)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9), $10)
         ON CONFLICT (order_id) DO NOTHING RETURNING true""",
                                  payment_id, order_id, customer_id, amount_cents, currency, brand, last4,
-                                 card_token, delay_seconds)
+                                 card_token, delay_seconds, traceparent)
     if inserted:
         await db.execute(f"NOTIFY {DUE_CHANNEL}")
     return bool(inserted)
@@ -41,7 +42,7 @@ async def insert_declined(db, payment_id: uuid.UUID, order_id: str, customer_id:
 async def claim_due(db, limit: int) -> list[asyncpg.Record]:
     """Due pending payments, locked for this transaction; other workers skip them."""
     return await db.fetch("""
-        SELECT id, order_id, amount_cents, currency, brand, last4, card_token FROM payments
+        SELECT id, order_id, amount_cents, currency, brand, last4, card_token, traceparent FROM payments
         WHERE status = 'pending' AND due_at <= now()
         ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
 

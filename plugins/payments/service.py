@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from ecom import tracing
 from ecom.errors import ValidationFailed
 from ecom.i18n import N_, _
 
@@ -139,7 +140,8 @@ class PaymentsService:
                 log.warning("payment %s for order %s declined: malformed request", payment_id, order_id)
             return
         if not await db.insert_pending(conn, payment_id, order_id, customer_id, amount, currency, brand, last4,
-                                       req.card_token, self.config.delay_seconds):
+                                       req.card_token, self.config.delay_seconds,
+                                       tracing.carry({}) if tracing.on else None):
             if (key_id := self.vault.key_id(req.card_token)) is not None:
                 await db.drop_unused_card_key(conn, key_id, order_id, req.card_token)
             log.info("payment for order %s already recorded; repeated request ignored", order_id)
@@ -166,7 +168,8 @@ class PaymentsService:
             for row in rows:
                 try:
                     async with conn.transaction():  # a savepoint: one bad row does not hold up the rest
-                        await self._process(conn, row)
+                        with tracing.continued(row["traceparent"], "payments: process payment"):
+                            await self._process(conn, row)
                 except (asyncpg.PostgresError, ValueError) as err:
                     log.error("payment %s for order %s could not be processed (%s: %s); retrying in %ds",
                               row["id"], row["order_id"], type(err).__name__, err, RETRY_SECONDS)

@@ -1,0 +1,96 @@
+"""``run.py trace ORDER_ID``: the checkout's trace, read from the JSON-lines file, drawn as a waterfall.
+
+Why in a terminal: a newcomer sees one trace across both plugins and MQTT without running a collector.
+The trace is found by the ``ecom.order_id`` attribute (set on the span that emitted the order's first
+event, and on the publish and handler spans of every event about it). Each line is one span: its start
+and duration in ms, a bar placed on the trace's time line, and its name indented under its parent.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .spans import ORDER_ID
+
+BAR = 40  # characters for the whole trace's duration
+
+
+def read_spans(path: Path) -> Iterator[dict]:
+    """Spans of ``path`` and of its rotated predecessor (``<path>.1``); torn or foreign lines are skipped."""
+    for file in (path.with_name(path.name + ".1"), path):
+        try:
+            with file.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    try:
+                        span = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(span, dict) and "trace_id" in span and "span_id" in span:
+                        yield span
+        except FileNotFoundError:
+            continue
+
+
+def traces_of_order(spans: Iterable[dict], order_id: str) -> dict[str, list[dict]]:
+    """Every trace (id -> its spans) that has a span about ``order_id``, in the order they began."""
+    by_trace: dict[str, list[dict]] = defaultdict(list)
+    wanted: set[str] = set()
+    for span in spans:
+        by_trace[span["trace_id"]].append(span)
+        if (span.get("attributes") or {}).get(ORDER_ID) == order_id:
+            wanted.add(span["trace_id"])
+    found = {tid: by_trace[tid] for tid in wanted}
+    return dict(sorted(found.items(), key=lambda item: min(s["start_ns"] for s in item[1])))
+
+
+def render(spans: list[dict], width: int = BAR) -> str:
+    """The waterfall of one trace's spans (children under their parent, each level sorted by start)."""
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict]] = defaultdict(list)
+    for span in spans:
+        parent = span.get("parent_id")
+        children[parent if parent in ids else None].append(span)  # a parent not exported: drawn as a root
+    for group in children.values():
+        group.sort(key=lambda s: s["start_ns"])
+    start = min(s["start_ns"] for s in spans)
+    total = max(max(s["end_ns"] for s in spans) - start, 1)
+    lines = [f"trace {spans[0]['trace_id']}: {len(spans)} spans, {total / 1e6:.1f} ms",
+             f"{'start ms':>9} {'dur ms':>8} {'timeline':<{width + 2}} span"]
+
+    def draw(span: dict, depth: int) -> None:
+        offset, duration = span["start_ns"] - start, span["end_ns"] - span["start_ns"]
+        left = min(int(offset * width / total), width - 1)
+        length = max(1, min(round(duration * width / total), width - left))
+        bar = " " * left + "█" * length + " " * (width - left - length)
+        attributes = span.get("attributes") or {}
+        name = "  " * depth + span["name"]
+        database = attributes.get("db.name") or attributes.get("db.namespace")
+        if database:  # which plugin's database the statement went to
+            name += f" {database}"
+        if attributes.get("ecom.consumer"):
+            name += f" [{attributes['ecom.consumer']}]"
+        if attributes.get("ecom.outcome"):
+            name += f" ({attributes['ecom.outcome']})"
+        if span.get("status") == "ERROR":
+            name += " !"
+        lines.append(f"{offset / 1e6:9.1f} {duration / 1e6:8.1f} |{bar}| {name}")
+        for child in children.get(span["span_id"], ()):
+            draw(child, depth + 1)
+
+    for root in children[None]:
+        draw(root, 0)
+    return "\n".join(lines)
+
+
+def show(path: Path, order_id: str, out=sys.stdout) -> int:
+    """Print the waterfall of every trace about ``order_id``; 1 with one line on stderr if there is none."""
+    traces = traces_of_order(read_spans(path), order_id)
+    if not traces:
+        where = path if path.exists() else f"{path} (no such file: is [tracing] enabled with exporter = \"file\"?)"
+        print(f"ecom: no trace of order {order_id} in {where}", file=sys.stderr)
+        return 1
+    print("\n\n".join(render(spans) for spans in traces.values()), file=out)
+    return 0

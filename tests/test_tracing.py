@@ -1,0 +1,146 @@
+"""Tracing (issue 13): one checkout paid through the real broker is ONE trace, from the HTTP request
+through SQL, the outbox publish, MQTT, the payments handler, the payment's processing, the result's
+publish to the orders handler, exported to a JSON-lines file and drawn by ``run.py trace``. Off, nothing
+is installed. The trace context rides inside the signed envelope."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import asyncpg
+import pytest
+
+from ecom import logs, tracing
+from ecom.app import POOLS
+from ecom.cli import main as cli_main
+from ecom.events import Envelope
+from ecom.events.signing import BAD_SIGNATURE, Signer, Untrusted
+from tests.conftest import ROOT, TEST_SECRET_KEY
+from tests.helpers import start, wait_until
+from tests.plugins.test_orders import bearer, checkout, orders_config, product, user, wait_status, EU
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def read(path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    except FileNotFoundError:
+        return []
+
+
+def ancestors(span: dict, by_id: dict[str, dict]) -> list[dict]:
+    chain = []
+    while span.get("parent_id") in by_id:
+        span = by_id[span["parent_id"]]
+        chain.append(span)
+    return chain
+
+
+async def test_one_checkout_is_one_trace_across_both_plugins_and_mqtt(aiohttp_client, make_config, tmp_path, capsys):
+    spans_file = tmp_path / "traces.jsonl"
+    client = await start(aiohttp_client, orders_config(make_config, tracing={"enabled": True,
+                                                                              "file": str(spans_file)}))
+    assert tracing.on
+    _, seller = await user(client, seller=True)
+    mug = await product(client, seller, stock={EU: 5})
+    _, token = await user(client)
+    resp = await checkout(client, token, [(mug, 1)])
+    assert resp.status == 201, await resp.text()
+    order_id = (await resp.json())["id"]
+    await wait_status(client, token, order_id, "paid")
+
+    def the_trace(spans: list[dict]) -> list[dict]:
+        ids = {s["trace_id"] for s in spans if s["attributes"].get("ecom.order_id") == order_id}
+        return [s for s in spans if s["trace_id"] in ids]
+
+    def handlers(trace: list[dict], topic: str, plugin: str) -> list[dict]:
+        return [s for s in trace if s["name"] == f"handle {topic}" and s["attributes"]["ecom.consumer"]
+                .startswith(f"{plugin}:") and s["attributes"].get("ecom.outcome") == "applied"]
+
+    def complete(trace: list[dict]) -> bool:
+        return bool(handlers(trace, "ecom/payments/completed", "orders"))
+
+    async def probe():
+        return the_trace(read(spans_file))
+    trace = await wait_until(probe, complete, "the orders handler's span in the file")
+
+    assert len({s["trace_id"] for s in trace}) == 1, "one checkout, one trace"
+    by_id = {s["span_id"]: s for s in trace}
+    http = [s for s in trace if s["kind"] == "SERVER"]
+    assert [s["name"] for s in http] == ["POST /api/v1/orders"] and http[0]["parent_id"] is None
+    assert http[0]["attributes"]["ecom.order_id"] == order_id
+    # SQL of the request, under the HTTP span
+    assert any(s["kind"] == "CLIENT" and http[0] in ancestors(s, by_id) for s in trace)
+    payments = handlers(trace, "ecom/payments/requested", "payments")
+    orders = handlers(trace, "ecom/payments/completed", "orders")
+    assert len(payments) == 1 and len(orders) == 1, [s["name"] for s in trace]
+    # parent/child linked across MQTT: each handler is a CONSUMER under a PRODUCER publish span
+    for handler, topic in ((payments[0], "ecom/payments/requested"), (orders[0], "ecom/payments/completed")):
+        assert handler["kind"] == "CONSUMER"
+        assert by_id[handler["parent_id"]]["name"] == f"publish {topic}"
+        assert by_id[handler["parent_id"]]["kind"] == "PRODUCER"
+    chain = [s["name"] for s in ancestors(orders[0], by_id)]
+    assert chain == ["publish ecom/payments/completed", "payments: process payment", "handle ecom/payments/requested",
+                     "publish ecom/payments/requested", "POST /api/v1/orders"], chain
+    # the payments handler's own SQL is under it
+    assert any(s["kind"] == "CLIENT" and payments[0] in ancestors(s, by_id) for s in trace)
+
+    # every log line carries trace and span ids while tracing is on (and the request id, as before)
+    with tracing.continued(f"00-{http[0]['trace_id']}-{http[0]['span_id']}-01", "a log line"):
+        line = json.loads(logs.JsonFormatter().format(logging.LogRecord("t", logging.INFO, __file__, 1, "hi", (), None)))
+    assert line["trace_id"] == http[0]["trace_id"] and len(line["span_id"]) == 16 and "request_id" in line
+
+    # run.py trace ORDER_ID draws it: indentation follows the parents, a bar per span
+    assert cli_main(["trace", order_id, "--file", str(spans_file)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"trace {http[0]['trace_id']}: ")  # more spans may have come since
+    assert all(line.count("|") == 2 and "█" in line.split("|")[1] for line in out[2:]), out  # a bar per span
+    names = [line.split("|")[2][1:] for line in out[2:]]  # indented two spaces per level
+    assert names[0] == "POST /api/v1/orders", out
+    assert any(n.startswith(" " * 10 + "handle ecom/payments/completed [orders:") and n.endswith("(applied)")
+               for n in names), out  # five levels below the request
+    assert cli_main(["trace", "ord_nosuchorder", "--file", str(spans_file)]) == 1
+
+
+async def test_off_by_default_nothing_is_installed_and_envelopes_carry_no_context(aiohttp_client, make_config):
+    client = await start(aiohttp_client, orders_config(make_config))
+    assert not tracing.on and logs.trace_ids is None
+    assert not hasattr(asyncpg.connection.Connection.fetch, "__wrapped__"), "asyncpg is not wrapped"
+    assert not any("opentelemetry" in getattr(m, "__module__", "") for m in client.app.middlewares)
+    _, seller = await user(client, seller=True)
+    mug = await product(client, seller, stock={EU: 5})
+    _, token = await user(client)
+    resp = await checkout(client, token, [(mug, 1)])
+    assert resp.status == 201, await resp.text()
+    order_id = (await resp.json())["id"]
+    await wait_status(client, token, order_id, "paid")
+    rows = await client.app[POOLS]["orders"].fetch("SELECT payload FROM outbox")
+    assert rows and not any("traceparent" in r["payload"] for r in rows)
+    # not even imported by the code every worker loads (the tests' own process may have imported it)
+    code = ("import sys, ecom.app, ecom.cli, ecom.server, plugins.payments, plugins.orders; "
+            "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert found.returncode == 0 and found.stdout.strip() == "[]", (found.stdout, found.stderr)
+
+
+def test_the_trace_context_is_signed_and_optional():
+    signer = Signer(hashlib.sha256(TEST_SECRET_KEY.encode()).digest())
+    now = datetime.now(timezone.utc)
+    fields = {"id": "6f1c1b1e-8a44-4a39-9d52-4f5a2b8f0c11", "type": "ecom/payments/requested", "version": 1,
+              "occurred_at": now.isoformat(), "data": {"order_id": "ord_x"}}
+    old = signer.sign("orders", json.dumps(fields))  # an envelope from before tracing: still accepted
+    assert Envelope.from_fields(signer.verify(old, "orders")).traceparent is None
+    wire = signer.sign("orders", json.dumps({**fields, "traceparent": TRACEPARENT}))
+    assert Envelope.from_fields(signer.verify(wire, "orders")).traceparent == TRACEPARENT
+    forged = json.loads(wire)
+    forged["traceparent"] = TRACEPARENT.replace("b7ad", "dead")  # the context is under the signature
+    with pytest.raises(Untrusted) as err:
+        signer.verify(json.dumps(forged), "orders")
+    assert err.value.reason == BAD_SIGNATURE
+    assert Envelope.from_fields({**fields, "traceparent": "x" * 500}).traceparent is None  # absurd: ignored
+    assert "traceparent" not in Envelope.from_fields(fields).to_json()
