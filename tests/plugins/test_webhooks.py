@@ -6,6 +6,7 @@ disabled; URLs on private networks are refused; the inbound stock webhook needs 
 then sets stock through inventory's CSV import path."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -267,3 +268,31 @@ def test_signature_matches_the_reference_libraries_vector():
                           now=stamp + 10)
     assert not signing.verify(secret, msg_id, str(stamp), "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", body,
                               now=stamp + 301)  # stale: a replay
+
+
+async def test_product_and_stock_events_reach_their_sellers_endpoint_once(aiohttp_client, make_config):
+    client = await start(aiohttp_client, hooks_config(make_config))
+    ana_id, ana = await user(client, seller=True)
+    _, bo = await user(client, seller=True)
+    wanted = ["products.created", "products.updated", "inventory.stock_changed"]
+    offered = await (await client.get("/api/v1/webhooks/event-types", headers=bearer(ana))).json()
+    if not set(wanted) <= set(offered):
+        pytest.skip("the products and inventory plugins do not publish these events in this tree")
+    async with Receiver() as rx:
+        hook = await register(client, ana, rx.url, wanted)
+        mug = await product(client, ana, stock={EU: 7})
+        resp = await client.patch(f"/api/v1/products/{mug}", headers=bearer(ana), json={"price_cents": 1500})
+        assert resp.status == 200, await resp.text()
+        await product(client, bo, stock={EU: 3})  # another seller's: never sent to ana
+
+        def kinds(events):
+            return sorted(e["type"] for e in events)
+        events = await wait_until(lambda: _async(rx.accepted(hook["secret"])),
+                                  lambda ev: kinds(ev) == sorted(wanted), "ana's product and stock events")
+        assert len({e["id"] for e in events}) == 3
+        created = next(e for e in events if e["type"] == "products.created")
+        assert created["data"]["product"]["seller_id"] == ana_id and created["data"]["product_id"] == mug
+        stock_event = next(e for e in events if e["type"] == "inventory.stock_changed")
+        assert stock_event["data"]["seller_id"] == ana_id and stock_event["data"]["product_id"] == mug
+        await asyncio.sleep(1)  # nothing more arrives (bo's product, a second copy)
+        assert kinds(rx.accepted(hook["secret"])) == sorted(wanted)
