@@ -6,6 +6,7 @@ import gzip
 import http.cookiejar
 import io
 import json
+import os
 import re
 import signal
 import stat
@@ -253,6 +254,16 @@ def test_restore_refuses_a_data_dir_in_use_and_a_broken_archive_with_one_line(tm
     result = run_py("restore", str(tmp_path / "not-gzip.tar.gz"), "--config", str(config), "--data-dir", str(shop_dir))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and "holds a shop" in lines[0], result.stderr
+
+    refusals = [  # (arguments, environment, what the one line says)
+        (["restore", str(tmp_path / "missing.tar.gz"), "--data-dir", str(tmp_path / "new")], {}, "is not a file"),
+        (["backup"], {}, "holds no shop"),  # the config's data dir was never started
+        (["backup"], {"ECOM__DATABASE__URL": "postgresql://shop@db.example/"}, "PostgreSQL of your own"),
+    ]
+    for args, env, message in refusals:
+        result = run_py(*args, "--config", str(config), env={**os.environ, **env})
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (args, result.stderr)
 
 
 def read_manifest(archive: Path) -> dict:
