@@ -3,7 +3,8 @@
 
 Provides ``INVENTORY`` (the service other plugins use) and ``IMPORTS`` (keys.py). Publishes
 ``ecom/inventory/import_queued`` (events.py) and consumes it to wake an import processor; publishes
-``ecom/inventory/low_stock`` when a region's available units cross ``low_stock_threshold`` (lowstock.py).
+``ecom/inventory/low_stock`` when a region's available units cross ``low_stock_threshold`` (lowstock.py)
+and ``ecom/inventory/stock_changed`` for every change of a product's stock (stockevents.py).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .service import InventoryService
 async def lifespan(ctx: PluginContext):
     products = ctx.require(PRODUCTS)
     service = InventoryService(ctx.pool, ctx.config, products, ctx.events)
-    imports = ImportService(ctx.pool, ctx.config, products, ctx.events, service.alerts)
+    imports = ImportService(ctx.pool, ctx.config, products, ctx.events, service.alerts, service.stock)
     ctx.provide(INVENTORY, service)
     ctx.provide(IMPORTS, imports)
     ctx.events.subscribe(ImportQueued, imports.on_import_queued)

@@ -39,3 +39,37 @@ class LowStock:
     region: str
     available: int
     threshold: int
+
+
+@event("ecom/inventory/stock_changed")
+@dataclass(frozen=True)
+class StockChanged:
+    """A product's stock changed in one or more regions. Produced by **inventory**, through its outbox, in
+    the transaction that makes the change, ONE event per product per transaction (a CSV batch that sets
+    three regions of a product, or an expiry sweep that frees several orders' units of it, is one event).
+
+    Topic ``ecom/inventory/stock_changed``, version 1, data::
+
+        {"product_id": 12, "seller_id": 7, "reason": "reservation", "ref": "ord_...", "actor": "system:orders",
+         "levels": [{"region": "eu-west", "quantity": 40, "reserved": 3, "available": 37}]}
+
+    ``levels`` lists the regions this change touched, each as it is AFTER the change (``available`` is
+    quantity minus reserved, never negative). ``reason`` says what moved it:
+
+    - ``set`` (a seller or admin set the quantity), ``adjustment`` (added or removed units),
+    - ``import`` (a stock CSV line or an inbound stock feed; ``ref`` ``import:<id>``),
+    - ``reservation`` (units held for an order; ``ref`` the order), ``sale`` (a held reservation committed:
+      quantity and reserved both drop), ``release`` (an order's units freed: failed, cancelled),
+      ``expiry`` (held too long; ``ref`` null: several orders may be freed at once), ``restock`` (a refunded
+      sale's units back on the shelf; ``ref`` the order).
+
+    ``seller_id`` is the product's seller (deleted products included; 0 for an id the catalog never had),
+    so a consumer can keep each seller to their own stock. ``actor``: ``user:<id>``, ``system:orders``,
+    ``system:sweeper``. Seeding (``run.py seed``) announces nothing.
+    """
+    product_id: int
+    seller_id: int
+    reason: str
+    levels: list[dict]
+    ref: str | None = None
+    actor: str = ""

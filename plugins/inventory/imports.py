@@ -24,6 +24,7 @@ from .lowstock import Level, LowStockAlerts
 from .messages import shown, stored
 from .models import ImportJob, RejectedLine
 from .service import Products, actor_name
+from .stockevents import StockEvents
 
 if TYPE_CHECKING:
     from ecom.events import PluginEvents
@@ -64,9 +65,10 @@ def _records(import_id: int, good: list[tuple[Any, int]], rejected: list[Rejecte
 
 class ImportService:
     def __init__(self, pool: asyncpg.Pool, config: InventoryConfig, products: Products, events: "PluginEvents",
-                 alerts: LowStockAlerts | None = None):
+                 alerts: LowStockAlerts | None = None, stock: StockEvents | None = None):
         self.pool, self.config, self.products, self.events = pool, config, products, events
         self.alerts = alerts
+        self.stock = stock  # StockChanged: one per product a batch changed, in the batch's transaction
         self.wake = asyncio.Event()  # set when a job is queued (by this process or, via the event, another)
 
     async def queue(self, actor: "Identity", data: bytes, filename: str = "",
@@ -151,9 +153,13 @@ class ImportService:
             values.append((*key, line["quantity"]))
             moves.append(Move(*key, line["quantity"] - old["quantity"], 0, "import", job["actor"],
                               f"CSV import {job['id']}, line {line['line_no']}", None, job["id"]))
-        await imports_db.set_quantities(conn, values)
+        rows = await imports_db.set_quantities(conn, values)
         await db.record(conn, moves)
         await imports_db.mark_lines(conn, job["id"], applied, rejected)
+        if self.stock is not None:  # a line that sets the quantity it already had changes nothing
+            self.stock.remember({p: job["seller_id"] for p, _, _ in values})
+            moved = [r for r in rows if r["quantity"] != current[(r["product_id"], r["region"])]["quantity"]]
+            await self.stock.announce(conn, moved, "import", job["actor"], f"import:{job['id']}")
         if self.alerts is not None:  # the last line of a (product, region) in this batch is its new quantity
             final = {(p, r): q for p, r, q in values}
             levels = [Level(p, r, current[(p, r)]["quantity"] - current[(p, r)]["reserved"],

@@ -81,12 +81,17 @@ async def lock_stock_rows(conn, keys: list[tuple[int, str]]) -> dict[tuple[int, 
     return {(r["product_id"], r["region"]): r for r in rows}
 
 
-async def set_quantities(conn, values: list[tuple[int, str, int]]) -> None:
-    await conn.execute("""
+async def set_quantities(conn, values: list[tuple[int, str, int]]) -> list[asyncpg.Record]:
+    """Set each (product, region)'s quantity (a file names each pair once: csvfile rejects repeats); the rows
+    as they are now (for their StockChanged events)."""
+    if not values:
+        return []
+    return await conn.fetch("""
         UPDATE stock s SET quantity = t.q, updated_at = now()
         FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(p, r, q)
-        WHERE s.product_id = t.p AND s.region = t.r""",
-                       [v[0] for v in values], [v[1] for v in values], [v[2] for v in values])
+        WHERE s.product_id = t.p AND s.region = t.r
+        RETURNING s.product_id, s.region, s.quantity, s.reserved""",
+                            [v[0] for v in values], [v[1] for v in values], [v[2] for v in values])
 
 
 async def mark_lines(conn, import_id: int, applied: list[int], rejected: list[tuple[int, str]]) -> None:

@@ -18,6 +18,7 @@ from .config import InventoryConfig
 from .db import Move
 from .lowstock import Level, LowStockAlerts
 from .models import MAX_ID, MAX_QUANTITY, Movement, Reservation, Stock
+from .stockevents import StockEvents
 
 if TYPE_CHECKING:
     from ecom.events import PluginEvents
@@ -57,6 +58,7 @@ class InventoryService:
         self.regions = config.regions
         self.products = products
         self.alerts = LowStockAlerts(events, products, config.low_stock_threshold)
+        self.stock = StockEvents(events, products)  # StockChanged, one per product per transaction
 
     # --- reading ---
 
@@ -132,7 +134,7 @@ class InventoryService:
             row = await db.set_quantity(conn, product_id, region, quantity)
             await db.record(conn, [Move(product_id, region, quantity - old["quantity"], 0, "adjustment",
                                         actor_name(actor), reason)])
-            await self.alerts.announce(conn, [_level(old, row)], {product_id: product.seller_id})
+            await self._announce(conn, old, row, product, "set", actor)
         return _stock(row)
 
     async def adjust(self, actor: "Identity", product_id: int, region: str, delta: int,
@@ -146,8 +148,18 @@ class InventoryService:
             self._check_new_quantity(old["quantity"] + delta, old["reserved"], "delta")
             row = await db.change(conn, product_id, region, delta, 0)
             await db.record(conn, [Move(product_id, region, delta, 0, "adjustment", actor_name(actor), reason)])
-            await self.alerts.announce(conn, [_level(old, row)], {product_id: product.seller_id})
+            await self._announce(conn, old, row, product, "adjustment", actor)
         return _stock(row)
+
+    async def _announce(self, conn, old: asyncpg.Record, row: asyncpg.Record, product: Any, reason: str,
+                        actor: "Identity") -> None:
+        """A seller's change, in its transaction: LowStock on a crossing, StockChanged unless the quantity
+        stayed what it was (setting the same number again changes nothing a consumer could act on)."""
+        sellers = {row["product_id"]: product.seller_id}
+        await self.alerts.announce(conn, [_level(old, row)], sellers)
+        self.stock.remember(sellers)
+        if row["quantity"] != old["quantity"]:
+            await self.stock.announce(conn, [row], reason, actor_name(actor))
 
     @staticmethod
     def _check_new_quantity(new: int, reserved: int, field: str) -> None:
@@ -169,25 +181,28 @@ class InventoryService:
         Idempotent: the same ``order_ref`` again returns the existing reservation unchanged."""
         order_ref, lines = checks.order_ref(order_ref), checks.items(items)
         region, ttl_seconds = checks.region(region, self.regions), checks.ttl(ttl_seconds)
-        return await reservations.reserve(self.pool, order_ref, lines, region, ttl_seconds, actor, self.alerts)
+        return await reservations.reserve(self.pool, order_ref, lines, region, ttl_seconds, actor, self.alerts,
+                                          self.stock)
 
     async def commit(self, order_ref: str, *, actor: str = ORDERS_ACTOR) -> list[Reservation]:
         """held -> committed (sold: quantity and reserved both drop). Idempotent; NotFound for an unknown
         order_ref; Conflict when the reservation was released or expired."""
-        return await reservations.commit(self.pool, checks.order_ref(order_ref), actor)
+        return await reservations.commit(self.pool, checks.order_ref(order_ref), actor, self.stock)
 
     async def release(self, order_ref: str, reason: str = "", *, actor: str = ORDERS_ACTOR) -> list[Reservation]:
         """held -> released (the units are available again). Idempotent; NotFound for an unknown order_ref;
         Conflict when it was committed (use ``restock``)."""
-        return await reservations.release(self.pool, checks.order_ref(order_ref), checks.reason(reason), actor)
+        return await reservations.release(self.pool, checks.order_ref(order_ref), checks.reason(reason), actor,
+                                          self.stock)
 
     async def restock(self, order_ref: str, reason: str = "", *, actor: str = ORDERS_ACTOR) -> list[Reservation]:
         """Put a committed reservation's units back (a refund): an 'adjustment' per product. Idempotent."""
-        return await reservations.restock(self.pool, checks.order_ref(order_ref), checks.reason(reason), actor)
+        return await reservations.restock(self.pool, checks.order_ref(order_ref), checks.reason(reason), actor,
+                                          self.stock)
 
     async def reservation(self, order_ref: str) -> list[Reservation]:
         return [reservations.as_reservation(r) for r in await db.reservations_of(self.pool, checks.order_ref(order_ref))]
 
     async def release_expired(self, limit: int = 500) -> int:
         """One sweep: release held reservations past their expiry; how many rows it released."""
-        return await reservations.sweep(self.pool, limit)
+        return await reservations.sweep(self.pool, limit, self.stock)
