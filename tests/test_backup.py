@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -74,9 +75,14 @@ def start(config: Path, log: Path, *extra: str) -> subprocess.Popen:
     with log.open("a") as err:
         proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(config), *extra], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=err, text=True)
-    for line in proc.stdout:
-        if "ready at" in line:
-            return proc
+    watchdog = threading.Timer(120, proc.kill)  # a start-up that hangs fails the test instead of stalling it
+    watchdog.start()
+    try:
+        for line in proc.stdout:
+            if "ready at" in line:
+                return proc
+    finally:
+        watchdog.cancel()
     proc.kill()
     raise AssertionError(f"run.py did not start: {log.read_text()[-3000:]}")
 
