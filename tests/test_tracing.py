@@ -144,3 +144,31 @@ def test_the_trace_context_is_signed_and_optional():
     assert err.value.reason == BAD_SIGNATURE
     assert Envelope.from_fields({**fields, "traceparent": "x" * 500}).traceparent is None  # absurd: ignored
     assert "traceparent" not in Envelope.from_fields(fields).to_json()
+
+
+async def test_otlp_export_reaches_a_collector(aiohttp_client, aiohttp_server, make_config):
+    """exporter = "otlp": spans leave over OTLP/HTTP (protobuf) to the configured endpoint."""
+    import gzip
+    from aiohttp import web
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[str] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        body = await request.read()
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        message = ExportTraceServiceRequest.FromString(body)
+        received.extend(span.name for rs in message.resource_spans for ss in rs.scope_spans for span in ss.spans)
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", collect)
+    server = await aiohttp_server(collector)
+    client = await start(aiohttp_client, make_config(tracing={
+        "enabled": True, "exporter": "otlp", "endpoint": f"http://127.0.0.1:{server.port}/v1/traces"}))
+    assert (await client.get("/api/v1/products")).status == 200
+
+    async def names():
+        return list(received)
+    await wait_until(names, lambda n: "GET /api/v1/products" in n, "the request's span at the collector")
