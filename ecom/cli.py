@@ -8,6 +8,7 @@
     run.py reload        rolling restart of a running --instances N shop's workers
     run.py create-admin EMAIL [--password-stdin]
     run.py seed --products N   a demo catalog (sellers, categories, prices, stock in several regions)
+    run.py trace ORDER_ID      the checkout trace of an order, as a waterfall ([tracing] exporter = "file")
     run.py backup [--output FILE]         every database, uploads, mail, secret in one archive (ecom/backup.py)
     run.py restore FILE --data-dir NEW    that archive into a new, empty data dir
 
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", parents=[common], help="bring a backup archive back into a new, empty "
                              "--data-dir (databases, uploads, mail, secret)")
     restore.add_argument("archive", help="a file made by run.py backup")
+    trace = sub.add_parser("trace", parents=[common], help="print the trace of an order's checkout as a waterfall "
+                           "(from the [tracing] file; no collector needed)")
+    trace.add_argument("order_id", help="the order's id, like ord_...")
+    trace.add_argument("--file", help="spans file (default: [tracing] file, else <data dir>/traces.jsonl)")
     return parser
 
 
@@ -117,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         if command == "create-admin":
             password = _read_password(args)
             return _with_database(config, lambda cfg: _create_admin(cfg, loaded, args.email, password))
+        if command == "trace":
+            from .tracing import trace_file
+            from .tracing.waterfall import show
+            return show(Path(args.file) if args.file else trace_file(config), args.order_id)
         if command in ("backup", "restore"):
             from . import backup
             if command == "backup":
