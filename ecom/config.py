@@ -57,8 +57,19 @@ class DatabaseConfig:
     pool_max: int = 10
     pool_min: int = 1
     command_timeout: float = 30.0
+    # issue 13, ecom/resilience.py: a web request waits at most acquire_timeout for a pooled connection
+    # and request_statement_timeout per statement (COMMIT excepted); a new connection at most
+    # connect_timeout; breaker_threshold outages in a row open a database's circuit for breaker_reset_seconds
+    connect_timeout: float = 5.0
+    acquire_timeout: float = 2.0
+    request_statement_timeout: float = 2.0
+    breaker_threshold: int = 5
+    breaker_reset_seconds: float = 5.0
 
     def validate(self) -> None:
+        for name in ("connect_timeout", "acquire_timeout", "request_statement_timeout", "breaker_reset_seconds"):
+            _check(0.1 <= getattr(self, name) <= 600, f"database.{name}", "must be between 0.1 and 600 seconds")
+        _check(1 <= self.breaker_threshold <= 1000, "database.breaker_threshold", "must be between 1 and 1000")
         for key, url in {"database.url": self.url, **{f"database.urls.{k}": v for k, v in self.urls.items()}}.items():
             _check(url == "" or url.startswith(("postgres://", "postgresql://")), key,
                    "must be a postgresql:// URL or empty for the embedded server")

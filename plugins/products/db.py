@@ -85,21 +85,28 @@ async def update(db, product_id: int, seller_id: int | None, changes: dict[str, 
         RETURNING {COLUMNS}""", product_id, seller_id, *changes.values())
 
 
-async def soft_delete(db, product_id: int, seller_id: int | None) -> bool:
-    row = await db.fetchrow(f"""
+async def lock_live(conn, product_id: int, seller_id: int | None) -> asyncpg.Record | None:
+    """The live product (only ``seller_id``'s unless None), locked until the end of the transaction: what an
+    update compares against to announce exactly what it changed (events.changes)."""
+    return await conn.fetchrow(f"""
+        SELECT {COLUMNS} FROM products p
+        WHERE p.id = $1 AND {LIVE} AND ($2::bigint IS NULL OR p.seller_id = $2) FOR UPDATE""", product_id, seller_id)
+
+
+async def soft_delete(db, product_id: int, seller_id: int | None) -> asyncpg.Record | None:
+    """The deleted product's row (for its ProductDeleted), or None when there was no such live product."""
+    return await db.fetchrow(f"""
         UPDATE products AS p SET deleted_at = now(), updated_at = now()
-        WHERE p.id = $1 AND {LIVE} AND ($2::bigint IS NULL OR p.seller_id = $2) RETURNING p.id""",
-                            product_id, seller_id)
-    return row is not None
+        WHERE p.id = $1 AND {LIVE} AND ($2::bigint IS NULL OR p.seller_id = $2) RETURNING {COLUMNS}""",
+                             product_id, seller_id)
 
 
-async def archive_seller(db, seller_id: int) -> int:
-    """Take a seller's live products off sale (active = false); how many were still on sale. The rows stay:
-    orders and invoices keep referring to them."""
-    status = await db.execute(f"""
+async def archive_seller(db, seller_id: int) -> list[asyncpg.Record]:
+    """Take a seller's live products off sale (active = false); the rows that were still on sale (each gets a
+    ProductUpdated). The rows stay: orders and invoices keep referring to them."""
+    return await db.fetch(f"""
         UPDATE products AS p SET active = false, updated_at = now()
-        WHERE p.seller_id = $1 AND p.active AND {LIVE}""", seller_id)
-    return int(status.split()[-1])
+        WHERE p.seller_id = $1 AND p.active AND {LIVE} RETURNING {COLUMNS}""", seller_id)
 
 
 async def set_image(db, product_id: int, seller_id: int | None, image: str) -> tuple[asyncpg.Record, str | None] | None:

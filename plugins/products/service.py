@@ -20,11 +20,13 @@ from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ecom.i18n import _
 
 from . import cursor as cursors, db, images
+from .events import ProductCreated, ProductDeleted, ProductUpdated, changes as changes_of, snapshot
 from .pagecache import PageCache
 from .searching import MAX_QUERY, SORT_NAMES, check_search, query_text, search_currency, sku_range
 from .validation import CURRENCIES, MAX_TYPE, SKU_SHAPE, check_fields
 
 if TYPE_CHECKING:
+    from ecom.events import PluginEvents
     from ecom.gateway.auth import Identity
 
 MAX_ID = 2**63 - 1
@@ -84,6 +86,11 @@ def _owner_filter(actor: "Identity") -> int | None:
     return None if actor.is_admin else actor.user_id
 
 
+def _actor(actor: "Identity") -> str:
+    """Who made a change, as the events name them."""
+    return f"user:{actor.user_id}"
+
+
 def _no_such(product_id: int) -> NotFound:
     return NotFound(_("No product {id}.").format(id=product_id))
 
@@ -95,8 +102,10 @@ def _valid_id(product_id: Any) -> int:
 
 
 class ProductsService:
-    def __init__(self, pool: asyncpg.Pool, config: ProductsConfig | None = None, media_dir: Path | None = None):
+    def __init__(self, pool: asyncpg.Pool, config: ProductsConfig | None = None, media_dir: Path | None = None,
+                 events: "PluginEvents | None" = None):
         self.pool = pool
+        self.events = events  # None only outside an app: changes are then announced to nobody
         self.config = config or ProductsConfig()
         self.media_dir = Path(media_dir) if media_dir else None
         self._types: tuple[float, list[tuple[str, int]]] | None = None  # (when, categories) for the filter
@@ -184,14 +193,45 @@ class ProductsService:
 
     # --- changing ---
 
+    async def _emit(self, conn: asyncpg.Connection, obj: Any) -> None:
+        if self.events is not None:
+            await self.events.emit(conn, obj)
+
     async def create(self, actor: "Identity", values: Mapping[str, Any]) -> Product:
         _owner_filter(actor)
         fields = check_fields(values, partial=False)
-        row = await db.insert(self.pool, actor.user_id, fields)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self.insert_in(conn, actor, actor.user_id, fields)
         self._changed()
         if row is None:
             raise self._duplicate_sku(fields["sku"])
         return Product.from_row(row)
+
+    async def insert_in(self, conn: asyncpg.Connection, actor: "Identity", seller_id: int,
+                        fields: Mapping[str, Any]) -> asyncpg.Record | None:
+        """Insert checked ``fields`` for ``seller_id`` in ``conn``'s transaction with its ProductCreated;
+        None (and no event) when the seller already has a live product with this SKU."""
+        row = await db.insert(conn, seller_id, dict(fields))
+        if row is not None:
+            await self._emit(conn, ProductCreated(row["id"], snapshot(row), _actor(actor)))
+        return row
+
+    async def update_in(self, conn: asyncpg.Connection, actor: "Identity", product_id: int, owner: int | None,
+                        fields: Mapping[str, Any]) -> tuple[asyncpg.Record | None, dict[str, Any]]:
+        """Change a live product in ``conn``'s transaction with one ProductUpdated naming what differs (none
+        when nothing does): (the row, what changed); (None, {}) when there is no such product of ``owner`` (an
+        admin: None, any seller's). The row is locked first so the reported ``from`` values are the replaced ones."""
+        before = await db.lock_live(conn, product_id, owner)
+        if before is None:
+            return None, {}
+        wanted = {name: fields[name] for name in changes_of(before, {**dict(before), **fields})}
+        if not wanted:  # the same values again: no write (updated_at stays), no event
+            return before, {}
+        row = await db.update(conn, product_id, owner, wanted)
+        diff = changes_of(before, row)
+        if diff:
+            await self._emit(conn, ProductUpdated(row["id"], snapshot(row), diff, _actor(actor)))
+        return row, diff
 
     async def update(self, actor: "Identity", product_id: int, changes: Mapping[str, Any]) -> Product:
         """A partial change with the same checks as create; NotFound for another seller's product."""
@@ -199,8 +239,8 @@ class ProductsService:
         _valid_id(product_id)
         fields = check_fields(changes, partial=True)
         try:
-            row = (await db.update(self.pool, product_id, owner, fields) if fields
-                   else await db.by_id(self.pool, product_id))
+            async with self.pool.acquire() as conn, conn.transaction():
+                row, _changes = await self.update_in(conn, actor, product_id, owner, fields)
         except asyncpg.UniqueViolationError:
             raise self._duplicate_sku(fields["sku"]) from None
         self._changed()
@@ -210,7 +250,12 @@ class ProductsService:
 
     async def delete(self, actor: "Identity", product_id: int) -> None:
         """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
-        if not await db.soft_delete(self.pool, _valid_id(product_id), _owner_filter(actor)):
+        owner = _owner_filter(actor)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await db.soft_delete(conn, _valid_id(product_id), owner)
+            if row is not None:
+                await self._emit(conn, ProductDeleted(row["id"], snapshot(row), _actor(actor)))
+        if row is None:
             raise _no_such(product_id)
         self._changed()
 
@@ -218,7 +263,11 @@ class ProductsService:
         """Inbox handler of the users plugin's UserDeleted: a deleted seller's products are taken off sale
         (archived: inactive, in the seller's and admins' lists only), never deleted, since orders, invoices
         and the ledger keep referring to them. Runs again harmlessly: archived products stay archived."""
-        if await db.archive_seller(conn, event.user_id):
+        rows = await db.archive_seller(conn, event.user_id)
+        for row in rows:  # one ProductUpdated per product taken off sale, in the inbox handler's transaction
+            await self._emit(conn, ProductUpdated(row["id"], snapshot(row), {"active": {"from": True, "to": False}},
+                                                  "system:users"))
+        if rows:
             self._changed()
 
     async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
@@ -229,7 +278,12 @@ class ProductsService:
         name = images.file_name(product_id, data, ext)
         folder = self._media()
         await asyncio.to_thread(images.write, folder, name, data)
-        result = await db.set_image(self.pool, product_id, owner, name)
+        async with self.pool.acquire() as conn, conn.transaction():
+            result = await db.set_image(conn, product_id, owner, name)
+            if result is not None and result[1] != name:
+                row = result[0]
+                await self._emit(conn, ProductUpdated(row["id"], snapshot(row),
+                                                      {"image": {"from": result[1], "to": name}}, _actor(actor)))
         if result is None:  # deleted meanwhile
             await asyncio.to_thread(images.remove, folder, name)
             raise _no_such(product_id)
