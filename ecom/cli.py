@@ -127,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             from .tracing.waterfall import show
             return show(Path(args.file) if args.file else trace_file(config), args.order_id)
         if command in ("backup", "restore"):
-            from . import backup
+            from . import backup, restore
             if command == "backup":
                 return backup.backup_command(config, args.output)
-            return backup.restore_command(config, args.archive)
+            return restore.restore_command(config, args.archive)
     except (ConfigError, PluginError, MigrationError) as err:
         print(f"ecom: {err}", file=sys.stderr)
         return EXIT_CONFIG

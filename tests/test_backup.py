@@ -217,7 +217,8 @@ def test_backup_of_a_running_shop_restores_its_orders_media_and_logins(tmp_path)
     assert stat.S_IMODE((restored / "secret.key").stat().st_mode) == 0o600
     with tarfile.open(archive) as tar:
         mails = sorted(m.name for m in tar.getmembers() if m.name.startswith("mail/") and m.isfile())
-    assert mails and mails == sorted(str(p.relative_to(restored)) for p in (restored / "mail").rglob("*") if p.is_file())
+    restored_mails = sorted(str(p.relative_to(restored)) for p in (restored / "mail").rglob("*") if p.is_file())
+    assert mails and mails == restored_mails
     assert stat.S_IMODE((restored / "mail").stat().st_mode) == 0o700
 
     proc = start(config, tmp_path / "restored.log", "--data-dir", str(restored))
