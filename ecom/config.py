@@ -219,7 +219,7 @@ class PluginsConfig:
     # the same list as config.toml's [plugins] enabled (tests/test_config.py keeps them equal)
     enabled: tuple[str, ...] = ("users", "addresses", "products", "inventory", "payments", "orders", "vouchers",
                                 "taxes", "shipping", "dashboards", "invoices",
-                                "notifications")
+                                "notifications", "webhooks")
     paths: tuple[str, ...] = ("plugins",)
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # raw [plugins.<name>] tables
 

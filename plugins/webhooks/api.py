@@ -35,7 +35,7 @@ DELIVERY = {"type": "object", "properties": {
     "status": {"enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "integer"},
     "next_attempt_at": {"type": "string", "format": "date-time"}, "last_status": {"type": ["integer", "null"]},
     "last_error": {"type": ["string", "null"]}, "log": {"type": "array", "items": ATTEMPT}}}
-EMPTY = {"type": "object", "properties": {}}
+EMPTY = {"type": "object", "description": "No body needed."}
 INBOUND = {"type": "object", "required": ["seller_id"], "properties": {
     "seller_id": {"type": "integer", "minimum": 1}, "description": {"type": "string", "maxLength": 200}}}
 STOCK_PUSH = {"type": "object", "required": ["items"], "properties": {"items": {
