@@ -3,8 +3,9 @@ started, watched, restarted with back-off and stopped the same way.
 
 The child dies with its parent (PR_SET_PDEATHSIG, SIGKILL: it holds no state worth a clean exit), may get
 one secret line on stdin (never argv), and prints ``ready`` on stdout once it listens. ``watch()``
-restarts it with back-off (1 s doubling to 30 s; a child that ran a minute starts again from 1 s) when
-it dies unexpectedly, never one stopped on purpose. Subclasses give the command and the name.
+restarts it with back-off (ecom.restarts: 1 s doubling to 30 s; a child that ran a minute starts again
+from 1 s) when it dies unexpectedly, never one stopped on purpose, and gives up after too many deaths.
+Subclasses give the command and the name.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from pathlib import Path
 
 from .aio import wait_event
 from .embedded import die_with_parent
+from .restarts import GiveUp, RestartBudget
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_BACKOFF = 30.0
 
 
 class ChildStartError(RuntimeError):
@@ -138,23 +139,29 @@ class ChildProcess:
             self.proc.kill()
             self.proc.wait()
 
-    async def watch(self, stopping: asyncio.Event) -> None:
-        """Restart the child whenever it dies unexpectedly, with back-off; give up (logged) if it cannot start."""
-        backoff = 1.0
+    async def watch(self, stopping: asyncio.Event) -> str | None:
+        """Restart the child whenever it dies unexpectedly, with back-off, also when a restart fails to
+        start (a busy machine, a port still held a moment); returns None when stopped, or the one line
+        saying why it gave up (ecom.restarts: too many deaths in a window) for the owner to exit on."""
+        budget = RestartBudget(f"the {self.what} on {self.host}:{self.port}")
+        budget.started_at = self._started_at
         while not stopping.is_set() and not self._stopping:
             if self.running:
                 await wait_event(stopping, 0.2)
                 continue
-            if time.monotonic() - self._started_at > 60:
-                backoff = 1.0  # it ran fine for a while: a fresh failure
+            try:
+                delay = budget.next_delay()
+            except GiveUp as err:
+                self.log.error("%s", err)
+                return str(err)
             self.log.warning("%s %s exited with status %s; restarting in %.0f s", self.what, self.pid,
-                             self.proc.returncode if self.proc else None, backoff)
-            if await wait_event(stopping, backoff) or self._stopping:
-                return
-            backoff = min(backoff * 2, MAX_BACKOFF)
+                             self.proc.returncode if self.proc else None, delay)
+            if await wait_event(stopping, delay) or self._stopping:
+                return None
             try:
                 await self.astart()
                 self.restarts += 1
+                budget.started()
             except ChildStartError as err:
-                self.log.error("%s", err)
-                return
+                self.log.error("%s", err)  # counted as another death: the next turn backs off or gives up
+        return None

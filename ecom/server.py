@@ -18,7 +18,9 @@ from .config import Config
 from .http_guard import GuardedAppRunner
 from .broker.limits import Limits
 from .broker.process import BrokerProcess, BrokerStartError
+from .drain import drain, drain_seconds
 from .mail.process import start_sink, stop_sink
+from .pgwatch import postgres_exit
 from .plugin import LoadedPlugins
 from .secret import load_secret
 
@@ -26,7 +28,8 @@ log = logging.getLogger("ecom.server")
 
 
 async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool, started: float,
-                announce: bool = True, embedded_mail: bool = False) -> int:
+                announce: bool = True, embedded_mail: bool = False, postgres=None) -> int:
+    """``postgres``: the embedded server this process started; if it dies we exit 1 (ecom.pgwatch says why)."""
     secret = load_secret(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -45,6 +48,10 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
         watcher = loop.create_task(broker.watch(stop))
     sink, sink_watcher = await start_sink(config, stop) if embedded_mail else (None, None)  # [mail] url = ""
     app = create_app(config, loaded=loaded, secret=secret)
+    draining = drain_seconds(config)
+    if draining:
+        app.on_response_prepare.append(draining.mark)  # Connection: close while draining
+    died = loop.create_task(_exit_when_postgres_dies(postgres, stop)) if postgres is not None else None
     runner = GuardedAppRunner(app, access_log=logging.getLogger("ecom.access"),  # slowloris guard, connection cap
                               shutdown_timeout=config.server.shutdown_timeout, handle_signals=False,
                               max_connections=config.server.max_connections,
@@ -64,6 +71,8 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
                   f"(started in {time.monotonic() - started:.2f} s; Ctrl-C stops)", flush=True)
         await stop.wait()
         log.info("stopping: draining in-flight requests")
+        if draining:
+            await drain(runner, draining)
     finally:
         try:  # stop accepting, let in-flight requests finish, then plugin shutdowns; never hang forever
             await asyncio.wait_for(runner.cleanup(), config.server.shutdown_timeout + 10)
@@ -74,4 +83,17 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
             await asyncio.gather(watcher, return_exceptions=True)
             broker.stop()
         await stop_sink(sink, sink_watcher)
+    if died is not None and died.done() and died.result():
+        print(f"ecom: {died.result()}", file=sys.stderr, flush=True)
+        return 1  # non-zero: systemd's Restart=on-failure starts the shop again
+    if died is not None:
+        died.cancel()
     return 0
+
+
+async def _exit_when_postgres_dies(postgres, stop: asyncio.Event) -> str | None:
+    line = await postgres_exit(postgres, stop)
+    if line:
+        log.error("%s", line)
+        stop.set()
+    return line

@@ -1,8 +1,11 @@
 """`run.py --instances N`: PostgreSQL and the broker once, N app workers, nginx in front.
 
 Workers and nginx are children with a parent-death signal: a SIGKILLed supervisor takes them along.
-A worker that dies is restarted with back-off (nginx routes around it meanwhile). SIGHUP (or
-`run.py reload`) restarts the workers one at a time, each back in the pool before the next goes.
+A worker that dies, or stops answering its /healthz (a stuck event loop, SIGSTOP), is replaced with
+back-off (nginx routes around it meanwhile). SIGHUP (or `run.py reload`) restarts the workers one at a
+time, each back in the pool before the next goes; a stopping worker drains (ecom.server). PostgreSQL
+(ecom.pgwatch), the broker, the mail sink and nginx are restarted when they die. Whatever dies too often
+(ecom.restarts: 5 times in 2 minutes) ends the supervisor with one line and exit status 1, for systemd.
 SIGINT/SIGTERM: nginx stops accepting, workers drain and stop, then the broker, then PostgreSQL.
 The embedded broker is a child process too (ecom.broker.process.BrokerProcess), restarted if it dies,
 and so is the embedded SMTP sink when [mail] url is "" (ecom.mail.process.SinkProcess).
@@ -24,21 +27,26 @@ import aiohttp
 
 from .aio import wait_event
 from . import nginx
+from .nginx.process import NginxProcess
 from .app import migrate_all
 from .config import Config
 from .datadir import DataDirLock, embedded_postgres
 from .broker.limits import Limits
 from .broker.process import BrokerProcess, BrokerStartError
-from .embedded import die_with_parent
+from .embedded import EmbeddedPostgres, die_with_parent
 from .mail.process import start_sink, stop_sink
 from .metrics import MULTIPROC_ENV, worker_exited
+from .pgwatch import keep_postgres_running
+from .restarts import GiveUp, RestartBudget
 from .plugin import LoadedPlugins
 from .secret import load_secret
 
 log = logging.getLogger("ecom.supervisor")
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
-MAX_BACKOFF = 30.0
+PROBE_EVERY = 1.0        # liveness: each ready worker's /healthz, directly on its port ...
+PROBE_TIMEOUT = 2.0
+UNRESPONSIVE_AFTER = 6.0  # ... no answer for this long (and 3 failed probes at least): replace it
 
 
 @dataclass
@@ -47,8 +55,8 @@ class Worker:
     port: int
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
-    backoff: float = 1.0
     restarts: int = 0
+    budget: RestartBudget | None = None
     retired: set[int] = field(default_factory=set)  # pids stopped on purpose (rolling restart, shutdown)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -58,10 +66,14 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, config: Config, loaded: LoadedPlugins, config_file: str | None):
-        self.config, self.loaded, self.config_file = config, loaded, config_file
+    def __init__(self, config: Config, loaded: LoadedPlugins, config_file: str | None,
+                 postgres: EmbeddedPostgres | None = None):
+        self.config, self.loaded, self.config_file, self.postgres = config, loaded, config_file, postgres
         self.workers = [Worker(i + 1, port) for i, port in enumerate(nginx.worker_ports(config))]
-        self.nginx: subprocess.Popen | None = None
+        for worker in self.workers:
+            worker.budget = RestartBudget(worker.name)
+        self.nginx = NginxProcess(config, loaded)
+        self.failure: str | None = None  # the one line we gave up with
         self.stopping = asyncio.Event()
         self.reloading: asyncio.Task | None = None
         self._monitors: list[asyncio.Task] = []
@@ -93,6 +105,7 @@ class Supervisor:
             *args, env=self._worker_env(worker), cwd=str(ROOT), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, preexec_fn=lambda: die_with_parent(signal.SIGKILL))  # a crash, like ours
         worker.started_at = time.monotonic()
+        worker.budget.started()
         log.info("%s started (pid %s, port %s)", worker.name, worker.process.pid, worker.port)
 
     async def _wait_ready(self, worker: Worker, timeout: float = READY_TIMEOUT) -> bool:
@@ -117,7 +130,7 @@ class Supervisor:
         worker.retired.add(proc.pid)
         proc.send_signal(signal.SIGTERM)  # the worker drains in-flight requests first
         try:
-            await asyncio.wait_for(proc.wait(), self.config.server.shutdown_timeout + 5)
+            await asyncio.wait_for(proc.wait(), self.config.server.shutdown_timeout + 15)  # + its drain (ecom/drain.py)
         except asyncio.TimeoutError:
             log.warning("%s did not stop in time; killing it", worker.name)
             proc.kill()
@@ -135,16 +148,47 @@ class Supervisor:
                 while worker.process is proc and not self.stopping.is_set():
                     await asyncio.sleep(0.05)
                 continue
-            if time.monotonic() - worker.started_at > 60:
-                worker.backoff = 1.0  # it ran fine for a while: this is a fresh failure
-            log.warning("%s exited with status %s; restarting in %.0f s", worker.name, code, worker.backoff)
-            if await wait_event(self.stopping, worker.backoff):
+            try:
+                delay = worker.budget.next_delay()
+            except GiveUp as err:
+                self._give_up(str(err))
                 return
-            worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
+            log.warning("%s exited with status %s; restarting in %.0f s", worker.name, code, delay)
+            if await wait_event(self.stopping, delay):
+                return
             worker.restarts += 1
             await self._spawn(worker)
             if await self._wait_ready(worker):
                 log.info("%s is back in the pool", worker.name)
+
+    async def _probe(self, worker: Worker) -> None:
+        """Liveness, not only exit: a ready worker that stops answering /healthz for UNRESPONSIVE_AFTER
+        seconds (a stuck loop answers nothing, and nginx would keep sending it its share) is SIGKILLed;
+        _monitor then restarts it like any other death. A worker starting or stopping is left alone."""
+        url = f"http://127.0.0.1:{worker.port}/healthz"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as session:
+            last_ok, failures = time.monotonic(), 0
+            while not await wait_event(self.stopping, PROBE_EVERY):
+                proc = worker.process
+                if not worker.ready.is_set() or proc is None or proc.returncode is not None \
+                        or proc.pid in worker.retired:
+                    last_ok, failures = time.monotonic(), 0
+                    continue
+                try:
+                    async with session.get(url) as resp:
+                        ok = resp.status == 200
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    ok = False
+                if ok or worker.process is not proc:
+                    last_ok, failures = time.monotonic(), 0
+                    continue
+                failures += 1
+                if failures >= 3 and time.monotonic() - last_ok > UNRESPONSIVE_AFTER:
+                    log.warning("%s (pid %s) has not answered /healthz for %.0f s; replacing it",
+                                worker.name, proc.pid, time.monotonic() - last_ok)
+                    worker.ready.clear()
+                    proc.kill()  # SIGKILL works on a stopped process too
+                    last_ok, failures = time.monotonic(), 0
 
     async def rolling_restart(self) -> None:
         log.info("rolling restart of %d workers", len(self.workers))
@@ -158,40 +202,19 @@ class Supervisor:
                 return
         log.info("rolling restart done")
 
-    # ------------------------------------------------------------------ nginx
-    def _start_nginx(self) -> None:
-        conf = nginx.write(self.config, self.loaded)
-        binary = nginx.find_binary(self.config)
-        check = subprocess.run([binary, "-t", "-q", "-p", str(conf.parent), "-c", str(conf)],
-                               capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx rejected its generated config: {check.stderr.strip()}")
-        self.nginx = subprocess.Popen([binary, "-p", str(conf.parent), "-c", str(conf), "-g", "daemon off;"],
-                                      stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-
-    async def _wait_for_port(self, port: int, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                _, writer = await asyncio.open_connection(self.config.server.host, port)
-                writer.close()
-                return True
-            except OSError:
-                await asyncio.sleep(0.05)
-        return False
-
-    def _stop_nginx(self) -> None:
-        proc, self.nginx = self.nginx, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGQUIT)  # graceful: finish open requests, accept no more
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
     # ------------------------------------------------------------------ the whole
+    def _give_up(self, line: str) -> None:
+        """Something keeps dying: stop everything and exit 1 with this line (systemd takes over)."""
+        if self.failure is None:
+            self.failure = line
+            log.error("%s", line)
+        self.stopping.set()
+
+    async def _watch_child(self, watcher: asyncio.Task) -> None:
+        line = await watcher  # the broker's or the sink's watch: a line when it gave up
+        if line:
+            self._give_up(line)
+
     def _on_hup(self) -> None:
         if self.reloading is None or self.reloading.done():
             self.reloading = asyncio.get_running_loop().create_task(self.rolling_restart())
@@ -199,6 +222,13 @@ class Supervisor:
             log.info("a rolling restart is already under way")
 
     async def run(self, started: float) -> int:
+        code = await self._run(started)
+        if self.failure:  # last, after everything stopped: the one line an operator (or journalctl) sees
+            print(f"ecom: {self.failure}", file=sys.stderr, flush=True)
+            return 1
+        return code
+
+    async def _run(self, started: float) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -214,7 +244,10 @@ class Supervisor:
                 print(f"ecom: {err}", file=sys.stderr)
                 return 1
             watcher = loop.create_task(broker.watch(self.stopping))
+            self._monitors.append(loop.create_task(self._watch_child(watcher)))
         sink, sink_watcher = await start_sink(self.config, self.stopping)  # [mail] url = "": a child too
+        if self.postgres is not None:
+            self._monitors.append(loop.create_task(self._watch_postgres()))
         try:
             await migrate_all(self.config, self.loaded)  # once, before N workers race for it
             for worker in self.workers:
@@ -224,11 +257,13 @@ class Supervisor:
                 failed = [w.name for w, ok in zip(self.workers, ready) if not ok]
                 print(f"ecom: {', '.join(failed)} did not become ready; see the log above", file=sys.stderr)
                 return 1
-            self._monitors = [loop.create_task(self._monitor(w)) for w in self.workers]
-            self._start_nginx()
-            if not await self._wait_for_port(self.config.server.port):
+            self._monitors += [loop.create_task(self._monitor(w)) for w in self.workers]
+            self._monitors += [loop.create_task(self._probe(w)) for w in self.workers]
+            self.nginx.start()
+            if not await self.nginx.listening():
                 print(f"ecom: nginx did not open port {self.config.server.port}", file=sys.stderr)
                 return 1
+            self._monitors.append(loop.create_task(self.nginx.keep_running(self.stopping, self._give_up)))
             print(f"ecom is ready at http://{self.config.server.host}:{self.config.server.port} "
                   f"({len(self.workers)} workers behind nginx; started in {time.monotonic() - started:.2f} s)",
                   flush=True)
@@ -236,7 +271,7 @@ class Supervisor:
             log.info("stopping: nginx first, then workers drain")
         finally:
             self.stopping.set()
-            self._stop_nginx()
+            self.nginx.stop()
             for task in [*self._monitors, *([self.reloading] if self.reloading else [])]:
                 task.cancel()
             await asyncio.gather(*(self._stop_worker(w) for w in self.workers), return_exceptions=True)
@@ -246,13 +281,18 @@ class Supervisor:
             await stop_sink(sink, sink_watcher)
         return 0
 
+    async def _watch_postgres(self) -> None:
+        line = await keep_postgres_running(self.postgres, self.stopping)
+        if line:
+            self._give_up(line)
+
 
 def supervise(config: Config, loaded: LoadedPlugins, *, started: float, config_file: str | None = None) -> int:
     if config.database.url:
         return asyncio.run(Supervisor(config, loaded, config_file).run(started))
-    with embedded_postgres(config.data_dir, config.database.max_connections, serving=True) as pg:
+    with embedded_postgres(config.data_dir, config.database.max_connections, serving=True, role="supervisor") as pg:
         config = config.replace(database={"url": pg.url("postgres")})
-        return asyncio.run(Supervisor(config, loaded, config_file).run(started))
+        return asyncio.run(Supervisor(config, loaded, config_file, postgres=pg).run(started))
 
 
 def request_reload(config: Config) -> int:
