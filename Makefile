@@ -1,21 +1,33 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# one stamp per set of dependencies and pyproject.toml version: `make run` installs only what running the
+# shop needs; `make test` (and bench, soak) add the dev tools (pytest, playwright, schemathesis, ...)
+DEPS := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.installed-run-$(DEPS)
+DEV_STAMP := $(VENV)/.installed-dev-$(DEPS)
 
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 
-.PHONY: run test install clean bench soak
+.PHONY: run test install install-dev clean bench soak
 
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	rm -f $(VENV)/.installed-run-* && touch $@
+
+# the dev extras include everything running needs: the run stamp is made too
+$(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.installed-dev-* $(VENV)/.installed-run-* && touch $@ $(RUN_STAMP)
 
-install: $(STAMP)
+install: $(RUN_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 run: install
 	$(PY) run.py
@@ -26,7 +38,7 @@ $(CHROMIUM):
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; fi
 
-test: install $(CHROMIUM)
+test: install-dev $(CHROMIUM)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # `make bench` drives Debian's wrk (a C load generator); as root we install it, otherwise we say how
@@ -37,12 +49,12 @@ $(WRK):
 
 # ecom against bare aiohttp/asyncpg baselines, same nginx, one table of ratios (docs/performance.md);
 # BENCH_ARGS="--quick" for 3 s runs
-bench: install $(WRK)
+bench: install-dev $(WRK)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # worker memory under 10 minutes of mixed load: RSS per worker, slope over the last 5 min, verdict, chart
 # (docs/performance.md, "Memory"); SOAK_ARGS="--minutes 2" for a short look
-soak: install $(WRK)
+soak: install-dev $(WRK)
 	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:

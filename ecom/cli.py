@@ -5,14 +5,17 @@
     run.py worker        one app process, no embedded parts (its PostgreSQL and broker live elsewhere)
     run.py migrate       apply every plugin's migrations, then exit
     run.py nginx-conf    print the nginx config that --instances N runs with
-    run.py reload        rolling restart of a running --instances N shop's workers
+    run.py reload        rolling restart of a running --instances N shop's workers (refused: one-process shop)
     run.py create-admin EMAIL [--password-stdin]
-    run.py seed --products N   a demo catalog (sellers, categories, prices, stock in several regions)
+    run.py seed --products N [--again]   a demo catalog (sellers, categories, prices, stock in several
+                                          regions); refused where products exist, unless --again
     run.py trace ORDER_ID      the checkout trace of an order, as a waterfall ([tracing] exporter = "file")
     run.py backup [--output FILE]         every database, uploads, mail, secret in one archive (ecom/backup.py)
     run.py restore FILE --data-dir NEW    that archive into a new, empty data dir
 
-Mistakes in config or plugins print one line and exit with status 2.
+The common options (--config, --data-dir, --port, --instances) mean the same before or after the
+command. ``run.py CMD --help`` says what CMD does. Mistakes in config or plugins, a broken config file or
+data dir, a busy port and a refused command print one line and exit with status 2 (ecom/preflight.py).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import asyncio
 import getpass
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -28,25 +32,38 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, ConfigError, load_config
-from .datadir import AlreadyRunning, embedded_postgres
+from .datadir import AlreadyRunning, DataDirLock, embedded_postgres, own_data_dir
 from .embedded import EmbeddedPostgresError
 from .db import MigrationError
 from .plugin import PluginError, load_plugins
+from .preflight import StartupError, check_data_dir, check_ports
 
 log = logging.getLogger("ecom")
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 EXIT_CONFIG = 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default="config.toml", help="config file (default: config.toml)")
-    common.add_argument("--data-dir", help="where PostgreSQL data, uploads and secrets live (default: var/)")
-    common.add_argument("--port", type=int, help="public HTTP port (default 8080)")
-    common.add_argument("--instances", type=int,
-                        help="app processes behind nginx (without the flag: one process, no nginx)")
+def _common(*, defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, written before or after the subcommand with the same meaning.
 
-    parser = argparse.ArgumentParser(prog="run.py", parents=[common], description="Run the ecom shop.")
+    The top level holds the defaults; each subcommand's copy defaults to SUPPRESS. argparse copies a
+    subcommand's parsed values over the top level's, so a copy defaulting to None used to erase
+    ``run.py --data-dir X seed``'s X (it seeded var/) and ``--data-dir X reload`` signalled the default shop."""
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=default("config.toml"), help="config file (default: config.toml)")
+    common.add_argument("--data-dir", default=default(None),
+                        help="where PostgreSQL data, uploads and secrets live (default: var/)")
+    common.add_argument("--port", type=int, default=default(None), help="public HTTP port (default 8080)")
+    common.add_argument("--instances", type=int, default=default(None),
+                        help="app processes behind nginx (without the flag: one process, no nginx)")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run.py", parents=[_common(defaults=True)], description="Run the ecom shop.")
+    common = _common(defaults=False)  # every subcommand's copy: see _common
     rotate_help = "make a new shop secret (secret.key) and say what that voids: sessions, pending card payments"
     parser.add_argument("--rotate-secret", action="store_true", help=rotate_help)
     sub = parser.add_subparsers(dest="command")
@@ -58,10 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("email")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     sub.add_parser("nginx-conf", parents=[common], help="print the generated nginx config for --instances N")
-    sub.add_parser("reload", parents=[common], help="rolling restart of the workers of a running --instances shop")
-    seed = sub.add_parser("seed", parents=[common], help="fill the shop with a demo catalog")
+    sub.add_parser("reload", parents=[common], help="rolling restart of the workers of a running --instances shop "
+                   "(a one-process shop has none: refused)")
+    seed = sub.add_parser("seed", parents=[common], help="fill the shop with a demo catalog (refused when it "
+                          "already has products, unless --again)")
     seed.add_argument("--products", type=int, default=1000, help="how many products (default 1000)")
     seed.add_argument("--random-seed", type=int, default=7, help="same number, same shop")
+    seed.add_argument("--again", action="store_true",
+                      help="add another demo catalog to a shop that already has products")
     backup = sub.add_parser("backup", parents=[common], help="write every plugin database, the uploads, the "
                             "mail and the shop secret into one archive (mode 0600; works while the shop runs)")
     backup.add_argument("--output", help="archive file (default: <data dir>/backups/ecom-<UTC time>.tar.gz)")
@@ -72,7 +93,17 @@ def _parser() -> argparse.ArgumentParser:
                            "(from the [tracing] file; no collector needed)")
     trace.add_argument("order_id", help="the order's id, like ord_...")
     trace.add_argument("--file", help="spans file (default: [tracing] file, else <data dir>/traces.jsonl)")
+    _describe(sub)
     return parser
+
+
+def _describe(sub: argparse._SubParsersAction) -> None:
+    """`run.py CMD --help` says what CMD does: its one-line help from the command list becomes its
+    description (argparse shows ``help=`` only in `run.py --help`). Also covers commands added later."""
+    for action in sub._choices_actions:  # one per subcommand, carrying its help text
+        parser = sub.choices[action.dest]
+        if not parser.description and action.help:
+            parser.description = action.help[:1].upper() + action.help[1:] + "."
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -99,9 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(config.server.log_level, json_format=not sys.stderr.isatty())
         loaded = load_plugins(config)
         if command == "run":
+            behind_nginx = args.instances is not None or config.server.instances > 1  # --instances 1: one worker
+            check_data_dir(config.data_dir)
+            with own_data_dir(config.data_dir):  # a second run.py hears "already running", not "port in use"
+                pass
+            check_ports(config, supervisor=behind_nginx)
             _check_secret(config, rotate=args.rotate_secret)
             config_file = str(Path(args.config).resolve()) if Path(args.config).exists() else None
-            behind_nginx = args.instances is not None or config.server.instances > 1  # --instances 1: one worker
             return _run(config, loaded, config_file, behind_nginx)
         if command == "worker":
             return _worker(config, loaded)
@@ -113,12 +148,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# ---- {name}\n{text}")
             return 0
         if command == "reload":
+            _refuse_reload_without_workers(config)
             from .supervisor import request_reload
             return request_reload(config)
         if command == "seed":
             if not 1 <= args.products <= 1_000_000:
                 raise ConfigError("seed: --products must be between 1 and 1000000")
-            return _with_database(config, lambda cfg: _seed(cfg, loaded, args.products, args.random_seed))
+            return _with_database(config, lambda cfg: _seed(cfg, loaded, args.products, args.random_seed, args.again))
         if command == "create-admin":
             password = _read_password(args)
             return _with_database(config, lambda cfg: _create_admin(cfg, loaded, args.email, password))
@@ -134,12 +170,48 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, PluginError, MigrationError) as err:
         print(f"ecom: {err}", file=sys.stderr)
         return EXIT_CONFIG
-    except (AlreadyRunning, EmbeddedPostgresError) as err:
+    except EmbeddedPostgresError as err:  # raised only while starting: a cluster it cannot run
+        print(f"ecom: {_postgres_line(err)}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AlreadyRunning as err:
         print(f"ecom: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+_PG_LOG_LINE = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (?:LOG|FATAL|PANIC|ERROR|DETAIL|HINT):\s+(.*)$")
+
+
+def _postgres_line(err: EmbeddedPostgresError) -> str:
+    """One line for a PostgreSQL that would not start: its message carries the tail of postgres.log (15
+    lines, earlier runs' included); keep what the last run (the pid of the last log line) said."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else "PostgreSQL did not start"
+    parsed = [m.groups() for m in map(_PG_LOG_LINE.match, lines[1:]) if m]
+    last_run = [text for pid, text in parsed if parsed and pid == parsed[-1][0]]
+    return f"{lines[0].rstrip(':')}: {'; '.join(last_run) or lines[-1]}"
+
+
+def _refuse_reload_without_workers(config: Config) -> None:
+    """`run.py reload` signals only a supervisor: SIGHUP's default action used to stop a one-process shop
+    (and a one-shot command such as seed) while reload reported success. The data dir's owner says what it
+    is in its lock (ecom.datadir); "" is an owner that does not say (an ecom older than this): as before, it
+    gets the signal, so the upgrade recipe (pull, migrate, reload) works on a shop started by older code."""
+    check_data_dir(config.data_dir)
+    lock = DataDirLock(config.data_dir)
+    if lock.acquire():
+        lock.release()
+        return  # nothing runs: request_reload says so
+    role = lock.role()
+    if role == "single":
+        raise StartupError(f"reload: the shop on {config.data_dir} (pid {lock.holder()}) runs as one process, "
+                           "without workers to restart: restart it, or start it with --instances N for rolling restarts")
+    if role not in ("", "supervisor"):
+        raise StartupError(f"reload: {config.data_dir} is held by a {role} (pid {lock.holder()}), not by a shop "
+                           "with workers: nothing to reload")
 
 
 def _check_secret(config: Config, *, rotate: bool) -> None:
@@ -169,6 +241,7 @@ def _with_database(config: Config, action) -> int:
     """Run ``action(config)`` against the configured PostgreSQL (the embedded one shared or started)."""
     if not _uses_embedded_postgres(config):
         return asyncio.run(action(config))
+    check_data_dir(config.data_dir)
     _check_secret(config, rotate=False)  # made (or checked) before a first command creates the cluster
     with embedded_postgres(config.data_dir, config.database.max_connections, serving=False) as pg:
         return asyncio.run(action(_with_embedded_urls(config, pg.url("postgres"))))
@@ -182,10 +255,10 @@ async def _migrate(config: Config, loaded) -> int:
     return 0
 
 
-async def _seed(config: Config, loaded, products: int, random_seed: int) -> int:
+async def _seed(config: Config, loaded, products: int, random_seed: int, again: bool) -> int:
     from .seed import SeedOptions, run_seed
     started = time.monotonic()
-    await run_seed(config, loaded, SeedOptions(products=products, random_seed=random_seed))
+    await run_seed(config, loaded, SeedOptions(products=products, random_seed=random_seed, again=again))
     print(f"seeded {products} products in {time.monotonic() - started:.1f} s")
     return 0
 
@@ -249,7 +322,7 @@ def _run(config: Config, loaded, config_file: str | None, behind_nginx: bool) ->
     if not _uses_embedded_postgres(config):
         return serve_forever(serve(config, loaded, embedded_broker=not config.broker.url, started=started,
                                    embedded_mail=True))
-    with embedded_postgres(config.data_dir, config.database.max_connections, serving=True) as pg:
+    with embedded_postgres(config.data_dir, config.database.max_connections, serving=True, role="single") as pg:
         config = _with_embedded_urls(config, pg.url("postgres"))
         return serve_forever(serve(config, loaded, embedded_broker=not config.broker.url, started=started,
                                    embedded_mail=True, postgres=pg))  # exits 1 if PostgreSQL dies

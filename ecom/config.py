@@ -337,6 +337,21 @@ _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "broker": Broke
              "nginx": NginxConfig, "i18n": I18nConfig, "mail": MailConfig, "tracing": TracingConfig}
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, or a one-line ConfigError: a folder where the file should be, a file this user
+    cannot read, or bytes that are not UTF-8 (TOML is UTF-8) each ended start-up in a traceback."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"config: cannot read {path}: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ConfigError(f"config: {path} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); "
+                          "save it as UTF-8") from None
+
+
 def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Mapping[str, Any]] | None = None, root: str | Path | None = None) -> Config:
     """Read ``path`` (missing is fine only for the default name), then env overrides, then ``overrides``.
@@ -349,7 +364,7 @@ def load_config(path: str | Path | None = "config.toml", environ: Mapping[str, s
         base = Path(root) if root is not None else p.resolve().parent
         if p.exists():
             try:
-                raw = tomllib.loads(p.read_text())
+                raw = tomllib.loads(_read_text(p))
             except tomllib.TOMLDecodeError as err:
                 raise ConfigError(f"config: {p} is not valid TOML: {err}") from None
         elif p.name != "config.toml" or p.parent != Path("."):

@@ -27,7 +27,8 @@ class DataDirLock:
         self.path = data_dir / name
         self._fd: int | None = None
 
-    def acquire(self, shared: bool = False, blocking: bool = False) -> bool:
+    def acquire(self, shared: bool = False, blocking: bool = False, role: str = "") -> bool:
+        """Take the lock; an exclusive holder writes ``<pid> <role>`` into it (see role())."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         flags = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB)
         try:
@@ -37,15 +38,24 @@ class DataDirLock:
             return False
         if not shared:
             os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+            os.write(fd, f"{os.getpid()} {role}".strip().encode())  # one write: a reader never sees a pid alone
         self._fd = fd
         return True
 
     def holder(self) -> str:
+        """The holder's pid (as text), "?" when unknown."""
+        return (self._words() or ["?"])[0]
+
+    def role(self) -> str:
+        """What the holder said it is: "single", "supervisor", "command", or "" (an older ecom)."""
+        words = self._words()
+        return words[1] if len(words) > 1 else ""
+
+    def _words(self) -> list[str]:
         try:
-            return self.path.read_text().strip() or "?"
-        except OSError:
-            return "?"
+            return self.path.read_text().split()
+        except (OSError, UnicodeDecodeError):
+            return []
 
     def release(self) -> None:
         if self._fd is not None:
@@ -55,10 +65,10 @@ class DataDirLock:
 
 
 @contextlib.contextmanager
-def own_data_dir(data_dir: Path) -> Iterator[DataDirLock]:
+def own_data_dir(data_dir: Path, role: str = "") -> Iterator[DataDirLock]:
     """Exclusive ownership for a serving process; AlreadyRunning if another ecom holds it."""
     lock = DataDirLock(data_dir)
-    if not lock.acquire():
+    if not lock.acquire(role=role):
         raise AlreadyRunning(f"ecom is already running on data dir {data_dir} (pid {lock.holder()}); "
                              "stop it first or use another --data-dir")
     try:
@@ -68,15 +78,18 @@ def own_data_dir(data_dir: Path) -> Iterator[DataDirLock]:
 
 
 @contextlib.contextmanager
-def embedded_postgres(data_dir: Path, max_connections: int, *, serving: bool) -> Iterator[EmbeddedPostgres]:
+def embedded_postgres(data_dir: Path, max_connections: int, *, serving: bool,
+                      role: str = "") -> Iterator[EmbeddedPostgres]:
     """The embedded server for ``data_dir``, running for the duration of the block.
 
-    ``serving=True``: this process must be the owner (run.py). Otherwise share a running owner's server.
+    ``serving=True``: this process must be the owner (run.py), and says what it is in the lock (``role``:
+    "single" or "supervisor"), so that `run.py reload` signals only a shop that has workers to restart.
+    Otherwise share a running owner's server (or own it for the moment, as a "command").
     """
     server = EmbeddedPostgres(data_dir, max_connections=max_connections)
     users = DataDirLock(data_dir, "users.lock")
     if serving:
-        with own_data_dir(data_dir):
+        with own_data_dir(data_dir, role):
             server.start()
             try:
                 yield server
@@ -88,7 +101,7 @@ def embedded_postgres(data_dir: Path, max_connections: int, *, serving: bool) ->
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         owner = DataDirLock(data_dir)
-        if owner.acquire():
+        if owner.acquire(role="command"):
             try:
                 server.start()
                 try:

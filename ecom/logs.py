@@ -9,6 +9,10 @@ import sys
 import time
 from typing import Any, Callable
 
+from aiohttp.web_log import AccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 trace_ids: Callable[[], dict[str, str]] | None = None  # set by ecom.tracing while on: trace_id, span_id
 
@@ -27,6 +31,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class AccessLog(AccessLogger):
+    """aiohttp's access line, carrying the request's own id. aiohttp writes the line after the
+    middleware has reset ``request_id_var`` (outside the request's context), so every access line said
+    ``"request_id": "-"``; the id is read from the request (or the response header it was echoed in)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        from .gateway.keys import REQUEST_ID  # here: the gateway imports this module
+        rid = request.get(REQUEST_ID) or response.headers.get("X-Request-Id") or "-"
+        token = request_id_var.set(rid)
+        try:
+            super().log(request, response, time)
+        finally:
+            request_id_var.reset(token)
 
 
 def setup_logging(level: str = "info", json_format: bool = True) -> None:

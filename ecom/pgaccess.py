@@ -162,6 +162,8 @@ def read_password(path: Path) -> str | None:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        text = ""  # not ASCII: damaged like any other text that is not a password
     if not re.fullmatch(r"[0-9a-f]{32,128}", text):
         raise ValueError(f"{path} is damaged: remove it and start again (a new password is set)")
     return text

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from tqdm import tqdm
 
-from .config import Config
+from .config import Config, ConfigError
 from .plugin import LoadedPlugins
 
 
@@ -21,10 +21,29 @@ from .plugin import LoadedPlugins
 class SeedOptions:
     products: int = 1000
     random_seed: int = 7
+    again: bool = False  # seed a shop that already has products (another catalog next to the first)
 
     @property
     def sellers(self) -> int:
         return max(2, min(50, self.products // 200 + 1))
+
+
+class SeedRefused(ConfigError):
+    """The shop already has a catalog; one line, exit 2 (the CLI prints it)."""
+
+
+async def _refuse_a_second_catalog(app: web.Application) -> None:
+    """Before any hook runs: seeding twice duplicated the whole catalog and its stock (the other hooks
+    keep what they made), so a shop with products is refused unless the operator passes --again. Asked of
+    the products plugin's own service, after migrations (runner.setup), so a first seed finds its table."""
+    try:
+        from plugins.products.keys import PRODUCTS
+    except ImportError:  # a shop built without the products plugin has no catalog to duplicate
+        return
+    products = app.get(PRODUCTS)
+    if products is not None and await products.max_id() > 0:
+        raise SeedRefused("seed: this shop already has products; run.py seed --again adds another demo "
+                          "catalog next to them")
 
 
 class Seeder:
@@ -47,6 +66,8 @@ async def run_seed(config: Config, loaded: LoadedPlugins, options: SeedOptions) 
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()  # runs migrations and every plugin's start-up
     try:
+        if not options.again:
+            await _refuse_a_second_catalog(app)
         seeder = Seeder(app, options)
         for plugin in loaded.plugins:
             if plugin.seed is not None:

@@ -16,6 +16,7 @@ from aiohttp import web
 from .app import create_app
 from .config import Config
 from .http_guard import GuardedAppRunner
+from .logs import AccessLog
 from .broker.limits import Limits
 from .broker.process import BrokerProcess, BrokerStartError
 from .drain import drain, drain_seconds
@@ -35,6 +36,7 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _no_reload)  # SIGHUP's default (exit) took a one-process shop down
 
     broker = watcher = None
     if embedded_broker:
@@ -53,6 +55,7 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
         app.on_response_prepare.append(draining.mark)  # Connection: close while draining
     died = loop.create_task(_exit_when_postgres_dies(postgres, stop)) if postgres is not None else None
     runner = GuardedAppRunner(app, access_log=logging.getLogger("ecom.access"),  # slowloris guard, connection cap
+                              access_log_class=AccessLog,  # the line carries the request's id
                               shutdown_timeout=config.server.shutdown_timeout, handle_signals=False,
                               max_connections=config.server.max_connections,
                               header_timeout=config.server.header_timeout)
@@ -64,7 +67,7 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
         except OSError as err:
             print(f"ecom: cannot listen on {config.server.host}:{config.server.port}: {err.strerror or err}",
                   file=sys.stderr)
-            return 1
+            return 2  # taken after the CLI's check (ecom/preflight.py): the same one line, the same status
         if announce:
             host = "127.0.0.1" if config.server.host in ("0.0.0.0", "") else config.server.host
             print(f"ecom is ready at http://{host}:{config.server.port} "
@@ -97,3 +100,10 @@ async def _exit_when_postgres_dies(postgres, stop: asyncio.Event) -> str | None:
         log.error("%s", line)
         stop.set()
     return line
+
+
+def _no_reload() -> None:
+    """A `kill -HUP` sent by hand: this process has no workers to restart (a rolling restart is the
+    --instances supervisor's; `run.py reload` refuses a one-process shop), so it says so and serves on."""
+    log.warning("SIGHUP ignored: this process has no workers to restart (a rolling restart is for a shop "
+                "started with --instances N: signal its supervisor); restart it to load new code or config")
