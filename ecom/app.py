@@ -11,7 +11,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from . import db, tracing
+from . import db, resilience, tracing
 from .broker import new_client_id
 from .config import Config
 from .events import EventBus
@@ -209,8 +209,9 @@ async def _infrastructure(app: web.Application):
                 await migrate_plugin(config, plugin)
                 pools[plugin.name] = await db.create_pool(
                     plugin_database_url(config, plugin.name), max_size=size, min_size=config.database.pool_min,
-                    command_timeout=config.database.command_timeout)
+                    command_timeout=config.database.command_timeout, **resilience.pool_guard(config.database, plugin.name))
         app[POOLS] = pools
+        app[resilience.WEB_LIMITS] = resilience.web_limits(config.database)
         if app[EVENTS_LIVE]:
             await app[EVENT_BUS].connect(wait=app[BROKER_WAIT])
         yield

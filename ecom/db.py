@@ -7,6 +7,7 @@ Editing an applied migration is an error: add a new file instead.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from .config import ConfigError
+from .resilience import ROLLBACK_TIMEOUT, WEB, Breaker
 
 log = logging.getLogger("ecom.db")
 
@@ -164,9 +166,11 @@ class PooledConnection(asyncpg.Connection):
     COMMIT are such statements too). An open transaction is always rolled back (asyncpg does that
     before the reset hook runs), so SET LOCAL and transaction-level advisory locks need nothing."""
 
-    __slots__ = ("_ecom_marked", "_ecom_unchecked", "_ecom_read", "_ecom_names", "_ecom_settings")
+    __slots__ = ("_ecom_marked", "_ecom_unchecked", "_ecom_read", "_ecom_names", "_ecom_settings",
+                 "_ecom_config", "_ecom_web", "_ecom_breaker")
 
     def __init__(self, *args, **kwargs):
+        self._ecom_web = self._ecom_breaker = None
         super().__init__(*args, **kwargs)
         self._ecom_marked = self._ecom_unchecked = False
         settings = self.get_settings()  # the server's start-up values, already received
@@ -190,10 +194,66 @@ class PooledConnection(asyncpg.Connection):
             return self._reported_settings() != self._ecom_settings
         return False
 
+    # -- resilience (ecom/resilience.py): web-request timeouts and the pool's circuit breaker --------------
+
+    @property
+    def _config(self):
+        """asyncpg reads ``command_timeout`` from here for every statement sent without a timeout: inside a
+        web request that is the short ``request_statement_timeout`` (a variant built once per connection)."""
+        limits = WEB.get()
+        if limits is None:
+            return self._ecom_config
+        web = self._ecom_web
+        if web is None or web.command_timeout != limits.statement_timeout:
+            web = self._ecom_web = self._ecom_config._replace(command_timeout=limits.statement_timeout)
+        return web
+
+    @_config.setter
+    def _config(self, value):
+        self._ecom_config, self._ecom_web = value, None
+
+    def _ecom_outage(self, exc: BaseException) -> None:
+        """A statement met an outage: count it, and drop a connection that timed out (asyncpg would wait
+        for the server to confirm a cancellation, which a frozen server never does)."""
+        if isinstance(exc, TimeoutError) and not self.is_closed():
+            self.terminate()
+        if self._ecom_breaker is not None:
+            self._ecom_breaker.failed(exc)
+
+    async def _execute(self, *args, **kwargs):
+        try:
+            result = await super()._execute(*args, **kwargs)
+        except OUTAGES as exc:
+            self._ecom_outage(exc)
+            raise
+        if self._ecom_breaker is not None and self._ecom_breaker.recovering:
+            self._ecom_breaker.succeeded()
+        return result
+
+    async def _executemany(self, *args, **kwargs):
+        try:
+            return await super()._executemany(*args, **kwargs)
+        except OUTAGES as exc:
+            self._ecom_outage(exc)
+            raise
+
     async def execute(self, query: str, *args, timeout: float | None = None) -> str:
-        if not args:
-            self._ecom_unchecked = True
-        return await super().execute(query, *args, timeout=timeout)
+        if args:  # through _execute, guarded there
+            return await super().execute(query, *args, timeout=timeout)
+        self._ecom_unchecked = True
+        if timeout is None and WEB.get() is not None:
+            if query == "COMMIT;":  # asyncpg's transaction: an abandoned COMMIT has an unknown outcome
+                timeout = self._ecom_config.command_timeout
+            elif query == "ROLLBACK;":  # unanswered: dropped below, and the server rolls back by itself
+                timeout = ROLLBACK_TIMEOUT
+        try:
+            result = await super().execute(query, timeout=timeout)
+        except OUTAGES as exc:
+            self._ecom_outage(exc)
+            raise
+        if self._ecom_breaker is not None and self._ecom_breaker.recovering:
+            self._ecom_breaker.succeeded()
+        return result
 
     async def add_listener(self, channel, callback):
         self._ecom_marked = True  # before the LISTEN: if it fails half-way, the release still UNLISTENs
@@ -226,8 +286,55 @@ async def reset_if_needed(conn: asyncpg.Connection) -> None:
         await conn.reset_session()
 
 
-async def create_pool(url: str, *, max_size: int, min_size: int = 1, command_timeout: float = 30.0) -> asyncpg.Pool:
-    """A pool whose connections are reset only when they carry session state (see PooledConnection)."""
-    return await asyncpg.create_pool(url, min_size=min(min_size, max_size), max_size=max_size,
-                                     command_timeout=command_timeout, connection_class=PooledConnection,
-                                     reset=reset_if_needed)
+class GuardedPool(asyncpg.Pool):
+    """A pool behind a circuit breaker: while its database is known to be away, a web request's acquire
+    fails at once (DependencyUnavailable) instead of queueing, and otherwise waits at most
+    ``acquire_timeout`` (and so does its release, which asyncpg bounds by the acquire's timeout).
+    Outages count from every caller, web or background."""
+
+    __slots__ = ("breaker",)
+
+    def __init__(self, *args, breaker: Breaker | None = None, **kwargs):
+        self.breaker = breaker
+        super().__init__(*args, **kwargs)
+
+    async def _acquire(self, timeout):
+        limits = WEB.get()
+        if limits is None or self.breaker is None:
+            # background work (relays, handlers, sweepers) is never refused: nobody waits on it, its loop
+            # backs off by itself, and its successes close a half-open circuit as well as a request's do
+            return await super()._acquire(timeout)
+        self.breaker.check()
+        # a wait for a busy pool is not an outage (not counted); a connect that does not finish is
+        con = await super()._acquire(limits.acquire_timeout if timeout is None else timeout)
+        if self.breaker.state != "closed":
+            try:  # the circuit opened while this request queued: refuse now rather than try a dead server
+                self.breaker.check()
+            except ConnectionError:
+                await self.release(con)
+                raise
+        return con
+
+    async def _get_new_connection(self):
+        """A connection refused, lost, timed out, or still not open when the acquire's time ran out (the
+        acquire cancels it: a frozen server accepts the socket and never answers) is an outage."""
+        try:
+            con = await super()._get_new_connection()
+        except (asyncio.CancelledError, *OUTAGES) as exc:
+            if self.breaker is not None:
+                self.breaker.failed(exc)
+            raise
+        con._ecom_breaker = self.breaker
+        return con
+
+
+async def create_pool(url: str, *, max_size: int, min_size: int = 1, command_timeout: float = 30.0,
+                      connect_timeout: float = 60.0, breaker: Breaker | None = None) -> asyncpg.Pool:
+    """A pool whose connections are reset only when they carry session state (see PooledConnection),
+    with ``breaker`` (per plugin database) in front when given."""
+    pool = GuardedPool(url, min_size=min(min_size, max_size), max_size=max_size, command_timeout=command_timeout,
+                       timeout=connect_timeout, connection_class=PooledConnection, reset=reset_if_needed,
+                       breaker=breaker, max_queries=50000, max_inactive_connection_lifetime=300.0,
+                       setup=None, init=None, loop=None, record_class=asyncpg.Record, connect=None)
+    await pool
+    return pool

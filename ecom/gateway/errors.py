@@ -13,6 +13,7 @@ from aiohttp import web
 from .. import jsonx
 from ..errors import DomainError
 from ..i18n import N_, _
+from ..resilience import WEB, WEB_LIMITS, DependencyUnavailable
 from .keys import REQUEST_ID
 
 log = logging.getLogger("ecom.gateway")
@@ -70,13 +71,28 @@ def error_response(request: web.Request, status: int, detail: str, *, title: str
 UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
                asyncpg.InterfaceError, asyncpg.ObjectNotInPrerequisiteStateError, ConnectionError, FileNotFoundError)
 
+
+def part_unavailable(request: web.Request, retry_after: int = 5) -> web.Response:
+    """503 with Retry-After: the part of the shop this request needs is away; the rest still works."""
+    return error_response(request, 503, _("This part of the shop is briefly unavailable. Please try again in a few "
+                                          "seconds: the rest of the shop keeps working."),
+                          headers={"Retry-After": str(retry_after)})
+
+
 _PASS_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Location")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
+    """Also where a request's database work gets its web limits (short waits: ecom/resilience.py)."""
+    token = WEB.set(request.app.get(WEB_LIMITS))
     try:
         return await handler(request)
+    except DependencyUnavailable as err:  # an open circuit: refused without waiting, no need to log each
+        return part_unavailable(request, err.retry_after)
+    except TimeoutError as err:  # a pooled connection or a statement did not come in time
+        log.error("timed out on %s %s: %s", request.method, request.path, str(err) or "no answer in time")
+        return part_unavailable(request)
     except DomainError as err:
         return error_response(request, err.status, _(err.detail), title=_(err.title), errors=err.errors or None)
     except web.HTTPException as exc:
@@ -97,3 +113,5 @@ async def error_middleware(request: web.Request, handler):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(request, 500, _("Something went wrong on our side. Quote request id {id} if you "
                                               "report it.").format(id=request.get(REQUEST_ID, "-")))
+    finally:
+        WEB.reset(token)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ecom.errors import Conflict, ValidationFailed
 from ecom.i18n import _
+from ecom.resilience import retry_read
 
 from . import cart_db, checks
 from .models import Cart, CartLine
@@ -84,7 +85,8 @@ class CartService:
         sends each line from one region, the first that has it among those serving the address)."""
         if not product_ids:
             return {}
-        table = await self.inventory.stock_table(list(product_ids))  # every region in one query
+        # every region in one query; a read, so retried after a dropped connection (ecom/resilience.py)
+        table = await retry_read(lambda: self.inventory.stock_table(list(product_ids)))
         return {pid: max((s.available for s in stocks), default=0) for pid, stocks in table.items()}
 
     async def view(self, items: Items) -> Cart:

@@ -14,6 +14,7 @@ from ecom.gateway import identity, roles_required
 from ecom.gateway.flash import flash
 from ecom.i18n import N_, _, current_locale
 from ecom.inputs import form_data, form_field
+from ecom.resilience import retry_read
 
 from .caching import PRIVATE, conditional, no_store
 from .routes import product_id, products, upload_bytes
@@ -130,7 +131,7 @@ async def _availability(request: web.Request, product: Product) -> tuple[list | 
     if inventory is None:
         return None, True
     try:
-        return list(await inventory.availability(product.id)), True
+        return list(await retry_read(lambda: inventory.availability(product.id))), True  # a read: safe to retry
     except Exception:  # noqa: BLE001 - stock is extra on this page: show the product without it
         log.warning("inventory availability failed for product %s", product.id, exc_info=True)
         return None, False
