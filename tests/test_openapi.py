@@ -24,6 +24,8 @@ NO_JSON_BODY = {
     ("post", "/api/v1/inventory/imports"),
     ("post", "/api/v1/products/import"),  # a CSV body
     ("put", "/api/v1/products/{id}/image"),
+    ("post", "/api/v1/webhooks/{id}/enable"),
+    ("post", "/api/v1/webhooks/deliveries/{id}/redeliver"),
 }
 
 
