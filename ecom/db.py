@@ -302,7 +302,7 @@ class GuardedPool(asyncpg.Pool):
         limits = WEB.get()
         if limits is None or self.breaker is None:
             # background work (relays, handlers, sweepers) is never refused: nobody waits on it, its loop
-            # backs off by itself, and its successes close a half-open circuit as well as a request's do
+            # backs off by itself, and a statement it gets answered closes the circuit (Breaker.succeeded)
             return await super()._acquire(timeout)
         self.breaker.check()
         # a wait for a busy pool is not an outage (not counted); a connect that does not finish is

@@ -16,7 +16,7 @@ Three parts, all per plugin database and per process:
   once with :class:`DependencyUnavailable` (a 503 with Retry-After) for
   ``database.breaker_reset_seconds``; then the next callers go through (half-open) and the first
   success closes it. Background work is never refused (nobody waits on it; its loops back off), but
-  its outages count. A statement that timed out also drops its connection, so the pool never waits
+  its outages count, and any statement it gets answered closes the circuit at once. A statement that timed out also drops its connection, so the pool never waits
   for a cancellation the frozen server cannot answer.
 - **Bounded retries with jitter** (:func:`retry_read`) for idempotent reads only: a connection the
   server dropped (restart, failover) fails once; the retry gets a fresh one. Never for writes.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
 from aiohttp import web
-from purgatory.domain.model import CLOSED, Context, OpenedState
+from purgatory.domain.model import CLOSED, Context, HalfOpenedState, OpenedState
 
 log = logging.getLogger("ecom.resilience")
 T = TypeVar("T")
@@ -105,8 +105,13 @@ class Breaker:
         self._settle(before, exc)
 
     def succeeded(self) -> None:
+        """A statement was answered. While open, that is proof the database is back (background work runs
+        while requests are refused): close at once rather than refuse requests until the next trial,
+        which on a worker with no traffic could be breaker_reset_seconds after the return."""
         if self.recovering:
             before = self._ctx.state
+            if before == "opened":
+                self._ctx.set_state(HalfOpenedState())
             self._ctx.handle_end_request()
             self._settle(before)
 
