@@ -147,7 +147,8 @@ async def test_migration_0003_keeps_past_refunds_honest(pg):
                 await conn.execute("INSERT INTO refunds (id, order_id, payment_id, amount_cents, currency, reason, "
                                    "status) VALUES ($1, $2, $3, $4, 'EUR', 'Cancelled', 'completed')",
                                    uuid.uuid4(), f"ord_{name}", ids[name], refunded)
-        assert [m.split(":")[1][:4] for m in await migrate(conn, migrations)] == ["0003"]
+        applied = [m.split(":")[1][:4] for m in await migrate(conn, migrations)]
+        assert applied[0] == "0003" and "0003" not in applied[1:]  # later migrations may follow it
         rows = {r["order_id"]: (r["status"], r["refunded_cents"])
                 for r in await conn.fetch("SELECT order_id, status, refunded_cents FROM payments")}
         assert rows == {"ord_full": ("refunded", 2599), "ord_part": ("partially_refunded", 1200),
