@@ -20,6 +20,17 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
         return False
 
 
+async def wait_either(wake: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:
+    """Wait until ``wake`` or ``stopping`` is set, or ``timeout`` seconds pass (a relay's idle wait: new work
+    wakes it, shutdown ends it, the timeout is its poll)."""
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
 async def get_or_none(queue: asyncio.Queue, timeout: float) -> Any:
     """The next item of ``queue``, or None after ``timeout`` seconds."""
     try:

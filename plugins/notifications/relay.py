@@ -21,6 +21,7 @@ from email.utils import formatdate
 
 import asyncpg
 
+from ecom.aio import wait_either
 from ecom.mail.sender import SendError, Session, SmtpTarget
 
 from . import db
@@ -103,14 +104,4 @@ class Relay:
                 log.exception("mail relay round failed")
                 busy = 0
             if busy < BATCH:
-                await _either(self.wake, stopping, self.poll_seconds)
-
-
-async def _either(wake: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:
-    """Wait until woken, stopping or ``timeout`` seconds pass."""
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+                await wait_either(self.wake, stopping, self.poll_seconds)

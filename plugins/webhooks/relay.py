@@ -23,6 +23,7 @@ import uuid
 import aiohttp
 import asyncpg
 
+from ecom.aio import wait_either
 from ecom.i18n import N_
 
 from . import db, signing
@@ -114,13 +115,4 @@ class Relay:
                 log.exception("webhook relay round failed")
                 busy = 0
             if busy < BATCH:
-                await _either(self.wake, stopping, self.config.poll_seconds)
-
-
-async def _either(wake: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+                await wait_either(self.wake, stopping, self.config.poll_seconds)
