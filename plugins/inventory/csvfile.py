@@ -10,8 +10,8 @@ import io
 import re
 from dataclasses import dataclass
 
-from ecom.errors import ValidationFailed
-from ecom.i18n import N_, _, number
+from ecom.csvio import decode, file_error, unreadable  # noqa: F401 - decode: imports.py reads an upload through here
+from ecom.i18n import N_, _
 
 from .messages import stored
 from .models import MAX_QUANTITY, RejectedLine
@@ -37,22 +37,6 @@ class Parsed:
     @property
     def total(self) -> int:
         return len(self.lines) + len(self.rejected)
-
-
-def _file_error(message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors={"file": message})
-
-
-def decode(data: bytes, max_bytes: int) -> str:
-    if len(data) > max_bytes:
-        raise _file_error(_("The file is larger than {size} KiB; split it.").format(size=number(max_bytes // 1024)))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _file_error(_("The file is not UTF-8 text.")) from None
-    if "\x00" in text:
-        raise _file_error(_("The file is not a text CSV file (it contains NUL bytes)."))
-    return text
 
 
 def _clip(text: str, size: int = 64) -> str:
@@ -92,11 +76,11 @@ def parse(text: str, regions: tuple[str, ...], max_lines: int) -> Parsed:
             if header is None:
                 header = [f.strip().lower() for f in fields]
                 if header != HEADER:
-                    raise _file_error(_("Line {line} must be the header 'sku,region,quantity'.").format(
+                    raise file_error(_("Line {line} must be the header 'sku,region,quantity'.").format(
                         line=reader.line_num))
                 continue
             if len(lines) + len(rejected) >= max_lines:
-                raise _file_error(_("The file has more than {count} lines; split it.").format(count=max_lines))
+                raise file_error(_("The file has more than {count} lines; split it.").format(count=max_lines))
             checked = _check(fields, regions)
             if isinstance(checked, str):
                 sku, region = (fields + ["", ""])[:2]
@@ -110,9 +94,8 @@ def parse(text: str, regions: tuple[str, ...], max_lines: int) -> Parsed:
             seen[sku, region] = reader.line_num
             lines.append(Line(reader.line_num, sku, region, quantity))
     except csv.Error as err:
-        raise _file_error(_("Line {line} cannot be read as CSV: {reason}.").format(line=reader.line_num,
-                                                                                    reason=err)) from None
+        raise unreadable(reader.line_num, err) from None
     if header is None:
-        raise _file_error(_("The file is empty: it needs the header 'sku,region,quantity' and one line per stock "
+        raise file_error(_("The file is empty: it needs the header 'sku,region,quantity' and one line per stock "
                             "level."))
     return Parsed(lines, rejected)

@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ecom import csvio
 from ecom.errors import ValidationFailed
 from ecom.i18n import _, number
 
@@ -51,20 +52,8 @@ def export(products: Iterable[Any]) -> str:
     return out.getvalue()
 
 
-def _fail(message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors={"file": message})
-
-
 def decode(data: bytes) -> str:
-    if len(data) > MAX_BYTES:
-        raise _fail(_("The file is larger than {size} KiB; split it.").format(size=number(MAX_BYTES // 1024)))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _fail(_("The file is not UTF-8 text.")) from None
-    if "\x00" in text:
-        raise _fail(_("The file is not a text CSV file (it contains NUL bytes)."))
-    return text
+    return csvio.decode(data, MAX_BYTES)
 
 
 def _typed(name: str, raw: str) -> Any:
@@ -81,7 +70,7 @@ def _header(fields: list[str]) -> list[str]:
     header = [f.strip().lower() for f in fields]
     unknown = [h for h in header if h not in FIELDS and h not in IGNORED]
     if unknown or "sku" not in header or len(set(header)) != len(header):
-        raise _fail(_("Line 1 must be a header naming the columns, with sku, among: {columns}.").format(
+        raise csvio.file_error(_("Line 1 must be a header naming the columns, with sku, among: {columns}.").format(
             columns=", ".join(EXPORT_COLUMNS)))
     return header
 
@@ -100,7 +89,8 @@ def parse(text: str) -> Parsed:
                 header = _header(fields)
                 continue
             if len(parsed.rows) + len(parsed.errors) >= MAX_LINES:
-                raise _fail(_("The file has more than {count} lines; split it.").format(count=number(MAX_LINES)))
+                raise csvio.file_error(_("The file has more than {count} lines; split it.").format(
+                    count=number(MAX_LINES)))
             if len(fields) != len(header):
                 parsed.errors[line] = _("Expected {expected} columns, found {found}.").format(
                     expected=len(header), found=len(fields))
@@ -118,12 +108,11 @@ def parse(text: str) -> Parsed:
             seen[sku] = line
             parsed.rows.append(Row(line, sku, checked))
     except csv.Error as err:
-        raise _fail(_("Line {line} cannot be read as CSV: {reason}.").format(line=reader.line_num,
-                                                                             reason=err)) from None
+        raise csvio.unreadable(reader.line_num, err) from None
     if header is None:
-        raise _fail(_("The file is empty: it needs a header line and one line per product."))
+        raise csvio.file_error(_("The file is empty: it needs a header line and one line per product."))
     if not parsed.rows and not parsed.errors:
-        raise _fail(_("The file has a header but no lines."))
+        raise csvio.file_error(_("The file has a header but no lines."))
     return parsed
 
 
