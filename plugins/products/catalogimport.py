@@ -20,7 +20,8 @@ from ecom.errors import ValidationFailed
 from ecom.i18n import _, ngettext
 
 from . import catalogcsv, db
-from .service import Product, ProductsService, _owner_filter
+from .models import Product, owner_filter
+from .service import ProductsService
 from .validation import check_fields
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class CatalogCsv:
 
     def _seller(self, actor: "Identity", seller_id: int | None) -> int | None:
         """Whose products: the actor's own; an admin's named seller, or everyone's (None) for an export."""
-        owner = _owner_filter(actor)
+        owner = owner_filter(actor)
         return owner if owner is not None else seller_id
 
     async def export(self, actor: "Identity", seller_id: int | None = None) -> str:

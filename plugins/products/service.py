@@ -1,4 +1,5 @@
-"""The catalog: products, their images and search. No aiohttp here: routes.py and pages.py translate HTTP.
+"""The catalog: products, their images and search. No aiohttp here: routes.py and pages.py translate HTTP;
+the values it hands out (Product, ProductsConfig) and the owner rule are in models.py.
 
 Who may change what: a seller changes only their own products, an admin any. A seller who names another
 seller's product gets NotFound (404), exactly as for a product that does not exist, so ids of other
@@ -8,97 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import asyncpg
 
-from ecom.config import ConfigError
-from ecom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ecom.errors import Conflict
 from ecom.i18n import _
 
 from . import cursor as cursors, db, images
 from .events import ProductCreated, ProductDeleted, ProductUpdated, changes as changes_of, snapshot
+# the values live in models.py; named here too, where routes, pages and tests have always found them
+from .models import MAX_ID, Product, ProductsConfig, actor_name, no_such, owner_filter, valid_id  # noqa: F401
 from .pagecache import PageCache
-from .searching import MAX_QUERY, SORT_NAMES, check_search, query_text, search_currency, sku_range
-from .validation import CURRENCIES, MAX_TYPE, SKU_SHAPE, check_fields
+from .searching import MAX_QUERY, SORT_NAMES, check_search, query_text, search_currency, sku_range  # noqa: F401
+from .validation import MAX_TYPE, SKU_SHAPE, check_fields
 
 if TYPE_CHECKING:
     from ecom.events import PluginEvents
     from ecom.gateway.auth import Identity
-
-MAX_ID = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class ProductsConfig:
-    """[plugins.products] in config.toml."""
-    catalog_cache_seconds: int = 30   # Cache-Control max-age of catalog pages and API reads for guests
-    max_image_bytes: int = 2 * 1024 * 1024
-    page_size: int = 24               # catalog page size when the request names none (1..100)
-    display_currency: str = "EUR"     # price filters and price sorts compare in this currency by default
-    page_cache_seconds: int = 10      # logged-in catalog and product pages: shared parts kept per worker (pagecache.py)
-
-    def validate(self) -> None:
-        if not 0 <= self.catalog_cache_seconds <= 86400:
-            raise ConfigError("config: plugins.products.catalog_cache_seconds must be between 0 and 86400")
-        if not 1024 <= self.max_image_bytes <= 64 * 1024 * 1024:
-            raise ConfigError("config: plugins.products.max_image_bytes must be between 1024 and 67108864")
-        if not 0 <= self.page_cache_seconds <= 60:
-            raise ConfigError("config: plugins.products.page_cache_seconds must be between 0 (off) and 60")
-        if not 1 <= self.page_size <= 100:
-            raise ConfigError("config: plugins.products.page_size must be between 1 and 100")
-        if self.display_currency not in CURRENCIES:
-            raise ConfigError("config: plugins.products.display_currency must be an upper-case ISO-4217 code "
-                              "the shop takes, like EUR or USD")
-
-
-@dataclass(frozen=True)
-class Product:
-    id: int
-    seller_id: int
-    name: str
-    description: str
-    price_cents: int
-    currency: str
-    type: str
-    sku: str
-    active: bool
-    image_url: str | None
-    created_at: datetime
-    updated_at: datetime
-    weight_grams: int = 500       # shipping quotes weigh a shipment by this
-    tax_class: str = "standard"   # standard | reduced | zero: the taxes plugin's rate class
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> "Product":
-        return cls(row["id"], row["seller_id"], row["name"], row["description"], row["price_cents"],
-                   row["currency"].strip(), row["type"], row["sku"], row["active"], images.url(row["image"]),
-                   row["created_at"], row["updated_at"], row["weight_grams"], row["tax_class"])
-
-
-def _owner_filter(actor: "Identity") -> int | None:
-    """The seller id a change is limited to (None: an admin, any seller's product)."""
-    if not actor.has_role("seller"):
-        raise Forbidden(_("Only sellers can manage products."))
-    return None if actor.is_admin else actor.user_id
-
-
-def _actor(actor: "Identity") -> str:
-    """Who made a change, as the events name them."""
-    return f"user:{actor.user_id}"
-
-
-def _no_such(product_id: int) -> NotFound:
-    return NotFound(_("No product {id}.").format(id=product_id))
-
-
-def _valid_id(product_id: Any) -> int:
-    if isinstance(product_id, bool) or not isinstance(product_id, int) or not 0 < product_id <= MAX_ID:
-        raise NotFound(_("No product {id}.").format(id=repr(product_id)[:40]))
-    return product_id
 
 
 class ProductsService:
@@ -126,9 +55,9 @@ class ProductsService:
 
     async def get(self, product_id: int) -> Product:
         """A live product (active or not); NotFound when missing or deleted."""
-        row = await db.by_id(self.pool, _valid_id(product_id))
+        row = await db.by_id(self.pool, valid_id(product_id))
         if row is None:
-            raise _no_such(product_id)
+            raise no_such(product_id)
         return Product.from_row(row)
 
     async def get_many(self, ids: Iterable[int], *, include_deleted: bool = False) -> dict[int, Product]:
@@ -151,15 +80,15 @@ class ProductsService:
         """A product as a page or API read shows it: inactive ones only to their seller and admins."""
         product = await self.get(product_id)
         if not product.active and not (viewer and (viewer.is_admin or viewer.user_id == product.seller_id)):
-            raise _no_such(product_id)
+            raise no_such(product_id)
         return product
 
     async def editable(self, actor: "Identity", product_id: int) -> Product:
         """A product ``actor`` may change; Forbidden for a non-seller, NotFound for another seller's."""
-        owner = _owner_filter(actor)
+        owner = owner_filter(actor)
         product = await self.get(product_id)
         if owner is not None and product.seller_id != owner:
-            raise _no_such(product_id)
+            raise no_such(product_id)
         return product
 
     async def types(self) -> list[tuple[str, int]]:
@@ -184,12 +113,12 @@ class ProductsService:
     async def seller_products(self, actor: "Identity", before_id: int | None = None,
                               limit: int = 50) -> list[Product]:
         """The actor's products (an admin: everyone's), newest first, ``limit`` after ``before_id``."""
-        rows = await db.seller_products(self.pool, _owner_filter(actor), before_id, limit)
+        rows = await db.seller_products(self.pool, owner_filter(actor), before_id, limit)
         return [Product.from_row(r) for r in rows]
 
     async def seller_product_ids(self, actor: "Identity") -> list[int]:
         """Ids of the actor's live products (an admin: everyone's), newest first (for the dashboards)."""
-        return await db.seller_ids_of(self.pool, _owner_filter(actor))
+        return await db.seller_ids_of(self.pool, owner_filter(actor))
 
     # --- changing ---
 
@@ -198,7 +127,7 @@ class ProductsService:
             await self.events.emit(conn, obj)
 
     async def create(self, actor: "Identity", values: Mapping[str, Any]) -> Product:
-        _owner_filter(actor)
+        owner_filter(actor)
         fields = check_fields(values, partial=False)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self.insert_in(conn, actor, actor.user_id, fields)
@@ -213,7 +142,7 @@ class ProductsService:
         None (and no event) when the seller already has a live product with this SKU."""
         row = await db.insert(conn, seller_id, dict(fields))
         if row is not None:
-            await self._emit(conn, ProductCreated(row["id"], snapshot(row), _actor(actor)))
+            await self._emit(conn, ProductCreated(row["id"], snapshot(row), actor_name(actor)))
         return row
 
     async def update_in(self, conn: asyncpg.Connection, actor: "Identity", product_id: int, owner: int | None,
@@ -230,13 +159,13 @@ class ProductsService:
         row = await db.update(conn, product_id, owner, wanted)
         diff = changes_of(before, row)
         if diff:
-            await self._emit(conn, ProductUpdated(row["id"], snapshot(row), diff, _actor(actor)))
+            await self._emit(conn, ProductUpdated(row["id"], snapshot(row), diff, actor_name(actor)))
         return row, diff
 
     async def update(self, actor: "Identity", product_id: int, changes: Mapping[str, Any]) -> Product:
         """A partial change with the same checks as create; NotFound for another seller's product."""
-        owner = _owner_filter(actor)
-        _valid_id(product_id)
+        owner = owner_filter(actor)
+        valid_id(product_id)
         fields = check_fields(changes, partial=True)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -245,18 +174,18 @@ class ProductsService:
             raise self._duplicate_sku(fields["sku"]) from None
         self._changed()
         if row is None or (owner is not None and row["seller_id"] != owner):
-            raise _no_such(product_id)
+            raise no_such(product_id)
         return Product.from_row(row)
 
     async def delete(self, actor: "Identity", product_id: int) -> None:
         """Soft delete: gone from the catalog and from ``get``; orders may still look it up with get_many."""
-        owner = _owner_filter(actor)
+        owner = owner_filter(actor)
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await db.soft_delete(conn, _valid_id(product_id), owner)
+            row = await db.soft_delete(conn, valid_id(product_id), owner)
             if row is not None:
-                await self._emit(conn, ProductDeleted(row["id"], snapshot(row), _actor(actor)))
+                await self._emit(conn, ProductDeleted(row["id"], snapshot(row), actor_name(actor)))
         if row is None:
-            raise _no_such(product_id)
+            raise no_such(product_id)
         self._changed()
 
     async def on_user_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
@@ -272,7 +201,7 @@ class ProductsService:
 
     async def set_image(self, actor: "Identity", product_id: int, data: bytes) -> Product:
         """Store ``data`` (checked by its magic bytes and size) as the product's image."""
-        owner = _owner_filter(actor)
+        owner = owner_filter(actor)
         ext = self.check_image(data)
         await self.editable(actor, product_id)
         name = images.file_name(product_id, data, ext)
@@ -283,10 +212,10 @@ class ProductsService:
             if result is not None and result[1] != name:
                 row = result[0]
                 await self._emit(conn, ProductUpdated(row["id"], snapshot(row),
-                                                      {"image": {"from": result[1], "to": name}}, _actor(actor)))
+                                                      {"image": {"from": result[1], "to": name}}, actor_name(actor)))
         if result is None:  # deleted meanwhile
             await asyncio.to_thread(images.remove, folder, name)
-            raise _no_such(product_id)
+            raise no_such(product_id)
         row, old = result
         self._changed()
         if old and old != name:
