@@ -95,6 +95,8 @@ class BrokerConfig:
     def validate(self) -> None:
         _check(self.url == "" or self.url.startswith(("mqtt://", "mqtts://")), "broker.url",
                "must be an mqtt:// or mqtts:// URL, or empty for the embedded broker")
+        _check(not self.shared_subscriptions or self.url, "broker.shared_subscriptions",
+               "needs an external broker ([broker] url): the embedded one delivers nothing to $share filters")
         _check(1 <= self.embedded_port <= 65535, "broker.embedded_port", "must be between 1 and 65535")
         _check(len(self.client_id.encode()) <= 128, "broker.client_id", "must be at most 128 bytes")
         _check(1 <= self.max_connections <= 100_000, "broker.max_connections", "must be between 1 and 100000")

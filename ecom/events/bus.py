@@ -229,7 +229,15 @@ class EventBus:
 
     # ------------------------------------------------------------------ connection and dispatch
     def _filter(self, topic: str) -> str:
-        return f"$share/ecom/{topic}" if self.config.shared_subscriptions else topic
+        """``$share/ecom/<topic>`` when ``[broker] shared_subscriptions`` is on and every subscriber of the
+        topic keeps an inbox: the broker then hands each event to one worker instead of every worker
+        receiving it and all but one finding it in their inbox (issue 13, tests/cluster). A topic with a
+        live listener (heartbeats of the liveness probe, order status for event streams) stays a plain
+        subscription: every worker must see those. One group, not one per plugin: MQTT 3.1.1 does not tell
+        a client which subscription a message came through, so per-plugin groups would still hand each
+        event to every plugin of each receiving worker."""
+        shared = self.config.shared_subscriptions and all(s.pool is not None for s in self._subs.get(topic, ()))
+        return f"$share/ecom/{topic}" if shared else topic
 
     async def _sync_subscriptions(self, client: aiomqtt.Client, subscribed: set[str]) -> None:
         """Subscribe ``client`` to every topic that has a subscriber and is not in ``subscribed`` yet
