@@ -181,3 +181,39 @@ async def test_a_frozen_broker_turns_readyz_503_quietly_and_back(aiohttp_client,
         await wait_until(lambda: effects(app[POOLS]["consumer"]), lambda fx: during in fx, "the event from the freeze")
     finally:
         broker.stop()
+
+
+async def test_a_consumer_that_wants_nothing_now_skips_without_an_inbox_row_and_catches_up_later(aiohttp_client, make_config):
+    """subscribe(..., wants=): while it says False, an event costs the consumer no transaction and no
+    inbox row, live or in catch-up; once it says True (within the settle time), catch-up delivers what
+    was skipped meanwhile, once. (Before wants=, every event had an inbox row in every consumer.)"""
+    app = (await start(aiohttp_client, make_config(plugins=PLUGINS, fresh=True))).app
+    bus, producer_pool, consumer_pool = app[EVENT_BUS], app[POOLS]["producer"], app[POOLS]["consumer"]
+    bus.catch_up.EVERY = 3600  # only the rounds this test runs
+    calls: list = []
+    wanted = [False]
+
+    async def gated(conn, event):
+        calls.append(event)
+    PluginEvents(bus, "consumer", consumer_pool).subscribe(ThingHappened, gated, name="gated", wants=lambda: wanted[0])
+    sub = next(s for s in bus.handlers() if s.consumer == "consumer:gated")
+    await bus.catch_up.round()  # its cursor exists from now on
+
+    async def inbox_rows() -> int:
+        return await consumer_pool.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'consumer:gated'")
+    _, live = await app[PRODUCER].make_thing("live, nobody wants it")
+    await wait_until(lambda: effects(consumer_pool), lambda fx: live in fx, "the plain consumer applied it")
+    env = thing(700, "skipped")
+    assert await bus.dispatcher.deliver(sub, env, env.to_json()) == "skipped"
+    await lost_in_the_broker(producer_pool, env)
+    await asyncio.sleep(bus.catch_up.GRACE.total_seconds() + 0.1)  # due for catch-up
+    await bus.catch_up.round()
+    assert calls == [] and await inbox_rows() == 0
+
+    wanted[0] = True  # e.g. a webhook endpoint was saved in another worker a moment ago
+    await bus.catch_up.round()
+    ids = [c.thing_id for c in calls]
+    assert 700 in ids and len(ids) == len(set(ids))  # the skipped one (and the live one), each once
+    assert await inbox_rows() == len(calls)
+    await bus.catch_up.round()  # nothing twice
+    assert await inbox_rows() == len(calls)

@@ -14,6 +14,11 @@ any transaction's duration); the rows after it are re-read every round, cheaply:
 anti-join against the inbox, payloads only for the missing ones. A session advisory lock in the
 consumer's database lets one worker at a time catch up a given consumer.
 
+A consumer whose ``wants`` (see PluginEvents.subscribe) says False skips the rows of the round: no
+inbox row, and the cursor moves past them once settled. Rows younger than ``settle`` are read again
+next round, so an event skipped while ``wants`` lagged the truth (an endpoint saved in another worker a
+moment ago) is delivered as soon as ``wants`` says True, if that is within ``settle`` of the event.
+
 A new consumer's cursor starts at the newest settled row: catch-up repairs losses from then on and
 does not replay the outbox's whole history into a handler added in a later release.
 """
@@ -129,7 +134,10 @@ class CatchUp:
                 cursor, sub.cls.TOPIC, self.settle, self.GRACE, self.BATCH)
             if not rows:
                 return delivered
-            missing = {r["event_id"] for r in await conn.fetch(_MISSING, [r["event_id"] for r in rows], sub.consumer)}
+            if sub.wanted():
+                missing = {r["event_id"] for r in await conn.fetch(_MISSING, [r["event_id"] for r in rows], sub.consumer)}
+            else:  # skipped (subscribe(wants=)): handled, as the live path counts it; the cursor moves on
+                missing = set()
             due = [r["id"] for r in rows if r["event_id"] in missing and r["due"]]
             handled = await self._deliver(sub, producer, source, due)
             delivered += len(handled)

@@ -139,6 +139,8 @@ class Dispatcher:
                     outcome = "failed"
                     self.quiet.warning(f"listener:{sub.consumer}", "listener %s failed on %s: %r",
                                        sub.consumer, env.type, err)
+            elif not sub.wanted():  # nothing to do: no transaction, no inbox row (subscribe(wants=))
+                outcome = "skipped"
             else:
                 async with self._lane(sub.consumer):
                     if tracing.on:  # a CONSUMER span under the producer's, when the envelope carries one

@@ -24,6 +24,10 @@ class _Subscription:
     consumer: str
     pool: asyncpg.Pool | None
     handler: Callable
+    wants: Callable[[], bool] | None = None  # False: skip events now, no transaction, no inbox row
+
+    def wanted(self) -> bool:
+        return self.wants is None or self.wants()
 
 
 class PluginEvents:
@@ -43,11 +47,19 @@ class PluginEvents:
         return env.id
 
     def subscribe(self, cls: type[E], handler: Callable[[asyncpg.Connection, E], Awaitable[None]], *,
-                  name: str | None = None) -> None:
+                  name: str | None = None, wants: Callable[[], bool] | None = None) -> None:
         """Run ``handler`` once per event id. Its inbox rows are keyed ``<plugin>:<name>`` (default: the
-        handler's qualified name), which must be the same in every worker and across releases."""
+        handler's qualified name), which must be the same in every worker and across releases.
+
+        ``wants``: for a consumer that often has nothing to do (webhooks with no endpoint for a type).
+        While it returns False, events are skipped without a transaction and without an inbox row: the
+        handler would have done nothing, and the inbox transaction was the whole cost (per worker: every
+        worker receives every event). Catch-up treats a skipped event as handled, so it is neither
+        replayed nor reported missing. It must be cheap and synchronous (called per event), and it may
+        lag the truth only by less than a minute: catch-up delivers an event skipped while it lagged if
+        ``wants`` turns True within ``settle`` (60 s) of the event (see catchup.py). When unsure, True."""
         consumer = f"{self.plugin}:{name or _handler_name(handler)}"
-        self.bus.add(_Subscription(cls, consumer, self.pool, handler))
+        self.bus.add(_Subscription(cls, consumer, self.pool, handler, wants))
 
     def listen(self, cls: type[E], callback: Callable[[E], Awaitable[None] | None]) -> Callable[[], None]:
         """Every verified copy this process receives, without database or dedupe (live views)."""

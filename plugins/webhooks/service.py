@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import asyncpg
 
@@ -39,8 +39,9 @@ def body_of(env: Any, name: str) -> str:
 
 class WebhooksService:
     def __init__(self, pool: asyncpg.Pool, config: WebhooksConfig, vault: signing.Vault,
-                 wake: asyncio.Event | None = None):
+                 wake: asyncio.Event | None = None, changed: Callable[[], Awaitable[None]] | None = None):
         self.pool, self.config, self.vault, self.wake = pool, config, vault, wake
+        self.changed = changed  # an endpoint was saved/enabled/removed: the wanted types (wanted.py) read anew
 
     # ------------------------------------------------------------------ endpoints
     def allowed_types(self, actor: "Identity") -> list[str]:
@@ -71,6 +72,7 @@ class WebhooksService:
         secret = signing.new_secret()
         row = await db.add_endpoint(self.pool, actor.user_id, "admin" if actor.is_admin else "seller", url.strip(),
                                     description, chosen, self.vault.seal(secret))
+        await self._changed()
         return row, secret
 
     async def endpoints(self, actor: "Identity") -> list[asyncpg.Record]:
@@ -86,10 +88,12 @@ class WebhooksService:
     async def remove(self, actor: "Identity", endpoint_id: int) -> None:
         await self.endpoint(actor, endpoint_id)
         await db.delete_endpoint(self.pool, endpoint_id)
+        await self._changed()
 
     async def enable(self, actor: "Identity", endpoint_id: int) -> None:
         await self.endpoint(actor, endpoint_id)
         await db.enable(self.pool, endpoint_id)
+        await self._changed()
         self._wake()
 
     async def deliveries(self, actor: "Identity", endpoint_id: int) -> list[dict[str, Any]]:
@@ -109,6 +113,10 @@ class WebhooksService:
         await db.redeliver(self.pool, delivery_id, self.config.give_up_hours * 3600)
         self._wake()
         return row
+
+    async def _changed(self) -> None:
+        if self.changed is not None:
+            await self.changed()
 
     def _wake(self) -> None:
         if self.wake is not None:
