@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(DEPS)
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 
-.PHONY: run test install install-dev clean bench soak
+.PHONY: run test install install-dev clean bench soak test-cluster cluster-packages
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -40,6 +40,18 @@ $(CHROMIUM):
 
 test: install-dev $(CHROMIUM)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the multi-host test (tests/cluster, docs/operations.md "Several machines") runs Debian's PostgreSQL 15,
+# Mosquitto 2 and `ip netns`; as root we install what is missing, otherwise we say how
+cluster-packages:
+	@if [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -x /usr/sbin/mosquitto ] && command -v ip >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 mosquitto iproute2 >/dev/null; \
+	else echo "make test-cluster needs root and Debian's postgresql-15, mosquitto, iproute2" >&2; exit 1; fi
+
+# not part of `make test` (root only, about a minute): .ci/run runs it after `make test`
+test-cluster: install-dev cluster-packages
+	ECOM_CLUSTER_TEST=1 $(PY) -m pytest -q tests/cluster $(PYTEST_ARGS)
 
 # `make bench` drives Debian's wrk (a C load generator); as root we install it, otherwise we say how
 $(WRK):
