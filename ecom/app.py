@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from . import db, resilience, tracing
+from .tracing import web as tracing_pages
 from .broker import new_client_id
 from .config import Config
 from .events import EventBus
@@ -92,6 +93,7 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     app.middlewares.insert(0, metrics_middleware)  # outermost: it sees the final status of every answer
     _setup_templates(app, config, loaded)
     _add_core_routes(app, loaded)
+    tracing_pages.install(app, config, loaded)  # admin trace pages; trace ids for access lines (ecom/tracing/web.py)
     bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret,
                    command_timeout=config.database.command_timeout)
     app[EVENT_BUS] = bus

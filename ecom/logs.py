@@ -1,20 +1,25 @@
-"""Structured JSON logs (every record carries the current request id), and logs that cannot flood:
-``QuietLog`` for repeated warnings, ``LoopLog`` for background loops that keep failing."""
+"""Structured JSON logs (every record carries the current request id, and trace and span ids while tracing
+is on), access lines with their fields (method, route, status, duration, bytes, worker), and logs that
+cannot flood: ``QuietLog`` for repeated warnings, ``LoopLog`` for background loops that keep failing."""
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any, Callable
 
+from aiohttp import web
 from aiohttp.web_log import AccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 trace_ids: Callable[[], dict[str, str]] | None = None  # set by ecom.tracing while on: trace_id, span_id
+# what ecom.tracing's middleware saw of the request's span (trace_id, span_id), for its access line
+TRACE_IDS: web.RequestKey[dict] = web.RequestKey("ecom.trace_ids", dict)
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,22 +33,41 @@ class JsonFormatter(logging.Formatter):
         }
         if trace_ids is not None:
             entry.update(trace_ids())
+        fields = getattr(record, "access", None)  # an access line's own fields (AccessLog)
+        if fields:
+            entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
 class AccessLog(AccessLogger):
-    """aiohttp's access line, carrying the request's own id. aiohttp writes the line after the
-    middleware has reset ``request_id_var`` (outside the request's context), so every access line said
-    ``"request_id": "-"``; the id is read from the request (or the response header it was echoed in)."""
+    """aiohttp's access line, with the request's own ids and its fields for machines.
+
+    aiohttp writes the line after the handler returned: the request-id middleware has reset
+    ``request_id_var`` and the request's span is closed, so the line said ``"request_id": "-"`` and
+    carried no trace. The ids are read from the request instead (the request id the gateway put there or
+    echoed in the response header; the trace and span ids ecom.tracing's middleware put there), and the
+    line's fields ride in ``extra["access"]``, which JsonFormatter writes as keys of their own."""
+
+    worker = f"pid {os.getpid()}"
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        from .gateway.keys import REQUEST_ID  # here: the gateway imports this module
+        from .gateway.keys import CONFIG, REQUEST_ID  # here: the gateway imports this module
+        from .metrics import route_of
         rid = request.get(REQUEST_ID) or response.headers.get("X-Request-Id") or "-"
+        config = request.app.get(CONFIG) if isinstance(request, web.Request) else None
+        fields = {"method": request.method, "route": route_of(request), "status": response.status,
+                  "duration_ms": round(time * 1000, 2), "bytes": response.body_length,
+                  "worker": (config.server.name if config is not None and config.server.name else self.worker)}
+        fields.update(request.get(TRACE_IDS) or {})
         token = request_id_var.set(rid)
         try:
-            super().log(request, response, time)
+            if self.logger.isEnabledFor(logging.INFO):
+                self.logger.info(self._log_format % tuple(v for _, v in self._format_line(request, response, time)),
+                                 extra={"access": fields})
+        except Exception:  # noqa: BLE001 - as aiohttp's own: a log line never fails a request
+            self.logger.exception("Error in logging")
         finally:
             request_id_var.reset(token)
 

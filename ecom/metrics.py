@@ -27,9 +27,10 @@ LATENCY = Histogram("ecom_http_request_seconds", "Time to answer an HTTP request
 EVENTS = Counter("ecom_events_handled_total", "Event deliveries handled", ["topic", "consumer", "outcome"])
 
 
-def _route(request: web.Request) -> str:
-    """The route's pattern (/orders/{id}), never the raw path: labels must stay few."""
-    resource = request.match_info.route.resource if request.match_info.route else None
+def route_of(request: web.BaseRequest) -> str:
+    """The route's pattern (/orders/{id}), never the raw path: labels must stay few (access lines use it too)."""
+    match_info = getattr(request, "match_info", None)
+    resource = match_info.route.resource if match_info is not None and match_info.route else None
     return resource.canonical if resource is not None else "unmatched"
 
 
@@ -62,7 +63,7 @@ async def metrics_middleware(request: web.Request, handler):
         status = exc.status
         raise
     finally:
-        route = _route(request)
+        route = route_of(request)
         if route != "/metrics":
             count, latency = _series(request.method, route, status)
             count.inc()

@@ -172,3 +172,102 @@ async def test_otlp_export_reaches_a_collector(aiohttp_client, aiohttp_server, m
     async def names():
         return list(received)
     await wait_until(names, lambda n: "GET /api/v1/products" in n, "the request's span at the collector")
+
+
+class Lines(logging.Handler):
+    """The JSON lines a logger writes, as the shop's formatter makes them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logs.JsonFormatter())
+        self.entries: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.append(json.loads(self.format(record)))
+
+
+async def served_with_access_log(aiohttp_client, config):
+    """The app behind the runner settings ecom/server.py uses for its access lines (ecom.logs.AccessLog)."""
+    from aiohttp.test_utils import TestServer
+    from ecom.app import EVENT_BUS, create_app
+    server = TestServer(create_app(config))
+    await server.start_server(access_log=logging.getLogger("ecom.access"), access_log_class=logs.AccessLog)
+    client = await aiohttp_client(server)
+    assert client.app[EVENT_BUS].connected
+    return client
+
+
+async def test_admin_trace_page_draws_the_checkout_and_access_lines_carry_its_ids(aiohttp_client, make_config,
+                                                                                   tmp_path):
+    """Tracing on with the file exporter: the order's page links its trace for an admin; /admin/traces?order=
+    draws the same trace as ``run.py trace`` (one bar per span with its text, one table row per span, the
+    request at the top), /admin/traces/{trace_id} too; customers are refused. The checkout's access line
+    has the trace and span ids of its SERVER span in the file, the request id of its response header, and
+    its fields (method, route pattern, status, duration, bytes, worker)."""
+    spans_file = tmp_path / "traces.jsonl"
+    access, logger = Lines(), logging.getLogger("ecom.access")
+    logger.addHandler(access)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        client = await served_with_access_log(aiohttp_client, orders_config(
+            make_config, tracing={"enabled": True, "file": str(spans_file)}, server={"name": "worker-7"}))
+        _, seller = await user(client, seller=True)
+        mug = await product(client, seller, stock={EU: 5})
+        _, token = await user(client)
+        _, admin = await user(client, admin=True)
+        resp = await checkout(client, token, [(mug, 1)])
+        assert resp.status == 201, await resp.text()
+        order_id, request_id = (await resp.json())["id"], resp.headers["X-Request-Id"]
+        await wait_status(client, token, order_id, "paid")
+
+        async def the_trace():
+            spans = read(spans_file)
+            ids = {s["trace_id"] for s in spans if s["attributes"].get("ecom.order_id") == order_id}
+            return [s for s in spans if s["trace_id"] in ids]
+        trace = await wait_until(the_trace, lambda t: any(s["name"] == "handle ecom/payments/completed" for s in t),
+                                 "the orders handler's span in the file")
+        http = next(s for s in trace if s["kind"] == "SERVER")
+
+        line = next(e for e in access.entries if e.get("request_id") == request_id)
+        assert (line["trace_id"], line["span_id"]) == (http["trace_id"], http["span_id"]), line
+        assert (line["method"], line["route"], line["status"], line["worker"]) == ("POST", "/api/v1/orders", 201,
+                                                                                   "worker-7"), line
+        assert line["bytes"] > 0 and line["duration_ms"] > 0 and "POST /api/v1/orders" in line["msg"], line
+        untraced = next(e for e in access.entries if e.get("route") == "/api/v1/users/me")
+        assert untraced["trace_id"] != http["trace_id"] and len(untraced["trace_id"]) == 32  # its own trace
+    finally:
+        logger.removeHandler(access)
+        logger.level = level
+
+    order_page = await (await client.get(f"/orders/{order_id}", headers=bearer(admin))).text()
+    assert f'href="/admin/traces?order={order_id}"' in order_page
+    assert "/admin/traces" not in await (await client.get(f"/orders/{order_id}", headers=bearer(token))).text()
+
+    resp = await client.get(f"/admin/traces?order={order_id}", headers=bearer(admin))
+    assert resp.status == 200, await resp.text()
+    html = await resp.text()
+    section = html[html.index(f'data-trace-id="{http["trace_id"]}"'):]
+    svg, table = section[:section.index("</svg>")], section[section.index("<tbody>"):section.index("</tbody>")]
+    drawn = table.count("<tr ")
+    assert drawn >= len(trace) and svg.count("<rect ") == drawn and svg.count("<title") == drawn + 1, (drawn, len(trace))
+    assert 'role="img"' in svg and "POST /api/v1/orders (" in svg  # a bar's text: name (process): start, duration
+    assert 'data-depth="0"' in table and "handle ecom/payments/completed [orders:" in table
+    resp = await client.get(f"/admin/traces/{http['trace_id']}", headers={**bearer(admin), "Accept-Language": "es"})
+    assert resp.status == 200 and "Cascada de la traza" in await resp.text()
+    resp = await client.get("/admin/traces?order=ord_nosuchorder", headers=bearer(admin))
+    assert resp.status == 404 and 'id="no-trace"' in await resp.text()
+    assert (await client.get(f"/admin/traces?order={order_id}", headers=bearer(token))).status == 403
+
+
+async def test_trace_page_says_how_to_turn_tracing_on(client):
+    """Tracing off: the page answers (no 404, no 500) with how to turn it on, in both languages; the order
+    page has no trace link."""
+    from tests.helpers import account
+    _, _, admin = await account(client, admin=True)
+    resp = await client.get("/admin/traces?order=ord_x", headers=bearer(admin))
+    html = await resp.text()
+    assert resp.status == 200 and 'id="tracing-off"' in html and 'exporter = &#34;file&#34;' in html, html[-2000:]
+    resp = await client.get("/admin/traces", headers={**bearer(admin), "Accept-Language": "es"})
+    assert resp.status == 200 and "El trazado está desactivado" in await resp.text()
+    resp = await client.get("/admin/traces", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/login"), resp.status  # login needed

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 on = False  # True while this process traces (set by enable, cleared by disable)
 
+ORDER_ID = "ecom.order_id"  # on the span that emitted an event with an order id, and on its spans
 NO_SPAN = contextlib.nullcontext()  # reusable: what a hook enters when there is nothing to trace
 
 

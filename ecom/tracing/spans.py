@@ -20,9 +20,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from . import NO_SPAN
+from . import NO_SPAN, ORDER_ID
 
-ORDER_ID = "ecom.order_id"          # on the span that emitted an event with an order id, and on its spans
 _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("ecom")  # a proxy: follows the provider that setup installs
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .spans import ORDER_ID
+from . import ORDER_ID  # not from .spans: reading a file must not import OpenTelemetry
 
 BAR = 40  # characters for the whole trace's duration
 
@@ -46,8 +47,36 @@ def traces_of_order(spans: Iterable[dict], order_id: str) -> dict[str, list[dict
     return dict(sorted(found.items(), key=lambda item: min(s["start_ns"] for s in item[1])))
 
 
-def render(spans: list[dict], width: int = BAR) -> str:
-    """The waterfall of one trace's spans (children under their parent, each level sorted by start)."""
+@dataclass(frozen=True)
+class Row:
+    """One span of a waterfall, placed: what both the terminal and the admin page draw."""
+    depth: int          # levels below its root (its parent's depth + 1)
+    offset_ns: int      # when it started after the trace began
+    duration_ns: int
+    label: str          # name, the plugin database or consumer it concerns, its outcome, "!" on error
+    service: str        # the process that made it ("worker-2 pid 1234")
+    kind: str           # SERVER, CLIENT (SQL), PRODUCER (publish), CONSUMER (handler), INTERNAL
+    error: bool
+
+
+def _label(span: dict) -> str:
+    attributes = span.get("attributes") or {}
+    name = span["name"]
+    database = attributes.get("db.name") or attributes.get("db.namespace")
+    if database:  # which plugin's database the statement went to
+        name += f" {database}"
+    if attributes.get("ecom.consumer"):
+        name += f" [{attributes['ecom.consumer']}]"
+    if attributes.get("ecom.outcome"):
+        name += f" ({attributes['ecom.outcome']})"
+    if span.get("status") == "ERROR":
+        name += " !"
+    return name
+
+
+def layout(spans: list[dict]) -> tuple[list[Row], int]:
+    """The rows of one trace in drawing order (children under their parent, each level sorted by start)
+    and the trace's whole length in ns. One span tree for every drawing: the terminal's and the page's."""
     ids = {s["span_id"] for s in spans}
     children: dict[str | None, list[dict]] = defaultdict(list)
     for span in spans:
@@ -57,32 +86,35 @@ def render(spans: list[dict], width: int = BAR) -> str:
         group.sort(key=lambda s: s["start_ns"])
     start = min(s["start_ns"] for s in spans)
     total = max(max(s["end_ns"] for s in spans) - start, 1)
-    lines = [f"trace {spans[0]['trace_id']}: {len(spans)} spans, {total / 1e6:.1f} ms",
-             f"{'start ms':>9} {'dur ms':>8} {'timeline':<{width + 2}} span"]
+    rows: list[Row] = []
 
-    def draw(span: dict, depth: int) -> None:
-        offset, duration = span["start_ns"] - start, span["end_ns"] - span["start_ns"]
-        left = min(int(offset * width / total), width - 1)
-        length = max(1, min(round(duration * width / total), width - left))
-        bar = " " * left + "█" * length + " " * (width - left - length)
-        attributes = span.get("attributes") or {}
-        name = "  " * depth + span["name"]
-        database = attributes.get("db.name") or attributes.get("db.namespace")
-        if database:  # which plugin's database the statement went to
-            name += f" {database}"
-        if attributes.get("ecom.consumer"):
-            name += f" [{attributes['ecom.consumer']}]"
-        if attributes.get("ecom.outcome"):
-            name += f" ({attributes['ecom.outcome']})"
-        if span.get("status") == "ERROR":
-            name += " !"
-        lines.append(f"{offset / 1e6:9.1f} {duration / 1e6:8.1f} |{bar}| {name}")
+    def place(span: dict, depth: int) -> None:
+        rows.append(Row(depth, span["start_ns"] - start, span["end_ns"] - span["start_ns"], _label(span),
+                        span.get("service") or "", span.get("kind") or "INTERNAL", span.get("status") == "ERROR"))
         for child in children.get(span["span_id"], ()):
-            draw(child, depth + 1)
+            place(child, depth + 1)
 
     for root in children[None]:
-        draw(root, 0)
+        place(root, 0)
+    return rows, total
+
+
+def render(spans: list[dict], width: int = BAR) -> str:
+    """The waterfall of one trace's spans as text: start, duration, a bar on the time line, indented name."""
+    rows, total = layout(spans)
+    lines = [f"trace {spans[0]['trace_id']}: {len(spans)} spans, {total / 1e6:.1f} ms",
+             f"{'start ms':>9} {'dur ms':>8} {'timeline':<{width + 2}} span"]
+    for row in rows:
+        left = min(int(row.offset_ns * width / total), width - 1)
+        length = max(1, min(round(row.duration_ns * width / total), width - left))
+        bar = " " * left + "█" * length + " " * (width - left - length)
+        lines.append(f"{row.offset_ns / 1e6:9.1f} {row.duration_ns / 1e6:8.1f} |{bar}| {'  ' * row.depth}{row.label}")
     return "\n".join(lines)
+
+
+def spans_of_trace(spans: Iterable[dict], trace_id: str) -> list[dict]:
+    """Every span of one trace."""
+    return [span for span in spans if span["trace_id"] == trace_id]
 
 
 def show(path: Path, order_id: str, out=sys.stdout) -> int:
