@@ -24,7 +24,7 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 
-from tests.conftest import free_port, free_ports
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -44,25 +44,9 @@ def png(width: int, height: int) -> bytes:
 
 
 def write_config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[server]
-port = {free_ports(2)}
-data_dir = "{tmp_path / 'data'}"
-log_level = "warning"
-[broker]
-embedded_port = {free_port()}
-[mail]
-embedded_port = {free_port()}
-[security]
-argon2_time_cost = 1
-argon2_memory_kib = 8
-rate_limit_per_minute = 0
-auth_rate_limit_per_minute = 0
-[plugins.payments]
-delay_seconds = 0
-""")
-    return path
+    """Every default plugin, payments at once, no app rate limits (one client signs up and logs in often)."""
+    return helpers.write_config(tmp_path, enabled=None, extra="[plugins.payments]\ndelay_seconds = 0\n",
+                                rate_limits=False)
 
 
 def run_py(*args: str, **kw) -> subprocess.CompletedProcess:

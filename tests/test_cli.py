@@ -13,33 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import free_port, free_ports
+from tests.conftest import free_port
+from tests.helpers import ROOT, write_config  # noqa: F401 - write_config: other test modules take it from here too
 
-ROOT = Path(__file__).resolve().parent.parent
 ENV_KEEP = ("PATH", "HOME", "LANG")
-
-
-def write_config(tmp_path: Path, enabled=("users",), paths=(str(ROOT / "plugins"),), extra: str = "") -> Path:
-    port, broker_port, mail_port = free_ports(4), free_port(), free_port()  # port + 1..3: --instances 3's workers
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[server]
-port = {port}
-data_dir = "{tmp_path / 'data'}"
-log_level = "warning"
-[broker]
-embedded_port = {broker_port}
-[mail]
-embedded_port = {mail_port}
-[security]
-argon2_time_cost = 1
-argon2_memory_kib = 8
-[plugins]
-enabled = {list(enabled)!r}
-paths = {list(paths)!r}
-{extra}
-""".replace("'", '"'))
-    return path
 
 
 def port_of(config: Path) -> int:

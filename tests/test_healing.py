@@ -8,75 +8,31 @@ import collections
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
 import psutil
 import pytest
 
-from tests.test_cli import ROOT, wait_until, write_config
-from tests.test_supervisor import PLUGINS, SHIP_TO, register, worker_pids
+from tests.supervised import (checkout, product_in_stock, register, rolling_reload, running, worker_pids,
+                              worker_ready)
+from tests.test_cli import wait_until
 
 INSTANCES = 2
-CARD = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12,
-        "exp_year": time.gmtime().tm_year + 3, "cvc": "123"}
-
-
-def _config(tmp: Path) -> Path:
-    config = write_config(tmp, enabled=PLUGINS,
-                          extra='[nginx]\ngeneral_rate = "5000r/s"\ngeneral_burst = 5000\nauth_rate = "5000r/s"\n'
-                                'auth_burst = 5000\n[plugins.payments]\ndelay_seconds = 0.0\n')
-    config.write_text(config.read_text().replace(
-        "[security]\n", "[security]\nrate_limit_per_minute = 0\nauth_rate_limit_per_minute = 0\n"))
-    return config
-
-
-def _start(tmp: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
-    config = _config(tmp)
-    log = open(tmp / "shop.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, "--config", str(config)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **(env or {})})
-    line = proc.stdout.readline()
-    assert "ready at" in line, (line, (tmp / "shop.log").read_text()[-3000:])
-    return proc, config
+NGINX = 'general_rate = "5000r/s"\ngeneral_burst = 5000\nauth_rate = "5000r/s"\nauth_burst = 5000'
 
 
 @pytest.fixture(scope="module")
 def healing(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("healing")
-    proc, config = _start(tmp, "--instances", str(INSTANCES))
-    port = int(next(l.split("=")[1] for l in config.read_text().splitlines() if l.startswith("port")))
-    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "worker_url": f"http://127.0.0.1:{port + 1}",
-           "config": config, "data": tmp / "data", "log": tmp / "shop.log"}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+    with running(tmp_path_factory.mktemp("healing"), "--instances", str(INSTANCES), nginx=NGINX) as shop:
+        yield shop
 
 
 async def _catalog(session: aiohttp.ClientSession, shop: dict, stock: int) -> tuple[int, str]:
     """A product with ``stock`` units and a customer's token."""
-    seller = await register(session, shop["worker_url"], seller=True)
-    auth = {"Authorization": f"Bearer {seller}"}
-    async with session.post(shop["url"] + "/api/v1/products", headers=auth, json={
-            "name": "Healing mug", "description": "Survives faults.", "price_cents": 1299, "currency": "EUR",
-            "type": "Home", "sku": f"MUG-{uuid.uuid4().hex[:8]}"}) as resp:
-        assert resp.status == 201, await resp.text()
-        product = (await resp.json())["id"]
-    async with session.put(f"{shop['url']}/api/v1/inventory/{product}/eu-west", headers=auth,
-                           json={"quantity": stock}) as resp:
-        assert resp.status == 200, await resp.text()
-    return product, await register(session, shop["worker_url"])
-
-
-async def _checkout(session: aiohttp.ClientSession, url: str, token: str, product: int) -> tuple[int, str | None]:
-    async with session.post(url + "/api/v1/orders", headers={"Authorization": f"Bearer {token}"},
-                            json={"items": [{"product_id": product, "quantity": 1}], "ship_to": SHIP_TO,
-                                  "payment": CARD}) as resp:
-        body = await resp.json(content_type=None) if resp.status == 201 else None
-        return resp.status, body["id"] if body else None
+    return (await product_in_stock(session, shop, "Healing mug", stock),
+            await register(session, shop["worker_url"]))
 
 
 async def _all_paid(session: aiohttp.ClientSession, url: str, token: str, ids: list[str], timeout: float) -> dict:
@@ -106,7 +62,6 @@ async def test_rolling_reload_answers_every_request_posts_included(healing):
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         product, token = await _catalog(session, healing, stock=100_000)
         auth = {"Authorization": f"Bearer {token}"}
-        before = worker_pids(healing)
         statuses: collections.Counter = collections.Counter()
         orders: list[str] = []
         reloaded = asyncio.Event()
@@ -115,7 +70,7 @@ async def test_rolling_reload_answers_every_request_posts_included(healing):
             kind = i % 5
             try:
                 if kind == 0:
-                    status, order = await _checkout(session, url, token, product)
+                    status, order = await checkout(session, url, token, product)
                     orders.extend([order] if order else [])
                 elif kind == 1 and i % 2:  # add to the cart and empty it in turn (a line holds at most 99)
                     async with session.post(url + "/api/v1/cart/items", headers=auth,
@@ -143,14 +98,7 @@ async def test_rolling_reload_answers_every_request_posts_included(healing):
 
         load = asyncio.gather(*(client(n) for n in range(8)))
         await asyncio.sleep(1)
-        reload = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "run.py"), "reload", "--config",
-                                                          str(healing["config"])], capture_output=True, text=True)
-        assert reload.returncode == 0, reload.stderr
-
-        def replaced() -> bool:
-            now = worker_pids(healing)
-            return len(now) == INSTANCES and set(now.values()).isdisjoint(before.values())
-        done = await asyncio.to_thread(wait_until, replaced, 150)
+        done = await rolling_reload(healing)
         await asyncio.sleep(1)  # the last new worker serves under load a moment too
         reloaded.set()
         await load
@@ -177,17 +125,8 @@ async def test_sigstopped_worker_is_replaced(healing):
     assert replaced, healing["log"].read_text()[-3000:]
     assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        port = int(healing["worker_url"].rsplit(":", 1)[1])
-        deadline = time.monotonic() + 60
-        while True:  # the new worker-1 comes into service
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            assert time.monotonic() < deadline, "the new worker-1 did not become ready in 60 s"
-            await asyncio.sleep(0.2)
+        # the new worker-1 comes into service
+        await worker_ready(session, int(healing["worker_url"].rsplit(":", 1)[1]), time.monotonic() + 60)
 
 
 def _nginx_master(shop_pid: int) -> psutil.Process:
@@ -222,14 +161,14 @@ async def test_killed_postgres_is_restarted_and_no_order_is_lost(healing):
     url = healing["url"]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
         product, token = await _catalog(session, healing, stock=1000)
-        first = await asyncio.gather(*(_checkout(session, url, token, product) for _ in range(10)))
+        first = await asyncio.gather(*(checkout(session, url, token, product) for _ in range(10)))
         assert [s for s, _ in first] == [201] * 10, first
         victim = _postmaster(healing["data"])
         os.kill(victim, signal.SIGKILL)
         killed = time.monotonic()
         while True:  # the shop serves again: a checkout succeeds
             try:
-                status, order = await _checkout(session, url, token, product)
+                status, order = await checkout(session, url, token, product)
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 status, order = None, None
             if status == 201:
@@ -238,7 +177,7 @@ async def test_killed_postgres_is_restarted_and_no_order_is_lost(healing):
             await asyncio.sleep(0.5)
         print(f"checkouts succeed again {time.monotonic() - killed:.1f} s after kill -9 of PostgreSQL")
         assert _postmaster(healing["data"]) != victim
-        second = await asyncio.gather(*(_checkout(session, url, token, product) for _ in range(10)))
+        second = await asyncio.gather(*(checkout(session, url, token, product) for _ in range(10)))
         assert [s for s, _ in second] == [201] * 10, second
         ids = [o for _, o in first + second] + [order]
         statuses = await _all_paid(session, url, token, ids, 60)
@@ -248,32 +187,23 @@ async def test_killed_postgres_is_restarted_and_no_order_is_lost(healing):
 def test_something_that_keeps_dying_ends_the_supervisor_with_one_line(tmp_path):
     """nginx killed twice with a budget of one restart: the supervisor gives up, exit status 1, and its
     last line says what and why (systemd's Restart= takes over from there)."""
-    proc, _ = _start(tmp_path, "--instances", "1", env={"ECOM_RESTART_LIMIT": "1"})
-    try:
+    with running(tmp_path, "--instances", "1", env={"ECOM_RESTART_LIMIT": "1"}) as shop:
+        proc = shop["proc"]
         first = _nginx_master(proc.pid)
         first.kill()
         assert wait_until(lambda: any("nginx" in p.name() and p.pid != first.pid
                                       for p in psutil.Process(proc.pid).children()), 30)
         _nginx_master(proc.pid).kill()
         assert proc.wait(60) == 1
-        last = (tmp_path / "shop.log").read_text().strip().splitlines()[-1]
+        last = shop["log"].read_text().strip().splitlines()[-1]
         assert last.startswith("ecom: nginx died 2 times") and "giving up" in last, last
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_one_process_shop_exits_non_zero_when_its_postgres_dies(tmp_path):
     """A single-process `run.py` does not restart PostgreSQL itself: it exits 1 with one line, so
     systemd (Restart=on-failure) restarts the whole shop cleanly."""
-    proc, _ = _start(tmp_path)
-    try:
-        os.kill(_postmaster(tmp_path / "data"), signal.SIGKILL)
-        assert proc.wait(60) == 1
-        last = (tmp_path / "shop.log").read_text().strip().splitlines()[-1]
+    with running(tmp_path) as shop:
+        os.kill(_postmaster(shop["data"]), signal.SIGKILL)
+        assert shop["proc"].wait(60) == 1
+        last = shop["log"].read_text().strip().splitlines()[-1]
         assert last.startswith("ecom: PostgreSQL") and "exited" in last, last
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -5,63 +5,25 @@ import asyncio
 import collections
 import os
 import signal
-import subprocess
-import sys
 import time
-import uuid
 
 import aiohttp
 import psutil
 import pytest
 
-from tests.test_cli import ROOT, wait_until, write_config
+from tests.supervised import (checkout, product_in_stock, register, rolling_reload, running, started_processes,
+                              worker_pids, worker_ready)
+from tests.test_cli import wait_until
 
 INSTANCES = 3
-PLUGINS = ("users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders")
-SHIP_TO = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013", "country": "ES",
-           "phone": "+34 911 234 567"}
-PASSWORD = "a-good-password"
-
-
-def started_processes(root_pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(root_pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("supervised")
     # one test client sends the whole load: lift the general limits, keep the strict log-in one
-    config = write_config(tmp, enabled=PLUGINS,
-                          extra='[nginx]\nauth_rate = "10r/m"\nauth_burst = 5\ngeneral_rate = "5000r/s"\n'
-                                'general_burst = 5000\n[plugins.payments]\ndelay_seconds = 0.0\n')
-    config.write_text(config.read_text().replace(
-        "[security]\n", "[security]\nrate_limit_per_minute = 0\nauth_rate_limit_per_minute = 0\n"))
-    port = int(next(l.split("=")[1] for l in config.read_text().splitlines() if l.startswith("port")))
-    log = open(tmp / "supervisor.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--instances", str(INSTANCES), "--config",
-                             str(config)], cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = proc.stdout.readline()
-    assert "ready at" in line, (line, (tmp / "supervisor.log").read_text()[-3000:])
-    yield {"proc": proc, "url": f"http://127.0.0.1:{port}", "worker_url": f"http://127.0.0.1:{port + 1}",
-           "config": config, "data": tmp / "data"}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-
-
-def worker_pids(shop) -> dict[str, int]:
-    pids = {}
-    for child in started_processes(shop["proc"].pid):
-        try:  # a child may exit while we look (a worker being replaced)
-            env, cmdline = child.environ(), child.cmdline()
-        except (psutil.AccessDenied, psutil.NoSuchProcess):
-            continue
-        if "run.py" in " ".join(cmdline) and "worker" in cmdline:
-            pids[env.get("ECOM__SERVER__NAME", "?")] = child.pid
-    return pids
+    with running(tmp_path_factory.mktemp("supervised"), "--instances", str(INSTANCES),
+                 nginx='auth_rate = "10r/m"\nauth_burst = 5\ngeneral_rate = "5000r/s"\ngeneral_burst = 5000') as shop:
+        yield shop
 
 
 async def steady_load(url: str, seconds: float, concurrency: int = 8, *, until: asyncio.Event | None = None,
@@ -155,20 +117,12 @@ async def test_rolling_restart_under_load_fails_no_request(shop):
     replaced = asyncio.Event()
     load = asyncio.ensure_future(steady_load(shop["url"] + "/", seconds=3, until=replaced, limit=180))
     await asyncio.sleep(0.5)
-    reload = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "run.py"), "reload", "--config",
-                                                      str(shop["config"])], capture_output=True, text=True)
-    assert reload.returncode == 0, reload.stderr
-
-    def all_replaced() -> bool:
-        now = worker_pids(shop)
-        return len(now) == len(before) and set(now.values()).isdisjoint(before.values())
-    # wait for the outcome (each worker has a new pid), however slow the machine: 3 x (drain + start-up)
-    done = await asyncio.to_thread(wait_until, all_replaced, 150)
+    done = await rolling_reload(shop)
     await asyncio.sleep(1)  # the last new worker serves a moment under load too
     replaced.set()
     results = await load
     after = worker_pids(shop)
-    log = (shop["data"].parent / "supervisor.log").read_text()[-3000:]
+    log = shop["log"].read_text()[-3000:]
     assert done and set(after.values()).isdisjoint(before.values()), (before, after, log)  # every worker replaced
     assert results[200] > 50 and set(results) == {200}, results
 
@@ -186,55 +140,19 @@ async def test_nginx_rate_limits_rapid_bad_logins(shop):
     assert reached_app <= 5 + 2, (reached_app, statuses)  # the burst (+ what the rate refills meanwhile)
 
 
-async def register(session: aiohttp.ClientSession, url: str, *, seller: bool = False) -> str:
-    """A new user's bearer token (asked of a worker directly: nginx rate-limits registration per client)."""
-    email = f"u{uuid.uuid4().hex[:12]}@example.com"
-    async with session.post(url + "/api/v1/users", json={"email": email, "name": "Load", "password": PASSWORD,
-                                                         "is_seller": seller}) as resp:
-        assert resp.status == 202, await resp.text()
-    async with session.post(url + "/api/v1/auth/token", json={"email": email, "password": PASSWORD}) as resp:
-        return (await resp.json())["token"]
-
-
 async def every_worker_ready(session: aiohttp.ClientSession, shop, timeout: float = 60.0) -> None:
     """Each worker answers /readyz directly (an earlier test may have just restarted one)."""
-    port = int(shop["worker_url"].rsplit(":", 1)[1])
-    deadline = time.monotonic() + timeout
+    port, deadline = int(shop["worker_url"].rsplit(":", 1)[1]), time.monotonic() + timeout
     for worker_port in range(port, port + INSTANCES):
-        while True:
-            try:
-                async with session.get(f"http://127.0.0.1:{worker_port}/readyz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientError:
-                pass
-            assert time.monotonic() < deadline, f"worker on port {worker_port} not ready in {timeout} s"
-            await asyncio.sleep(0.2)
+        await worker_ready(session, worker_port, deadline)
 
 
 async def test_forty_checkouts_for_five_units_across_workers_through_nginx(shop):
     async with aiohttp.ClientSession() as session:
         await every_worker_ready(session, shop)
-        seller = await register(session, shop["worker_url"], seller=True)
         customers = await asyncio.gather(*(register(session, shop["worker_url"]) for _ in range(40)))
-        auth = {"Authorization": f"Bearer {seller}"}
-        async with session.post(shop["url"] + "/api/v1/products", headers=auth, json={
-                "name": "Last lamp", "description": "Only five left.", "price_cents": 4999, "currency": "EUR",
-                "type": "Home", "sku": f"LAMP-{uuid.uuid4().hex[:8]}"}) as resp:
-            assert resp.status == 201, await resp.text()
-            lamp = (await resp.json())["id"]
-        async with session.put(f"{shop['url']}/api/v1/inventory/{lamp}/eu-west", headers=auth,
-                               json={"quantity": 5}) as resp:
-            assert resp.status == 200
-
-        async def checkout(token: str) -> tuple[int, str]:
-            card = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": time.gmtime().tm_year + 3,
-                    "cvc": "123"}
-            async with session.post(shop["url"] + "/api/v1/orders", headers={"Authorization": f"Bearer {token}"},
-                                    json={"items": [{"product_id": lamp, "quantity": 1}], "ship_to": SHIP_TO,
-                                          "payment": card}) as resp:
-                return resp.status, resp.headers.get("X-Served-By", "")
-        results = await asyncio.gather(*(checkout(t) for t in customers))
+        lamp = await product_in_stock(session, shop, "Last lamp", stock=5)
+        results = await asyncio.gather(*(checkout(session, shop["url"], t, lamp) for t in customers))
         statuses = collections.Counter(status for status, _ in results)
         assert statuses == {201: 5, 409: 35}, statuses  # (that every worker serves: test_requests_reach_every_worker)
         async with session.get(f"{shop['url']}/api/v1/inventory/{lamp}", headers={"Cookie": "no-cache=1"}) as resp:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import async_playwright
 
-from tests.conftest import free_port, free_ports
-from tests.test_cli import ROOT
+from tests.helpers import ROOT, write_config
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -20,37 +20,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ADMIN = ("admin@demo.shop", "admin-password-1")
 SELLER = ("seller1@demo.shop", "demo-password")
+PLUGINS = ("users", "addresses", "products", "inventory", "payments", "shipping", "taxes", "vouchers", "orders",
+           "dashboards", "invoices", "notifications")
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The shop as an operator runs it: supervisor, 2 workers, nginx; payments take 1 s."""
     tmp = tmp_path_factory.mktemp("browser-stack")
-    port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(f"""
-[server]
-port = {port}
-data_dir = "{tmp / 'data'}"
-log_level = "warning"
-worker_base_port = {free_ports(2)}
-[broker]
-embedded_port = {free_port()}
-[mail]
-embedded_port = {free_port()}
-[security]
-argon2_time_cost = 1
-argon2_memory_kib = 8
-rate_limit_per_minute = 0
-auth_rate_limit_per_minute = 0  # every browser comes from 127.0.0.1: the suite logs in more than 20 times a minute
+    # every browser comes from 127.0.0.1: the suite logs in more than 20 times a minute (no app rate limits)
+    config = write_config(tmp, PLUGINS, ports=3, rate_limits=False, extra="""
 [nginx]
 general_rate = "1000r/s"
 general_burst = 1000
 auth_rate = "600r/m"
 auth_burst = 100
-[plugins]
-enabled = ["users", "addresses", "products", "inventory", "payments", "shipping", "taxes", "vouchers", "orders", "dashboards",
-           "invoices", "notifications"]
 [plugins.payments]
 delay_seconds = 1.0
 """)
@@ -64,6 +48,7 @@ delay_seconds = 1.0
                             stderr=log, text=True)
     line = proc.stdout.readline()
     assert "ready at" in line, (line, (tmp / "stack.log").read_text()[-3000:])
+    port = int(tomllib.loads(config.read_text())["server"]["port"])
     yield {"url": f"http://127.0.0.1:{port}", "config": config, "log": tmp / "stack.log"}
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
