@@ -18,7 +18,7 @@ from .config import Config
 from .events import EventBus
 from .gateway import install as install_gateway
 from .gateway.keys import CONFIG, IDENTITY
-from .health import HEALTH, Health
+from .health import HEALTH, Health, circuits, liveness
 from .metrics import metrics, metrics_middleware
 from .openapi import openapi_json
 from .gateway.csrf import csrf_context
@@ -264,7 +264,7 @@ async def _start_events(app: web.Application):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response(liveness(request.app.get(POOLS, {})))  # 200, "degraded" with open circuits
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -280,5 +280,6 @@ async def readyz(request: web.Request) -> web.Response:
     health = request.app.get(HEALTH)  # our own probe went round the broker lately (ecom.health)
     checks["events"] = "ok" if health is not None and health.flowing else "not flowing"
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
+    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks,
+                              "circuits": circuits(request.app[POOLS])},
                              status=200 if ready else 503)

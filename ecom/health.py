@@ -141,9 +141,24 @@ class Health:
             except Exception as err:  # noqa: BLE001 - reported, not raised
                 databases[plugin] = {"ok": False, "error": type(err).__name__, "outbox_backlog": None,
                                      "dead_letters": None}
-        return {"process": self.name, "broker": {"connected": self.bus.connected},
+        return {"process": self.name, "broker": {"connected": self.bus.connected}, "circuits": circuits(self.pools),
                 "events": {"flowing": self.flowing}, "databases": databases,
                 "workers": [dict(w.__dict__, alive=w.alive) for w in self.workers()]}
+
+
+def circuits(pools: dict[str, asyncpg.Pool]) -> dict[str, str]:
+    """The circuit breaker state of each plugin database of this process: closed, half-opened, opened."""
+    return {name: pool.breaker.state for name, pool in pools.items() if getattr(pool, "breaker", None) is not None}
+
+
+def liveness(pools: dict[str, asyncpg.Pool]) -> dict:
+    """/healthz's body: ``ok``, or ``degraded`` with the plugin databases whose circuit is not closed.
+
+    Always with a 200: this process serves (what needs such a database answers 503 at once, the rest
+    works), and that database is away for every worker alike, so a load balancer that took this worker
+    out would only take the rest of the shop with it, and the supervisor must not replace it either."""
+    not_closed = sorted(name for name, state in circuits(pools).items() if state != "closed")
+    return {"status": "degraded", "open_circuits": not_closed} if not_closed else {"status": "ok"}
 
 
 HEALTH = web.AppKey("ecom.health", Health)

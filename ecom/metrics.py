@@ -14,7 +14,7 @@ import os
 import time
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import REGISTRY, multiprocess
 
 from .i18n import _
@@ -25,6 +25,13 @@ REQUESTS = Counter("ecom_http_requests_total", "HTTP requests answered", ["metho
 LATENCY = Histogram("ecom_http_request_seconds", "Time to answer an HTTP request", ["method", "route"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 EVENTS = Counter("ecom_events_handled_total", "Event deliveries handled", ["topic", "consumer", "outcome"])
+# circuit breakers (ecom/resilience.py), one per plugin database and process. The state across workers is
+# the worst of the live ones (livemax): one worker that cannot reach a database is worth an alert.
+CIRCUIT_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
+CIRCUIT_STATE = Gauge("ecom_circuit_state", "Circuit breaker state per dependency: 0 closed, 1 half-open, 2 open",
+                      ["circuit"], multiprocess_mode="livemax")
+CIRCUIT_REFUSED = Counter("ecom_circuit_refused_total", "Calls refused by an open circuit without trying",
+                          ["circuit"])
 
 
 def route_of(request: web.BaseRequest) -> str:

@@ -34,6 +34,8 @@ from typing import Awaitable, Callable, TypeVar
 from aiohttp import web
 from purgatory.domain.model import CLOSED, Context, HalfOpenedState, OpenedState
 
+from .metrics import CIRCUIT_REFUSED, CIRCUIT_STATE, CIRCUIT_STATES
+
 log = logging.getLogger("ecom.resilience")
 T = TypeVar("T")
 
@@ -74,6 +76,9 @@ class Breaker:
         self.name = name
         self._ctx = Context(name, threshold, reset_after)
         self.failures = self.refused = 0  # outages seen; calls refused without trying (tests, metrics)
+        # visible to operators: /metrics (ecom/metrics.py) and /healthz (ecom/health.py)
+        self._state_metric, self._refused_metric = CIRCUIT_STATE.labels(name), CIRCUIT_REFUSED.labels(name)
+        self._state_metric.set(CIRCUIT_STATES[CLOSED])
 
     @property
     def state(self) -> str:
@@ -93,6 +98,7 @@ class Breaker:
             self._ctx.handle_new_request()
         except OpenedState as opened:
             self.refused += 1
+            self._refused_metric.inc()
             left = opened.opened_at + self._ctx.ttl - time.time()
             raise DependencyUnavailable(self.name, max(1, round(left))) from None
         finally:
@@ -120,6 +126,7 @@ class Breaker:
         after = self._ctx.state
         if after == before:
             return
+        self._state_metric.set(CIRCUIT_STATES.get(after, CIRCUIT_STATES["opened"]))
         if before == CLOSED:  # once per outage at warning level; its trials and re-openings at info
             log.warning("database %s: circuit opened for %.0f s after %s: %s", self.name, self._ctx.ttl,
                         type(exc).__name__, exc)

@@ -199,3 +199,44 @@ async def test_web_limits_apply_to_requests_only(make_config, pg):
             WEB.reset(token)
     finally:
         await pool.close()
+
+
+def circuit_metrics(text: str, circuit: str) -> tuple[float | None, float]:
+    """(ecom_circuit_state, ecom_circuit_refused_total) of ``circuit`` in a /metrics page."""
+    state, refused = None, 0.0
+    for line in text.splitlines():
+        if line.startswith(f'ecom_circuit_state{{circuit="{circuit}"}} '):
+            state = float(line.split()[-1])
+        elif line.startswith(f'ecom_circuit_refused_total{{circuit="{circuit}"}} '):
+            refused = float(line.split()[-1])
+    return state, refused
+
+
+@pytest.mark.timeout(120)
+async def test_an_open_circuit_is_visible_in_metrics_and_health(aiohttp_client, make_config, pg):
+    """Inventory's database away: once checkouts have opened its circuit, /metrics shows the circuit's state
+    (2 = open) and the calls it refused, and /healthz says "degraded" with the open circuit while still
+    answering 200 (this worker serves the rest: neither a load balancer nor the supervisor should take it
+    away); /readyz lists the circuits. After the database is back, the gauge returns to 0 (closed) and
+    /healthz to "ok"."""
+    client, buyer, pid, config = await shop(aiohttp_client, make_config)
+
+    async def seen():
+        text = await (await client.get("/metrics")).text()
+        health = await client.get("/healthz")
+        return (*circuit_metrics(text, "inventory"), health.status, await health.json())
+
+    before = await seen()
+    assert before[0] == 0 and before[2:] == (200, {"status": "ok"}), before
+    async with database_unreachable(pg.url(), f"{config.database.name_prefix}_inventory"):
+        async def opened():
+            await checkout(client, buyer, [(pid, 1)])  # a use of the database: an outage, then refusals
+            return await seen()
+        state, refused, status, body = await wait_until(opened, lambda r: r[0] == 2 and r[1] > before[1],
+                                                        "the inventory circuit open in /metrics", 20)
+        assert status == 200 and body == {"status": "degraded", "open_circuits": ["inventory"]}, body
+        ready = await (await client.get("/readyz")).json()
+        assert ready["circuits"]["inventory"] != "closed" and ready["circuits"]["products"] == "closed", ready
+    await whole_again(client, buyer, pid, RECOVERED)
+    after = await seen()
+    assert after[0] == 0 and after[2:] == (200, {"status": "ok"}), after
