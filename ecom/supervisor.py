@@ -123,6 +123,14 @@ class Supervisor:
                 await asyncio.sleep(0.1)
         return False
 
+    async def _back_in_pool(self, worker: Worker) -> bool:
+        """The replacement is ready, or it died at start (its port taken for a moment by another program, a
+        database restarting) and _monitor's restart with back-off made a later one ready: a passing failure
+        does not stop the rolling restart half-way, with the remaining workers still on the old code."""
+        if await self._wait_ready(worker):
+            return True
+        return await wait_event(worker.ready, READY_TIMEOUT) and not self.stopping.is_set()
+
     async def _stop_worker(self, worker: Worker) -> None:
         proc = worker.process
         if proc is None or proc.returncode is not None:
@@ -197,7 +205,7 @@ class Supervisor:
                 return
             await self._stop_worker(worker)
             await self._spawn(worker)
-            if not await self._wait_ready(worker):
+            if not await self._back_in_pool(worker):
                 log.error("%s did not become ready after reload; stopping the rolling restart", worker.name)
                 return
         log.info("rolling restart done")

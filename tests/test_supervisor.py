@@ -5,6 +5,7 @@ import asyncio
 import collections
 import os
 import signal
+import socket
 import time
 
 import aiohttp
@@ -125,6 +126,41 @@ async def test_rolling_restart_under_load_fails_no_request(shop):
     log = shop["log"].read_text()[-3000:]
     assert done and set(after.values()).isdisjoint(before.values()), (before, after, log)  # every worker replaced
     assert results[200] > 50 and set(results) == {200}, results
+
+
+@pytest.mark.timeout(300)
+async def test_a_reload_whose_new_worker_fails_to_start_still_replaces_every_worker(shop):
+    """Another program takes worker-1's port in the moment between the old worker's exit and its
+    replacement's start (two shops' tests on one machine did this): the replacement exits 2, the supervisor
+    starts it again with back-off once the port is free, and the rolling restart carries on to the other
+    workers instead of stopping half-way with them on the old code."""
+    before = worker_pids(shop)
+    port = int(shop["worker_url"].rsplit(":", 1)[1])
+    log_start = len(shop["log"].read_text())
+    reload = asyncio.ensure_future(rolling_reload(shop))
+
+    def take_port_until_a_start_fails() -> bool:
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the old worker still listens while it drains
+                try:
+                    holder.bind(("127.0.0.1", port))
+                    holder.listen()
+                    break
+                except OSError:
+                    time.sleep(0.005)
+            else:
+                return False
+            return wait_until(lambda: "worker-1 exited with status 2" in shop["log"].read_text()[log_start:], 60)
+        finally:
+            holder.close()
+    assert await asyncio.to_thread(take_port_until_a_start_fails), shop["log"].read_text()[log_start:][-3000:]
+    assert await reload, (before, worker_pids(shop), shop["log"].read_text()[log_start:][-3000:])
+    assert set(worker_pids(shop).values()).isdisjoint(before.values())
+    async with aiohttp.ClientSession() as session:
+        await worker_ready(session, port, time.monotonic() + 60)
 
 
 async def test_nginx_rate_limits_rapid_bad_logins(shop):
