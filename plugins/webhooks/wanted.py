@@ -21,8 +21,6 @@ import time
 
 import asyncpg
 
-from ecom.db import OUTAGES
-
 log = logging.getLogger("ecom.webhooks")
 
 _WANTED = "SELECT DISTINCT unnest(event_types) FROM endpoints WHERE enabled"
@@ -56,16 +54,16 @@ class WantedTypes:
         that fails, the loop reads it within REFRESH_SECONDS and catch-up delivers what was skipped)."""
         try:
             await self.refresh()
-        except (*OUTAGES, asyncpg.PostgresError) as err:
-            log.debug("webhooks: wanted event types not refreshed: %s", err)
+        except Exception as err:  # noqa: BLE001 - the endpoint is saved; the loop reads the set soon
+            log.debug("webhooks: wanted event types not refreshed: %r", err)
 
     async def loop(self, stopping: asyncio.Event) -> None:
         """Refresh every REFRESH_SECONDS until ``stopping`` is set."""
         while not stopping.is_set():
             try:
                 await self.refresh()
-            except (*OUTAGES, asyncpg.PostgresError) as err:
-                log.debug("webhooks: wanted event types not refreshed: %s", err)
+            except Exception as err:  # noqa: BLE001 - this loop must outlive any failure (else: all wanted)
+                log.debug("webhooks: wanted event types not refreshed: %r", err)
             try:
                 await asyncio.wait_for(stopping.wait(), self.REFRESH_SECONDS)
             except asyncio.TimeoutError:
