@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Itera
 from aiohttp import web
 
 from .config import Config, ConfigError, parse_section
+from .version import IncompatibleCore, check_supported
 
 if TYPE_CHECKING:
     import asyncpg
@@ -52,6 +53,7 @@ class Plugin:
     config: type | None = None                 # dataclass parsed from [plugins.<name>]
     database: bool = True                      # owns a database (needed for migrations and events)
     seed: Callable[[Any], Awaitable[None]] | None = None  # `run.py seed`: async seed(seeder: ecom.seed.Seeder)
+    requires_core: str | None = None           # core API range, PEP 440: ">=0.2,<0.3" (ecom.version)
     package_dir: Path | None = None            # filled in by the loader
 
     def folder(self, attr: str) -> Path | None:
@@ -162,6 +164,10 @@ def _import(name: str, folder_modules: dict[str, str], entry_points: dict[str, A
         raise PluginError(f"plugin {name}: its package must define PLUGIN = Plugin(...)")
     if obj.name != name:
         raise PluginError(f"plugin {name}: PLUGIN.name is {obj.name!r}, expected {name!r}")
+    try:  # before its migrations or lifespan run: a plugin built for another core stops start-up here
+        check_supported(obj.requires_core)
+    except IncompatibleCore as err:
+        raise PluginError(f"plugin {name}: {err}") from None
     package_file = getattr(sys.modules.get(getattr(obj.lifespan, "__module__", "") or "", None), "__file__", None)
     module_file = getattr(module, "__file__", None) or package_file
     package_dir = Path(module_file).parent if module_file else None

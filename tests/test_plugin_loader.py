@@ -1,11 +1,15 @@
 """Plugin discovery, dependency order, per-plugin config and the start-up errors that name the plugin."""
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from ecom.app import create_app
 from ecom.config import ConfigError
 from ecom.plugin import PluginError, load_plugins
+from ecom.version import CORE_VERSION
+from tests.conftest import ROOT
 
 PATHS = ["tests/loaderplugins"]
+BUILTIN = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists())
 
 
 def config(make_config, enabled, **settings):
@@ -59,3 +63,42 @@ async def test_lifespans_run_in_dependency_order_and_stop_in_reverse(aiohttp_cli
     assert resp.status == 200 and (await resp.json()) == {"plugin": "alpha"}
     await client.close()
     assert STARTED == ["alpha", "beta", "beta-stopped", "alpha-stopped"]
+
+
+def test_plugin_outside_its_core_range_is_refused_with_one_line(make_config):
+    with pytest.raises(PluginError) as err:
+        load_plugins(config(make_config, ["future_core"]))
+    assert str(err.value) == f"plugin future_core: needs ecom core >=0.3 (this is {CORE_VERSION})"
+
+
+def test_unreadable_core_range_is_refused_with_one_line(make_config):
+    with pytest.raises(PluginError) as err:
+        load_plugins(config(make_config, ["bad_range"]))
+    assert str(err.value) == ("plugin bad_range: requires_core '0.2 or newer' is not a version range "
+                              "(PEP 440, e.g. '>=0.2,<0.3')")
+
+
+def test_every_builtin_plugin_declares_a_range_this_core_is_in(make_config):
+    loaded = load_plugins(make_config(plugins={"enabled": BUILTIN, "paths": ["plugins"]}))
+    undeclared = [p.name for p in loaded.plugins if p.requires_core is None]
+    assert undeclared == [] and len(loaded.plugins) == len(BUILTIN)
+    assert all(SpecifierSet(p.requires_core).contains(CORE_VERSION) for p in loaded.plugins)
+
+
+def test_core_version_is_the_distribution_version():
+    """pyproject's version is the core API version plugins name in requires_core: one number, not two."""
+    import tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == CORE_VERSION
+
+
+def test_run_py_refuses_a_plugin_for_another_core_with_exit_2_and_one_line(tmp_path):
+    import subprocess
+    import sys
+    from tests.helpers import write_config
+    config = write_config(tmp_path, ("future_core",), (str(ROOT / "tests/loaderplugins"),))
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].endswith(f"plugin future_core: needs ecom core >=0.3 (this is {CORE_VERSION})"), result.stderr

@@ -27,5 +27,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="addresses", requires=("users",), lifespan=lifespan,
+PLUGIN = Plugin(name="addresses", requires_core=">=0.2,<0.3",
+                requires=("users",), lifespan=lifespan,
                 routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None, seed=seed)

@@ -27,5 +27,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="dashboards", requires=("users", "products", "inventory", "orders", "payments"),
+PLUGIN = Plugin(name="dashboards", requires_core=">=0.2,<0.3",
+                requires=("users", "products", "inventory", "orders", "payments"),
                 lifespan=lifespan, routes=routes.routes, migrations=None, database=False)

@@ -32,5 +32,6 @@ async def lifespan(ctx: PluginContext):
     await worker.stop(tasks)
 
 
-PLUGIN = Plugin(name="inventory", requires=("products",), lifespan=lifespan,
+PLUGIN = Plugin(name="inventory", requires_core=">=0.2,<0.3",
+                requires=("products",), lifespan=lifespan,
                 routes=[*routes.routes, *pages.routes], config=InventoryConfig, seed=seed)

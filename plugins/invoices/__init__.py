@@ -36,5 +36,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="invoices", requires=("users", "orders"), lifespan=lifespan,
+PLUGIN = Plugin(name="invoices", requires_core=">=0.2,<0.3",
+                requires=("users", "orders"), lifespan=lifespan,
                 routes=[*routes.routes, *pages.routes], config=InvoicesConfig, static=None)

@@ -86,5 +86,6 @@ async def lifespan(ctx: PluginContext):
     await asyncio.gather(task, return_exceptions=True)
 
 
-PLUGIN = Plugin(name="notifications", requires=("users",), lifespan=lifespan, routes=pages.routes,
+PLUGIN = Plugin(name="notifications", requires_core=">=0.2,<0.3",
+                requires=("users",), lifespan=lifespan, routes=pages.routes,
                 config=NotificationsConfig, static=None)

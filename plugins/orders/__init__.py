@@ -64,7 +64,8 @@ async def lifespan(ctx: PluginContext):
     await worker.stop(task)
 
 
-PLUGIN = Plugin(name="orders", requires=("users", "products", "inventory", "payments", "addresses", "shipping",
+PLUGIN = Plugin(name="orders", requires_core=">=0.2,<0.3",
+                requires=("users", "products", "inventory", "payments", "addresses", "shipping",
                                                   "taxes", "vouchers"), lifespan=lifespan,
                 routes=[*routes.routes, *shipment_routes.routes, *stream.routes, *pages.routes, *order_pages.routes,
                         *guest_pages.routes], config=OrdersConfig)

@@ -29,5 +29,6 @@ async def lifespan(ctx: PluginContext):
     await scheduler.stop()
 
 
-PLUGIN = Plugin(name="payments", lifespan=lifespan, routes=[*routes.routes, *pages.routes],
+PLUGIN = Plugin(name="payments", requires_core=">=0.2,<0.3",
+                lifespan=lifespan, routes=[*routes.routes, *pages.routes],
                 config=PaymentsConfig, static=None)

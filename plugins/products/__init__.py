@@ -26,5 +26,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="products", requires=("users",), lifespan=lifespan, routes=[*routes.routes, *csvroutes.routes, *pages.routes],
+PLUGIN = Plugin(name="products", requires_core=">=0.2,<0.3",
+                requires=("users",), lifespan=lifespan, routes=[*routes.routes, *csvroutes.routes, *pages.routes],
                 config=ProductsConfig, seed=seed)

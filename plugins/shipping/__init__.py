@@ -27,5 +27,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="shipping", requires=("users", "inventory"), lifespan=lifespan,
+PLUGIN = Plugin(name="shipping", requires_core=">=0.2,<0.3",
+                requires=("users", "inventory"), lifespan=lifespan,
                 routes=[*routes.routes, *pages.routes], config=ShippingConfig, static=None, seed=seed)

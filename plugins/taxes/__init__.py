@@ -18,5 +18,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="taxes", lifespan=lifespan, config=TaxesConfig, database=False, migrations=None,
+PLUGIN = Plugin(name="taxes", requires_core=">=0.2,<0.3",
+                lifespan=lifespan, config=TaxesConfig, database=False, migrations=None,
                 templates=None, static=None)

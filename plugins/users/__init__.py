@@ -38,5 +38,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="users", lifespan=lifespan, routes=[*routes.routes, *account_api.routes, *account_pages.routes],
+PLUGIN = Plugin(name="users", requires_core=">=0.2,<0.3",
+                lifespan=lifespan, routes=[*routes.routes, *account_api.routes, *account_pages.routes],
                 config=UsersConfig, static=None, seed=seed)

@@ -21,5 +21,6 @@ async def lifespan(ctx: PluginContext):
     yield
 
 
-PLUGIN = Plugin(name="vouchers", requires=("users",), lifespan=lifespan, routes=[*routes.routes, *pages.routes],
+PLUGIN = Plugin(name="vouchers", requires_core=">=0.2,<0.3",
+                requires=("users",), lifespan=lifespan, routes=[*routes.routes, *pages.routes],
                 config=VouchersConfig, static=None, seed=seed)

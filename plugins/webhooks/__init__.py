@@ -51,5 +51,6 @@ async def lifespan(ctx: PluginContext):
     await relay.close()
 
 
-PLUGIN = Plugin(name="webhooks", lifespan=lifespan, routes=[*api.routes, *pages.routes], config=WebhooksConfig,
+PLUGIN = Plugin(name="webhooks", requires_core=">=0.2,<0.3",
+                lifespan=lifespan, routes=[*api.routes, *pages.routes], config=WebhooksConfig,
                 static=None)
