@@ -12,6 +12,7 @@
     run.py trace ORDER_ID      the checkout trace of an order, as a waterfall ([tracing] exporter = "file")
     run.py backup [--output FILE]         every database, uploads, mail, secret in one archive (ecom/backup.py)
     run.py restore FILE --data-dir NEW    that archive into a new, empty data dir
+    run.py new-plugin NAME [--external DIR] [--no-enable]   a working plugin to start from (ecom/scaffold)
 
 The common options (--config, --data-dir, --port, --instances) mean the same before or after the
 command. ``run.py CMD --help`` says what CMD does. Mistakes in config or plugins, a broken config file or
@@ -93,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
                            "(from the [tracing] file; no collector needed)")
     trace.add_argument("order_id", help="the order's id, like ord_...")
     trace.add_argument("--file", help="spans file (default: [tracing] file, else <data dir>/traces.jsonl)")
+    scaffold = sub.add_parser("new-plugin", parents=[common], help="write a working plugin (service, database, "
+                              "page, API, event, Spanish texts, tests) into the first [plugins] paths folder and "
+                              "enable it (ecom/scaffold)")
+    scaffold.add_argument("name", help="the plugin's name: lower-case letters, digits, _ (e.g. wishlist)")
+    scaffold.add_argument("--external", metavar="DIR", help="write DIR/ecom-NAME/, an installable distribution with "
+                          "an ecom.plugins entry point, instead (not enabled: install it first)")
+    scaffold.add_argument("--no-enable", action="store_true", help="leave [plugins] enabled as it is")
     _describe(sub)
     return parser
 
@@ -126,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "run"
     try:
         config = _load(args)
+        if command == "new-plugin":  # writes files only: no plugin is imported, nothing is started
+            from .scaffold.command import new_plugin
+            config_file = Path(args.config) if Path(args.config).exists() else None
+            return new_plugin(config, config_file, args.name, external=args.external, enable_it=not args.no_enable)
         from .logs import setup_logging
         setup_logging(config.server.log_level, json_format=not sys.stderr.isatty())
         loaded = load_plugins(config)
