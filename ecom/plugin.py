@@ -152,7 +152,7 @@ def _import(name: str, folder_modules: dict[str, str], entry_points: dict[str, A
         elif name in entry_points:
             obj = entry_points[name].load()
             obj = getattr(obj, "PLUGIN", obj)
-            module = sys.modules.get(getattr(obj, "__module__", ""), None)
+            module = sys.modules.get(entry_points[name].module)  # a Plugin's own __module__ is ecom.plugin
         else:
             raise PluginError(f"plugin {name}: enabled but not found in the plugin folders or the "
                               f"'{ENTRY_POINT_GROUP}' entry points")
