@@ -4,6 +4,9 @@ page and API answer, its route is in the OpenAPI document)."""
 from __future__ import annotations
 
 import py_compile
+import shutil
+import subprocess
+import sys
 import tomllib
 import uuid
 from pathlib import Path
@@ -129,3 +132,30 @@ async def test_generated_plugin_runs_in_the_real_shop(tmp_path, aiohttp_client, 
     assert "Tu lista" in await spanish.text()
     document = await (await shop.get("/api/v1/openapi.json")).json()
     assert {"get", "post"} <= set(document["paths"][f"/api/v1/{name}/items"])
+
+
+def project_copy(folder: Path) -> Path:
+    """What a shop's project holds (code, plugins, templates, config), copied: the scaffold writes into
+    the copy's plugins/ and config.toml, never into this checkout's."""
+    folder.mkdir()
+    for name in ("ecom", "plugins", "templates"):
+        shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("config.toml", "pyproject.toml", "run.py"):
+        shutil.copy(ROOT / name, folder / name)
+    return folder
+
+
+def test_new_plugin_passes_its_own_tests_in_a_project(tmp_path):
+    """The issue's promise, `run.py new-plugin NAME` then its tests, in a copy of this project: the
+    generated tests use ecom.testing (ecom_shop, ecom_user, ecom_events) and pass at once."""
+    pytest.importorskip("ecom.testing")
+    shop = project_copy(tmp_path / "shop")
+    made = subprocess.run([sys.executable, "run.py", "new-plugin", "scaffolded"], cwd=shop, capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert '"webhooks", "scaffolded"]' in (shop / "config.toml").read_text()
+    assert not (ROOT / "plugins" / "scaffolded").exists()
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "ecom.testing", "-p", "no:cacheprovider",
+                          f"--basetemp={tmp_path / 'run'}", "plugins/scaffolded/tests"],
+                         cwd=shop, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and "6 passed" in ran.stdout, ran.stdout[-3000:] + ran.stderr[-2000:]
