@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # one stamp per set of dependencies and pyproject.toml version: `make run` installs only what running the
 # shop needs; `make test` (and bench, soak) add the dev tools (pytest, playwright, schemathesis, ...)
-DEPS := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEPS := $(shell cat pyproject.toml examples/reviews/pyproject.toml | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.installed-run-$(DEPS)
 DEV_STAMP := $(VENV)/.installed-dev-$(DEPS)
 
@@ -20,9 +20,10 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	rm -f $(VENV)/.installed-run-* && touch $@
 
 # the dev extras include everything running needs: the run stamp is made too
-$(DEV_STAMP): pyproject.toml | $(PY)
+$(DEV_STAMP): pyproject.toml examples/reviews/pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e examples/reviews   # a third-party plugin (entry point only): its tests run in make test
 	rm -f $(VENV)/.installed-dev-* $(VENV)/.installed-run-* && touch $@ $(RUN_STAMP)
 
 install: $(RUN_STAMP)
