@@ -17,8 +17,13 @@ class EventError(ValueError):
     pass
 
 
-def event(topic: str, version: int = 1, owner: str | None = None):
-    """Class decorator registering a dataclass as the payload of ``topic``, produced by ``owner``."""
+def event(topic: str, version: int = 1, owner: str | None = None, deprecated: str | None = None):
+    """Class decorator registering a dataclass as the payload of ``topic``, produced by ``owner``.
+
+    ``version`` counts breaking revisions of the payload (docs/events.md, "Versioning"): adding an
+    optional field keeps it. ``deprecated``: a sentence naming the replacement and when this topic stops
+    (shown in the catalog) while a breaking change is published alongside its old version.
+    Field meanings are declared with ``Annotated[type, "meaning"]`` (ecom.events.catalog)."""
     parts = topic.split("/")
     if len(parts) != 3 or parts[0] != "ecom" or not all(parts) or any(c in topic for c in "#+$ "):
         raise EventError(f"event topic {topic!r} must look like ecom/<plugin>/<event>")
@@ -29,7 +34,7 @@ def event(topic: str, version: int = 1, owner: str | None = None):
             raise EventError(f"{cls.__name__}: an event must be a dataclass")
         if topic in REGISTRY and REGISTRY[topic].__qualname__ != cls.__qualname__:
             raise EventError(f"topic {topic} is already declared by {REGISTRY[topic].__qualname__}")
-        cls.TOPIC, cls.VERSION, cls.OWNER = topic, version, owner
+        cls.TOPIC, cls.VERSION, cls.OWNER, cls.DEPRECATED = topic, version, owner, deprecated
         REGISTRY[topic] = cls
         return cls
     return register

@@ -2,8 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, TypedDict
 
 from ecom.events import event
+
+
+class StockLevel(TypedDict):
+    """One region's stock of a product, after a change."""
+    region: Annotated[str, "The inventory region (eu-west, ...)."]
+    quantity: Annotated[int, "Units on the shelf (sold units are gone, held ones still counted)."]
+    reserved: Annotated[int, "Units held for unpaid orders."]
+    available: Annotated[int, "quantity minus reserved, never negative: what can still be sold."]
 
 
 @event("ecom/inventory/import_queued")
@@ -15,7 +24,7 @@ class ImportQueued:
     the transaction that stores the job. The inventory plugin itself consumes it (inbox) to wake an
     import processor in one of its workers; workers also poll, so a lost message only delays a job.
     """
-    import_id: int
+    import_id: Annotated[int, "The stored import job's id."]
 
 
 @event("ecom/inventory/low_stock")
@@ -34,11 +43,11 @@ class LowStock:
     change were above the threshold. Further sales below it emit nothing until the stock has gone back
     above the threshold and falls again. Consumers: notifications (a mail to the seller).
     """
-    product_id: int
-    seller_id: int
-    region: str
-    available: int
-    threshold: int
+    product_id: Annotated[int, "The catalog's product id."]
+    seller_id: Annotated[int, "The product's seller (0: an id the catalog never had)."]
+    region: Annotated[str, "The inventory region (eu-west, ...)."]
+    available: Annotated[int, "Quantity minus reserved units after the change."]
+    threshold: Annotated[int, "``[plugins.inventory] low_stock_threshold`` at that time."]
 
 
 @event("ecom/inventory/stock_changed")
@@ -67,9 +76,10 @@ class StockChanged:
     so a consumer can keep each seller to their own stock. ``actor``: ``user:<id>``, ``system:orders``,
     ``system:sweeper``. Seeding (``run.py seed``) announces nothing.
     """
-    product_id: int
-    seller_id: int
-    reason: str
-    levels: list[dict]
-    ref: str | None = None
-    actor: str = ""
+    product_id: Annotated[int, "The catalog's product id."]
+    seller_id: Annotated[int, "The product's seller (0: an id the catalog never had)."]
+    reason: Annotated[str, "What moved it: set, adjustment, import, reservation, sale, release, expiry, restock."]
+    levels: Annotated[list[StockLevel], "The regions this change touched, each as it is after the change."]
+    ref: Annotated[str | None, "What it is about: the order (reservation, sale, release, restock), "
+                               "``import:<id>``, else null."] = None
+    actor: Annotated[str, "``user:<id>``, ``system:orders`` or ``system:sweeper``."] = ""

@@ -18,7 +18,7 @@ from ecom.errors import Conflict, NotFound
 from ecom.i18n import _
 from plugins.payments.events import RefundRequested
 
-from . import db, shipment_db
+from . import db, event_facts, shipment_db
 from .events import OrderStatusChanged, ShipmentStatusChanged
 from .models import CANCELLED, EXPIRED, FAILED, LABELS, S_CANCELLED, allowed
 
@@ -49,22 +49,25 @@ class Transitions:
         if not allowed(current, new):
             raise Conflict(cannot_become(row["id"], current, new),
                            errors={"status": _("Not allowed from {status}.").format(status=current)})
-        await self._set(conn, row, new, actor, reason, **extra)
+        facts = await self._set(conn, row, new, actor, reason, **extra)
         if new in (CANCELLED, EXPIRED, FAILED):
             for ship in await shipment_db.set_all(conn, row["id"], S_CANCELLED):
                 await self.shipment_changed(conn, row["id"], ship, S_CANCELLED, ship["previous"], actor,
-                                            ship["at"])
+                                            ship["at"], facts=facts)
             await self.release_voucher(row["id"])
 
     async def shipment_changed(self, conn: asyncpg.Connection, order_id: str, ship: Any, status: str,
                                previous: str | None, actor: str, at: Any, *, carrier: str | None = None,
-                               tracking_number: str | None = None) -> None:
+                               tracking_number: str | None = None, facts: event_facts.Facts | None = None) -> None:
         """A ShipmentStatusChanged in the outbox, in the transaction of the change. ``ship``: the shipment's
         row (shipment_no, seller_id, carrier, tracking_number); ``carrier``/``tracking_number`` override
-        its values when they were set by this change."""
+        its values when they were set by this change. ``facts``: the order's buyer and lines when the
+        caller has them already (a whole-order cancel: one read for all its shipments), else read here."""
+        facts = facts or await event_facts.of_order(conn, order_id)
         await self.events.emit(conn, ShipmentStatusChanged(
             order_id, ship["shipment_no"], ship["seller_id"], status, previous, carrier or ship["carrier"],
-            tracking_number or ship["tracking_number"], at.isoformat(), actor))
+            tracking_number or ship["tracking_number"], at.isoformat(), actor, facts.customer_id,
+            facts.of_shipment(ship["shipment_no"])))
 
     async def release_voucher(self, order_id: str) -> None:
         """Give the order's voucher use back (it failed, expired or was cancelled before shipping). The
@@ -82,19 +85,21 @@ class Transitions:
         if new != row["status"]:
             await self._set(conn, row, new, actor, reason)
 
-    async def _set(self, conn, row: asyncpg.Record, new: str, actor: str, reason: str, **extra: Any) -> None:
+    async def _set(self, conn, row: asyncpg.Record, new: str, actor: str, reason: str,
+                   **extra: Any) -> event_facts.Facts:
         current = row["status"]
         await db.set_status(conn, row["id"], new, **extra)
-        entry = await db.insert_history(conn, row["id"], new, current, actor, reason)
-        await self.events.emit(conn, OrderStatusChanged(row["id"], new, current, reason, entry["at"].isoformat(),
-                                                        actor))
+        at, facts = await event_facts.insert_history(conn, row["id"], new, current, actor, reason)
+        await self.events.emit(conn, OrderStatusChanged(row["id"], new, current, reason, at.isoformat(), actor,
+                                                        facts.customer_id, facts.lines))
         log.info("order %s: %s -> %s by %s", row["id"], current, new, actor)
+        return facts
 
     async def placed(self, conn: asyncpg.Connection, order_id: str, actor: str, reason: str) -> None:
         """The first history row (and event) of a new order."""
-        entry = await db.insert_history(conn, order_id, "pending_payment", None, actor, reason)
+        at, facts = await event_facts.insert_history(conn, order_id, "pending_payment", None, actor, reason)
         await self.events.emit(conn, OrderStatusChanged(order_id, "pending_payment", None, reason,
-                                                        entry["at"].isoformat(), actor))
+                                                        at.isoformat(), actor, facts.customer_id, facts.lines))
 
     async def refund(self, conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> None:
         """Ask payments for the order's money back (once per order; payments refunds once anyway)."""

@@ -10,6 +10,7 @@ the token expires: a copy kept anywhere opens nothing after that), ``brand`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from ecom.events import event
 
@@ -28,13 +29,14 @@ class PaymentRequested:
     ``[plugins.payments] delay_seconds`` later, and answers with exactly one PaymentCompleted or
     PaymentFailed for that order.
     """
-    order_id: str
-    customer_id: int
-    amount_cents: int
-    currency: str
-    card_token: str
-    brand: str
-    last4: str
+    order_id: Annotated[str, "The order's public number (``ord_...``)."]
+    customer_id: Annotated[int, "The buyer's user id (0 for a guest's order)."]
+    amount_cents: Annotated[int, "What to charge, in minor units of ``currency``."]
+    currency: Annotated[str, "ISO 4217 code (EUR)."]
+    card_token: Annotated[str, "The card, encrypted with a one-off key that payments deletes once used or "
+                               "expired (``<key id>.<Fernet ciphertext>``). A secret: never delivered by webhook."]
+    brand: Annotated[str, "Card brand (visa, mastercard, amex, ...)."]
+    last4: Annotated[str, "The card number's last four digits."]
 
 
 @event("ecom/payments/completed")
@@ -47,13 +49,13 @@ class PaymentCompleted:
         {"order_id": "ord_...", "payment_id": "<uuid>", "transaction_id": "txn_...",
          "amount_cents": 2599, "currency": "EUR", "brand": "visa", "last4": "4242"}
     """
-    order_id: str
-    payment_id: str
-    transaction_id: str
-    amount_cents: int
-    currency: str
-    brand: str
-    last4: str
+    order_id: Annotated[str, "The order's public number (``ord_...``)."]
+    payment_id: Annotated[str, "The payment's id (a UUID) in payments."]
+    transaction_id: Annotated[str, "The processor's transaction reference (``txn_...``)."]
+    amount_cents: Annotated[int, "What was charged, in minor units of ``currency``."]
+    currency: Annotated[str, "ISO 4217 code (EUR)."]
+    brand: Annotated[str, "Card brand (visa, mastercard, amex, ...)."]
+    last4: Annotated[str, "The card number's last four digits."]
 
 
 @event("ecom/payments/failed")
@@ -71,9 +73,9 @@ class PaymentFailed:
     also the gettext msgid (in the payments catalog): store it as it comes and show it with ``_(reason)``
     in the reader's language.
     """
-    order_id: str
-    payment_id: str
-    reason: str
+    order_id: Annotated[str, "The order's public number (``ord_...``)."]
+    payment_id: Annotated[str, "The payment's id (a UUID) in payments."]
+    reason: Annotated[str, "Why, in English (also the gettext msgid: show it with ``_(reason)``)."]
 
 
 @event("ecom/payments/refund_requested", owner="orders")
@@ -95,11 +97,11 @@ class RefundRequested:
     refund emits one PaymentRefunded. A request for an unknown, unpaid or fully refunded order (or with a
     wrong currency, or more than is left) is recorded as a rejected refund and logged; nothing is emitted.
     """
-    order_id: str
-    amount_cents: int
-    currency: str
-    reason: str
-    refund_ref: str = ""
+    order_id: Annotated[str, "The order's public number (``ord_...``)."]
+    amount_cents: Annotated[int, "How much to give back at most, in minor units of ``currency``."]
+    currency: Annotated[str, "ISO 4217 code (EUR); must be the payment's."]
+    reason: Annotated[str, "Why, as a sentence safe to show the shopper."]
+    refund_ref: Annotated[str, "What is refunded (``shipment-<n>``); empty: the whole order."] = ""
 
 
 @event("ecom/payments/refunded")
@@ -116,8 +118,8 @@ class PaymentRefunded:
     order, at most the amount asked). The payment's status (PaymentsService.payment_for_order) says
     whether it is now ``partially_refunded`` or ``refunded``; its ``refunded_cents`` is the running sum.
     """
-    order_id: str
-    payment_id: str
-    refund_id: str
-    amount_cents: int
-    refund_ref: str = ""
+    order_id: Annotated[str, "The order's public number (``ord_...``)."]
+    payment_id: Annotated[str, "The payment's id (a UUID) in payments."]
+    refund_id: Annotated[str, "This refund's id (a UUID)."]
+    amount_cents: Annotated[int, "What this refund gave back, in minor units of the payment's currency."]
+    refund_ref: Annotated[str, "What was refunded (``shipment-<n>``); empty: the whole order."] = ""

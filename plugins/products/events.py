@@ -19,7 +19,7 @@ catalog by COPY and announces nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from ecom.events import event
 
@@ -49,6 +49,26 @@ def changes(before: Any, after: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
+class ProductSnapshot(TypedDict):
+    """The product as it is after the change (SNAPSHOT_FIELDS)."""
+    id: Annotated[int, "The product's id."]
+    seller_id: Annotated[int, "The seller who sells it."]
+    sku: Annotated[str, "The seller's stock-keeping unit, unique among live products."]
+    name: Annotated[str, "The product's name."]
+    price_cents: Annotated[int, "Price in minor units of ``currency``."]
+    currency: Annotated[str, "ISO 4217 code (EUR)."]
+    type: Annotated[str, "The product type (a catalog category: Kitchen, ...)."]
+    active: Annotated[bool, "False once archived (hidden from the catalog)."]
+    weight_grams: Annotated[int, "Weight of one unit, for shipping."]
+    tax_class: Annotated[str, "Tax class (standard, reduced, ...) the taxes plugin applies."]
+    image: Annotated[str | None, "The media file name, or null."]
+    updated_at: Annotated[str, "ISO-8601 time of this version."]
+
+
+PRODUCT_ID = Annotated[int, "The product's id (as ``product.id``)."]
+ACTOR = Annotated[str, "``user:<id>`` of whoever made the change, or ``system:users``."]
+
+
 @event("ecom/products/created")
 @dataclass(frozen=True)
 class ProductCreated:
@@ -61,9 +81,9 @@ class ProductCreated:
 
     ``actor`` is ``user:<id>`` of whoever made the change (a seller, or an admin acting for a seller).
     """
-    product_id: int
-    product: dict[str, Any]
-    actor: str = ""
+    product_id: PRODUCT_ID
+    product: Annotated[ProductSnapshot, "The product as it is now."]
+    actor: ACTOR = ""
 
 
 @event("ecom/products/updated")
@@ -83,10 +103,11 @@ class ProductUpdated:
     type, sku, active, weight_grams, tax_class, image; ``description`` is reported in ``changes`` but not
     carried in ``product``). An edit that changes nothing emits nothing.
     """
-    product_id: int
-    product: dict[str, Any]
-    changes: dict[str, Any]
-    actor: str = ""
+    product_id: PRODUCT_ID
+    product: Annotated[ProductSnapshot, "The product after the change."]
+    changes: Annotated[dict[str, Any], "``{column: {\"from\": old, \"to\": new}}`` for each watched column "
+                                       "that changed (WATCHED)."]
+    actor: ACTOR = ""
 
 
 @event("ecom/products/deleted")
@@ -99,6 +120,6 @@ class ProductDeleted:
 
         {"product_id": 12, "product": {...as it was, updated_at = the deletion...}, "actor": "user:7"}
     """
-    product_id: int
-    product: dict[str, Any]
-    actor: str = ""
+    product_id: PRODUCT_ID
+    product: Annotated[ProductSnapshot, "The product as it was, ``updated_at`` the deletion."]
+    actor: ACTOR = ""

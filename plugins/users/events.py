@@ -7,6 +7,7 @@ reads the users database; links carry single-use secrets whose hash alone is sto
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from ecom.events import event
 
@@ -20,14 +21,15 @@ class VerificationRequested:
     "time_zone": "Europe/Madrid", "url": "/account/verify?token=...", "expires_at": "<ISO-8601>",
     "purpose": "signup"}``. ``url`` is a path on the shop (the mailer makes it absolute); ``purpose`` is
     ``signup`` or ``email_change`` (then ``email`` is the new address, not yet the account's)."""
-    user_id: int
-    email: str
-    name: str
-    locale: str
-    time_zone: str
-    url: str
-    expires_at: str
-    purpose: str = "signup"
+    user_id: Annotated[int, "The account's user id."]
+    email: Annotated[str, "The address to write to."]
+    name: Annotated[str, "The account holder's name."]
+    locale: Annotated[str, "The account's language (en, es, ...) for the message."]
+    time_zone: Annotated[str, "The account's IANA time zone, for times in the message."]
+    url: Annotated[str, "Path of the single-use link on the shop (``/account/verify?token=...``); the mailer "
+                        "makes it absolute. A secret: never delivered by webhook."]
+    expires_at: Annotated[str, "ISO-8601 time the link dies."]
+    purpose: Annotated[str, "``signup``, or ``email_change`` (then ``email`` is the new address)."] = "signup"
 
 
 @event("ecom/users/password_reset_requested")
@@ -36,13 +38,13 @@ class PasswordResetRequested:
     """Someone asked to reset this account's password (only for an existing account; the request page
     answers the same either way). Data as VerificationRequested without ``purpose``: ``url`` is the
     single-use reset link (``/password/reset?token=...``), ``expires_at`` when it dies."""
-    user_id: int
-    email: str
-    name: str
-    locale: str
-    time_zone: str
-    url: str
-    expires_at: str
+    user_id: Annotated[int, "The account's user id."]
+    email: Annotated[str, "The address to write to."]
+    name: Annotated[str, "The account holder's name."]
+    locale: Annotated[str, "The account's language (en, es, ...) for the message."]
+    time_zone: Annotated[str, "The account's IANA time zone, for times in the message."]
+    url: Annotated[str, "Path of the single-use reset link (``/password/reset?token=...``). A secret."]
+    expires_at: Annotated[str, "ISO-8601 time the link dies."]
 
 
 @event("ecom/users/password_changed")
@@ -50,13 +52,13 @@ class PasswordResetRequested:
 class PasswordChanged:
     """The password was changed (from the account page or a reset link): a security notice to the owner.
     Data: ``{"user_id", "email", "name", "locale", "time_zone", "at", "how": "change" | "reset"}``."""
-    user_id: int
-    email: str
-    name: str
-    locale: str
-    time_zone: str
-    at: str
-    how: str = "change"
+    user_id: Annotated[int, "The account's user id."]
+    email: Annotated[str, "The address to write to."]
+    name: Annotated[str, "The account holder's name."]
+    locale: Annotated[str, "The account's language (en, es, ...) for the message."]
+    time_zone: Annotated[str, "The account's IANA time zone, for times in the message."]
+    at: Annotated[str, "ISO-8601 time of the change."]
+    how: Annotated[str, "``change`` (from the account page) or ``reset`` (a reset link)."] = "change"
 
 
 @event("ecom/users/deleted")
@@ -65,5 +67,5 @@ class UserDeleted:
     """An account was deleted by its owner (or an admin). Every plugin that keeps personal data about
     ``user_id`` erases or anonymises it on this event (orders: names, addresses, email of its orders are
     replaced, amounts kept; addresses: the address book goes). Data: ``{"user_id": 7, "at": "<ISO-8601>"}``."""
-    user_id: int
-    at: str
+    user_id: Annotated[int, "The deleted account's user id."]
+    at: Annotated[str, "ISO-8601 time of the deletion."]
