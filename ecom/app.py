@@ -11,7 +11,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from . import db, resilience, tracing
+from . import db, resilience, slots, tracing
 from .tracing import web as tracing_pages
 from .broker import new_client_id
 from .config import Config
@@ -155,6 +155,7 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
     app.middlewares.append(page_context_middleware(processors))  # not on /api/ nor files: ecom/gateway/pages.py
     i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names
+    slots.install(app, env, loaded.plugins, processors)  # {{ slot("navbar") }} and the pages' slots
 
 
 def _setup_languages(config: Config, loaded: LoadedPlugins) -> None:

@@ -27,6 +27,7 @@ from .version import IncompatibleCore, check_supported
 if TYPE_CHECKING:
     import asyncpg
     from .events import PluginEvents
+    from .slots import Slot
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "ecom.plugins"
@@ -53,6 +54,7 @@ class Plugin:
     config: type | None = None                 # dataclass parsed from [plugins.<name>]
     database: bool = True                      # owns a database (needed for migrations and events)
     seed: Callable[[Any], Awaitable[None]] | None = None  # `run.py seed`: async seed(seeder: ecom.seed.Seeder)
+    slots: Iterable["Slot"] = ()                 # fragments for other pages' slots (ecom/slots.py)
     requires_core: str | None = None           # core API range, PEP 440: ">=0.2,<0.3" (ecom.version)
     package_dir: Path | None = None            # filled in by the loader
 

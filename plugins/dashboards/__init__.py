@@ -9,6 +9,7 @@ Provides ``DASHBOARDS`` (keys.py).
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 from plugins.inventory.keys import INVENTORY
 from plugins.orders.keys import ORDERS
 from plugins.payments.keys import PAYMENTS
@@ -29,4 +30,5 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="dashboards", requires_core=">=0.2,<0.3",
                 requires=("users", "products", "inventory", "orders", "payments"),
-                lifespan=lifespan, routes=routes.routes, migrations=None, database=False)
+                lifespan=lifespan, routes=routes.routes, migrations=None, database=False,
+                slots=[Slot("navbar", "dashboards/nav.html", order=20)])

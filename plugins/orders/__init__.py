@@ -16,6 +16,7 @@ import aiohttp_jinja2
 
 from ecom.plugin import Plugin, PluginContext
 from ecom.privacy import register_exporter
+from ecom.slots import Slot
 from plugins.addresses.keys import ADDRESSES
 from plugins.inventory.keys import INVENTORY
 from plugins.payments.events import PaymentCompleted, PaymentFailed
@@ -68,4 +69,5 @@ PLUGIN = Plugin(name="orders", requires_core=">=0.2,<0.3",
                 requires=("users", "products", "inventory", "payments", "addresses", "shipping",
                                                   "taxes", "vouchers"), lifespan=lifespan,
                 routes=[*routes.routes, *shipment_routes.routes, *stream.routes, *pages.routes, *order_pages.routes,
-                        *guest_pages.routes], config=OrdersConfig)
+                        *guest_pages.routes], config=OrdersConfig,
+                slots=[Slot("navbar", "orders/nav.html", order=10)])

@@ -15,6 +15,7 @@ from ecom.gateway.flash import flash
 from ecom.i18n import N_, _, current_locale
 from ecom.inputs import form_data, form_field
 from ecom.resilience import retry_read
+from ecom.slots import fill_items, render as render_slot
 
 from .caching import PRIVATE, conditional, no_store
 from .routes import product_id, products, upload_bytes
@@ -47,6 +48,18 @@ async def _seller_names(request: web.Request, seller_ids: set[int]) -> dict[int,
     return await seller_names(request.app.get(USERS) if USERS is not None else None, seller_ids)
 
 
+def slot_values(product: Product) -> dict:
+    """What the ``product.details`` and ``product.card`` slots get of a product: its public fields."""
+    return {"id": product.id, "seller_id": product.seller_id, "name": product.name, "type": product.type,
+            "price_cents": product.price_cents, "currency": product.currency, "sku": product.sku,
+            "active": product.active, "image_url": product.image_url, "weight_grams": product.weight_grams}
+
+
+async def _card_slots(request: web.Request, items: list[Product]) -> dict:
+    """{product id: Markup} of the ``product.card`` slot: one context call per plugin for the whole grid."""
+    return await fill_items(request, "product.card", [slot_values(p) for p in items])
+
+
 # --- home and catalog ---
 
 FEATURED = 8
@@ -56,8 +69,9 @@ FEATURED = 8
 async def home(request: web.Request) -> web.Response:
     """Featured products (newest with images first), the categories with counts, a search box."""
     svc = products(request)
+    featured = await svc.featured(FEATURED)
     response = render_template("products/home.html", request, {
-        "featured": await svc.featured(FEATURED), "types": await svc.types()})
+        "featured": featured, "types": await svc.types(), "cards": await _card_slots(request, featured)})
     return await conditional(request, response, svc.config.catalog_cache_seconds)
 
 
@@ -114,7 +128,8 @@ async def catalog(request: web.Request) -> web.Response:
             except ValidationFailed as err:
                 errors = {PAGE_FIELDS.get(k, k): v for k, v in err.errors.items()} or {"q": err.detail}
         main = Markup(get_env(request.app).get_template("products/catalog_main.html").render({
-            "items": items, "values": raw, "errors": errors, "types": await svc.types(), "currencies": currencies,
+            "items": items, "cards": await _card_slots(request, items), "values": raw, "errors": errors,
+            "types": await svc.types(), "currencies": currencies,
             "currency_asked": request.query.get("currency"), "sorts": [(s, _(SORT_LABELS[s])) for s in SORT_NAMES],
             "next_url": str(request.rel_url.update_query(cursor=next_cursor)) if next_cursor else None,
             "first_url": str(request.rel_url.without_query_params("cursor")) if raw["cursor"] else None}))
@@ -141,12 +156,14 @@ def _may_edit(who, product: Product) -> bool:
     return bool(who and (who.is_admin or who.user_id == product.seller_id))
 
 
-def _product_parts(request: web.Request, product: Product, seller: str | None,
-                   availability: list | None) -> tuple[Markup, Markup]:
+async def _product_parts(request: web.Request, product: Product, seller: str | None,
+                         availability: list | None) -> tuple[Markup, Markup]:
     """The product page's parts above and below the add-to-cart form (products/product_main.html): the same
-    for every shopper in one language."""
+    for every shopper in one language. The plugins' ``product.details`` slots are in the part below, so
+    they are kept with it and cost nothing on a cache hit (their context must not depend on the shopper)."""
     parts = get_env(request.app).get_template("products/product_main.html").module
-    return Markup(parts.top(product, seller, availability)), Markup(parts.bottom(product))
+    details = await render_slot(request, "product.details", product=slot_values(product))
+    return Markup(parts.top(product, seller, availability)), Markup(parts.bottom(product, details))
 
 
 async def _shared_parts(request: web.Request, who) -> tuple[Product, list | None, Markup, Markup]:
@@ -162,7 +179,7 @@ async def _shared_parts(request: web.Request, who) -> tuple[Product, list | None
     product = await svc.visible(wanted, who)
     availability, answered = await _availability(request, product)
     seller = (await _seller_names(request, {product.seller_id})).get(product.seller_id)
-    parts = (product, availability, *_product_parts(request, product, seller, availability))
+    parts = (product, availability, *await _product_parts(request, product, seller, availability))
     if who is not None and product.active and answered and not _may_edit(who, product):
         svc.product_pages.put(key, parts)
     return parts
