@@ -21,6 +21,7 @@ from .gateway.keys import CONFIG, IDENTITY
 from .health import HEALTH, Health, circuits, liveness
 from .metrics import metrics, metrics_middleware
 from .openapi import openapi_json
+from .events.catalog import events_json
 from .gateway.csrf import csrf_context
 from .gateway.flash import flash_context
 from .gateway.pages import page_context_middleware
@@ -177,11 +178,13 @@ def bootstrap_dir() -> Path:
 
 def _add_core_routes(app: web.Application, loaded: LoadedPlugins) -> None:
     reserved = [("GET", "/healthz", "core"), ("GET", "/readyz", "core"), ("GET", "/api/v1/openapi.json", "core"),
+                ("GET", "/api/v1/events", "core"),
                 ("GET", "/metrics", "core"), ("POST", "/locale", "core"), ("GET", "/locale", "core")]
     check_routes(loaded.plugins, reserved)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_get("/api/v1/events", events_json)  # the event catalog (schema, no data)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/locale", switch_language)
     app.router.add_get("/locale", choose_language)
