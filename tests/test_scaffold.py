@@ -134,6 +134,17 @@ async def test_generated_plugin_runs_in_the_real_shop(tmp_path, aiohttp_client, 
     assert {"get", "post"} <= set(document["paths"][f"/api/v1/{name}/items"])
 
 
+def test_a_bad_setting_of_the_generated_plugin_is_one_config_line(tmp_path, make_config):
+    from ecom.config import ConfigError
+    from ecom.plugin import load_plugins
+    name = fresh_name()
+    write_package(tmp_path / "plugs", name, f"plugs.{name}")
+    config = make_config(plugins={"enabled": ["users", name], "paths": ["plugins", str(tmp_path / "plugs")],
+                                  name: {"max_items": 0}})
+    with pytest.raises(ConfigError, match=f"plugins.{name}.max_items must be between 1 and 10000"):
+        load_plugins(config)
+
+
 def project_copy(folder: Path) -> Path:
     """What a shop's project holds (code, plugins, templates, config), copied: the scaffold writes into
     the copy's plugins/ and config.toml, never into this checkout's."""
