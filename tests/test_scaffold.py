@@ -149,7 +149,7 @@ def project_copy(folder: Path) -> Path:
     """What a shop's project holds (code, plugins, templates, config), copied: the scaffold writes into
     the copy's plugins/ and config.toml, never into this checkout's."""
     folder.mkdir()
-    for name in ("ecom", "plugins", "templates"):
+    for name in ("ecom", "plugins", "templates", "docs"):
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("config.toml", "pyproject.toml", "run.py"):
         shutil.copy(ROOT / name, folder / name)
@@ -166,6 +166,9 @@ def test_new_plugin_passes_its_own_tests_in_a_project(tmp_path):
     assert made.returncode == 0, made.stderr
     assert '"webhooks", "scaffolded"]' in (shop / "config.toml").read_text()
     assert not (ROOT / "plugins" / "scaffolded").exists()
+    catalog = subprocess.run([sys.executable, "-m", "ecom.events.catalog", "--check"], cwd=shop, capture_output=True,
+                             text=True, timeout=60)   # its event is in the project's docs/events.md: not stale
+    assert catalog.returncode == 0 and "ecom/scaffolded/item_added" in (shop / "docs" / "events.md").read_text()
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "ecom.testing", "-p", "no:cacheprovider",
                           f"--basetemp={tmp_path / 'run'}", "plugins/scaffolded/tests"],
                          cwd=shop, capture_output=True, text=True, timeout=300)
