@@ -48,7 +48,6 @@ log = logging.getLogger("ecom.slots")
 TIMEOUT = 1.0
 SHARED = frozenset({"product.details", "product.card"})  # in cached page parts: the same for everyone
 LAYOUT = ("navbar",)  # in templates/base.html: no handler to fill them
-FILLED = "ecom.slots.filled"  # request key: name -> Markup filled by the page's handler
 EMPTY = Markup("")
 
 
@@ -89,6 +88,7 @@ class SlotRegistry:
 
 
 SLOTS = web.AppKey("ecom.slots", SlotRegistry)
+FILLED = web.RequestKey("ecom.slots.filled", dict)  # name -> Markup filled by the page's handler
 
 
 def _failed(placed: Placed, err: BaseException) -> None:

@@ -7,6 +7,7 @@ from aiohttp_jinja2 import render_template
 from ecom.gateway import identity, roles_required
 from ecom.health import HEALTH
 from ecom.i18n import N_
+from ecom.slots import fill
 
 from .keys import DASHBOARDS
 from .service import DashboardsService, health_summary
@@ -37,6 +38,8 @@ def _render(name: str, request: web.Request, context: dict) -> web.Response:
 @roles_required("seller")
 async def seller_dashboard(request: web.Request) -> web.Response:
     board = await _dashboards(request).seller(identity(request))
+    await fill(request, "seller.dashboard", marketplace=board.marketplace,
+               area="/admin" if board.marketplace else "/seller")  # the other plugins' panels
     return _render("dashboards/seller.html", request, {"board": board, "order_labels": ORDER_LABELS})
 
 
@@ -46,6 +49,8 @@ async def admin_dashboard(request: web.Request) -> web.Response:
     board = await _dashboards(request).admin()
     health = request.app.get(HEALTH)
     snapshot = health_summary(await health.snapshot()) if health is not None else None
+    await fill(request, "admin.selling")  # the other plugins' links and cards
+    await fill(request, "admin.dashboard")
     return _render("dashboards/admin.html", request, {"board": board, "health": snapshot,
                                                       "order_labels": ORDER_LABELS,
                                                       "payment_labels": PAYMENT_LABELS})

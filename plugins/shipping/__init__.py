@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ecom.config import ConfigError
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 from plugins.inventory.keys import INVENTORY
 
 from . import pages, routes
@@ -29,4 +30,6 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="shipping", requires_core=">=0.2,<0.3",
                 requires=("users", "inventory"), lifespan=lifespan,
-                routes=[*routes.routes, *pages.routes], config=ShippingConfig, static=None, seed=seed)
+                routes=[*routes.routes, *pages.routes], config=ShippingConfig, static=None, seed=seed,
+                slots=[Slot("seller.dashboard", "shipping/dashboard_seller.html", order=20),
+                       Slot("admin.selling", "shipping/dashboard_admin.html", order=20)])

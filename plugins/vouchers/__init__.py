@@ -8,6 +8,7 @@ under concurrency, idempotent per order ref) and ``release`` when an order fails
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 
 from . import pages, routes
 from .config import VouchersConfig
@@ -23,4 +24,6 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="vouchers", requires_core=">=0.2,<0.3",
                 requires=("users",), lifespan=lifespan, routes=[*routes.routes, *pages.routes],
-                config=VouchersConfig, static=None, seed=seed)
+                config=VouchersConfig, static=None, seed=seed,
+                slots=[Slot("seller.dashboard", "vouchers/dashboard_seller.html", order=10),
+                       Slot("admin.selling", "vouchers/dashboard_admin.html", order=10)])

@@ -17,6 +17,7 @@ import asyncio
 import functools
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 
 from . import api, catalog, pages
 from .config import WebhooksConfig
@@ -53,4 +54,6 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="webhooks", requires_core=">=0.2,<0.3",
                 lifespan=lifespan, routes=[*api.routes, *pages.routes], config=WebhooksConfig,
-                static=None)
+                static=None,
+                slots=[Slot("seller.dashboard", "webhooks/dashboard_seller.html", order=30),
+                       Slot("admin.dashboard", "webhooks/dashboard_admin.html", order=30)])
