@@ -117,12 +117,14 @@ def spans_of_trace(spans: Iterable[dict], trace_id: str) -> list[dict]:
     return [span for span in spans if span["trace_id"] == trace_id]
 
 
-def show(path: Path, order_id: str, out=sys.stdout) -> int:
+def show(path: Path, order_id: str, out=None) -> int:
     """Print the waterfall of every trace about ``order_id``; 1 with one line on stderr if there is none."""
     traces = traces_of_order(read_spans(path), order_id)
     if not traces:
         where = path if path.exists() else f"{path} (no such file: is [tracing] enabled with exporter = \"file\"?)"
         print(f"ecom: no trace of order {order_id} in {where}", file=sys.stderr)
         return 1
-    print("\n\n".join(render(spans) for spans in traces.values()), file=out)
+    # sys.stdout as it is now: a default bound at import would keep whatever stdout was then (the admin page
+    # imports this module inside a server; a test's capture replaces stdout)
+    print("\n\n".join(render(spans) for spans in traces.values()), file=out or sys.stdout)
     return 0
