@@ -9,6 +9,7 @@ includes their book (``register_exporter``, ecom.privacy).
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 from ecom.privacy import register_exporter
 from plugins.users.events import UserDeleted
 
@@ -29,4 +30,5 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="addresses", requires_core=">=0.2,<0.3",
                 requires=("users",), lifespan=lifespan,
-                routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None, seed=seed)
+                routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None, seed=seed,
+                slots=[Slot("account.menu", "addresses/account_menu.html", order=20)])

@@ -31,4 +31,5 @@ async def lifespan(ctx: PluginContext):
 PLUGIN = Plugin(name="dashboards", requires_core=">=0.2,<0.3",
                 requires=("users", "products", "inventory", "orders", "payments"),
                 lifespan=lifespan, routes=routes.routes, migrations=None, database=False,
-                slots=[Slot("navbar", "dashboards/nav.html", order=20)])
+                slots=[Slot("navbar", "dashboards/nav.html", order=20),
+                       Slot("account.menu", "dashboards/account_menu.html", order=90)])

@@ -12,6 +12,7 @@ documents (ecom.privacy) and forgets a deleted seller's profile on users' UserDe
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 from ecom.privacy import register_exporter
 from plugins.orders import events as order_events
 from plugins.orders.keys import ORDERS
@@ -38,4 +39,5 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="invoices", requires_core=">=0.2,<0.3",
                 requires=("users", "orders"), lifespan=lifespan,
-                routes=[*routes.routes, *pages.routes], config=InvoicesConfig, static=None)
+                routes=[*routes.routes, *pages.routes], config=InvoicesConfig, static=None,
+                slots=[Slot("account.menu", "invoices/account_menu.html", order=40)])

@@ -15,6 +15,7 @@ import aiohttp_jinja2
 
 from ecom.mail import sender
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 from plugins.users.events import PasswordChanged, PasswordResetRequested, VerificationRequested
 from plugins.users.keys import USERS
 
@@ -88,4 +89,5 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="notifications", requires_core=">=0.2,<0.3",
                 requires=("users",), lifespan=lifespan, routes=pages.routes,
-                config=NotificationsConfig, static=None)
+                config=NotificationsConfig, static=None,
+                slots=[Slot("account.menu", "notifications/account_menu.html", order=50)])

@@ -7,6 +7,7 @@ PaymentCompleted/PaymentFailed/PaymentRefunded out).
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
+from ecom.slots import Slot
 
 from . import pages, routes
 from .config import PaymentsConfig
@@ -31,4 +32,5 @@ async def lifespan(ctx: PluginContext):
 
 PLUGIN = Plugin(name="payments", requires_core=">=0.2,<0.3",
                 lifespan=lifespan, routes=[*routes.routes, *pages.routes],
-                config=PaymentsConfig, static=None)
+                config=PaymentsConfig, static=None,
+                slots=[Slot("account.menu", "payments/account_menu.html", order=30)])
