@@ -3,6 +3,7 @@ without losing its comments, refuses a bad or taken name with one line, and runs
 page and API answer, its route is in the OpenAPI document)."""
 from __future__ import annotations
 
+import os
 import py_compile
 import shutil
 import subprocess
@@ -172,4 +173,24 @@ def test_new_plugin_passes_its_own_tests_in_a_project(tmp_path):
     ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "ecom.testing", "-p", "no:cacheprovider",
                           f"--basetemp={tmp_path / 'run'}", "plugins/scaffolded/tests"],
                          cwd=shop, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and "6 passed" in ran.stdout, ran.stdout[-3000:] + ran.stderr[-2000:]
+
+
+def test_external_distribution_installs_and_passes_its_tests(tmp_path):
+    """--external as a third party ships it: built into a wheel by pip (package data: migrations,
+    templates, Spanish), installed in a folder of its own, found only through its ecom.plugins entry
+    point, and its tests (ecom.testing through the pytest11 entry point) pass from outside the source."""
+    pytest.importorskip("ecom.testing")
+    name = fresh_name()
+    write_external(tmp_path, name)
+    site = tmp_path / "site"
+    built = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                            str(tmp_path / f"ecom-{name}")], capture_output=True, text=True, timeout=240)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    for shipped in ("migrations/0001_items.sql", "templates/list.html", "locale/es/LC_MESSAGES/messages.po"):
+        assert (site / name / shipped).is_file(), shipped
+    shutil.rmtree(tmp_path / f"ecom-{name}" / name)   # only the installed copy is left to import
+    ran = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"--basetemp={tmp_path / 'run'}", f"ecom-{name}/tests"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(site)})
     assert ran.returncode == 0 and "6 passed" in ran.stdout, ran.stdout[-3000:] + ran.stderr[-2000:]
