@@ -269,7 +269,12 @@ def parse_section(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     except (TypeError, ValueError) as err:
         raise ConfigError(f"config: {where}: {err}") from None
     if hasattr(obj, "validate"):
-        obj.validate()
+        try:
+            obj.validate()
+        except ConfigError:
+            raise
+        except ValueError as err:  # a plugin's check raising ValueError: one line too, not a traceback
+            raise ConfigError(f"config: {where}: {err}") from None
     return obj
 
 

@@ -66,3 +66,23 @@ def test_missing_explicit_file_is_an_error(tmp_path):
 def test_relative_data_dir_resolves_against_config_folder(tmp_path):
     cfg = load_config(write(tmp_path, "[server]\ndata_dir = 'state'\n"), environ={})
     assert cfg.data_dir == (tmp_path / "state").resolve()
+
+
+def test_a_sections_own_check_raising_valueerror_is_one_config_line():
+    """A plugin's config dataclass whose validate() raises ValueError stops start-up with one line naming the
+    section (it was a traceback: validate() ran outside parse_section's guard)."""
+    from dataclasses import dataclass
+
+    from ecom.config import ConfigError, parse_section
+
+    @dataclass(frozen=True)
+    class Limits:
+        most: int = 10
+
+        def validate(self) -> None:
+            if self.most < 1:
+                raise ValueError("most must be at least 1")
+
+    assert parse_section(Limits, {"most": 3}, "plugins.demo").most == 3
+    with pytest.raises(ConfigError, match=r"^config: plugins\.demo: most must be at least 1$"):
+        parse_section(Limits, {"most": 0}, "plugins.demo")
