@@ -12,8 +12,8 @@ documents (ecom.privacy) and forgets a deleted seller's profile on users' UserDe
 from __future__ import annotations
 
 from ecom.plugin import Plugin, PluginContext
-from ecom.slots import Slot
 from ecom.privacy import register_exporter
+from ecom.slots import Slot
 from plugins.orders import events as order_events
 from plugins.orders.keys import ORDERS
 from plugins.users.events import UserDeleted
@@ -24,6 +24,7 @@ from .config import InvoicesConfig
 from .keys import INVOICES
 from .privacy import Privacy
 from .service import InvoicesService
+from .slots import order_invoices
 
 
 async def lifespan(ctx: PluginContext):
@@ -40,4 +41,5 @@ async def lifespan(ctx: PluginContext):
 PLUGIN = Plugin(name="invoices", requires_core=">=0.2,<0.3",
                 requires=("users", "orders"), lifespan=lifespan,
                 routes=[*routes.routes, *pages.routes], config=InvoicesConfig, static=None,
-                slots=[Slot("account.menu", "invoices/account_menu.html", order=40)])
+                slots=[Slot("account.menu", "invoices/account_menu.html", order=40),
+                       Slot("order.sidebar", "invoices/order_sidebar.html", order_invoices, order=50)])

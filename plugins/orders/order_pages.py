@@ -10,6 +10,7 @@ from ecom.gateway import identity, login_required, roles_required
 from ecom.gateway.flash import flash
 from ecom.i18n import _
 from ecom.inputs import form_data, form_field, local_path, query_int
+from ecom.slots import fill
 
 from . import guest_pages
 from .models import LABELS, STATUSES
@@ -70,6 +71,9 @@ async def _order_page(request: web.Request) -> web.Response:
     who = identity(request)
     order = await orders(request).get(who, request.match_info["id"])
     owner = order.customer_id == who.user_id
+    await fill(request, "order.sidebar", order={  # the other plugins' panels (invoices...): ecom/slots.py
+        "id": order.id, "customer_id": order.customer_id, "status": order.status, "currency": order.currency,
+        "total_cents": order.total_cents, "seller_view": order.seller_view, "final": order.final})
     return no_store(render_template("orders/order.html", request, {
         "order": order, "labels": LABELS, "can_cancel": (owner or who.is_admin) and order.cancellable,
         "can_advance": bool(order.next_step) and (who.is_admin or order.seller_view or

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -107,6 +108,11 @@ async def test_a_paid_order_is_invoiced_per_seller_and_a_refunded_shipment_credi
     assert (inv["net_cents"], inv["tax_cents"], inv["total_cents"]) == (1405, 295, 1700)
     assert inv["taxes"] == [{"rate": "21.00", "base_cents": 1405, "tax_cents": 295}]
     assert by_seller[bo_id]["total_cents"] == 2 * 605 + 490
+    # the order page's sidebar (the order.sidebar slot) links the viewer's documents of the order
+    page = await (await client.get(f"/orders/{order_id}", headers=bearer(dee))).text()
+    assert page.count('href="/invoices/') == 4 and f"/invoices/{inv['id']}.pdf" in page  # PDF + XML each
+    page = await (await client.get(f"/orders/{order_id}", headers=bearer(ana))).text()  # her lines only
+    assert re.findall(r'href="/invoices/(\d+)\.pdf"', page) == [str(inv["id"])]
 
     # who reads it: the buyer, its seller, admins; another seller and a stranger get 404, a guest 401
     for token, status in ((dee, 200), (ana, 200), (admin, 200), (bo, 404), (stranger, 404)):
