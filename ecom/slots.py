@@ -18,8 +18,8 @@ the page's handler fills the slots before it renders:
 - ``{{ slot(name) }}`` with nothing filled renders the slots that have no context function right then, with
   the page's own context (``request``, ``identity``, ``csrf_input``...): the navbar (templates/base.html,
   on every page) costs nothing but its fragments. A slot of ``name`` with a context function is then
-  left out (its page must ``fill`` it), except in the navbar, whose context functions run before every
-  page's handler (``install``), only when a plugin has one.
+  left out (its page must ``fill`` it), except in the layout's slots (navbar, footer), whose context
+  functions run before every page's handler (``install``), only when a plugin has one.
 
 Isolation: each slot's context call and render are guarded; an error or a context slower than
 ``TIMEOUT`` (1 s) logs one line naming the plugin and the slot, and that slot shows nothing: the page works.
@@ -47,7 +47,7 @@ log = logging.getLogger("ecom.slots")
 
 TIMEOUT = 1.0
 SHARED = frozenset({"product.details", "product.card"})  # in cached page parts: the same for everyone
-LAYOUT = ("navbar",)  # in templates/base.html: no handler to fill them
+LAYOUT = ("navbar", "footer")  # in templates/base.html: no handler to fill them
 EMPTY = Markup("")
 
 

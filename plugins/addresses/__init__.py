@@ -31,4 +31,5 @@ async def lifespan(ctx: PluginContext):
 PLUGIN = Plugin(name="addresses", requires_core=">=0.2,<0.3",
                 requires=("users",), lifespan=lifespan,
                 routes=[*routes.routes, *pages.routes], config=AddressesConfig, static=None, seed=seed,
-                slots=[Slot("account.menu", "addresses/account_menu.html", order=20)])
+                slots=[Slot("account.menu", "addresses/account_menu.html", order=20),
+                       Slot("footer", "addresses/footer.html", order=20)])

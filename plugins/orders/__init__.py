@@ -71,4 +71,5 @@ PLUGIN = Plugin(name="orders", requires_core=">=0.2,<0.3",
                 routes=[*routes.routes, *shipment_routes.routes, *stream.routes, *pages.routes, *order_pages.routes,
                         *guest_pages.routes], config=OrdersConfig,
                 slots=[Slot("navbar", "orders/nav.html", order=10),
-                       Slot("account.menu", "orders/account_menu.html", order=10)])
+                       Slot("account.menu", "orders/account_menu.html", order=10),
+                       Slot("footer", "orders/footer.html", order=10)])
