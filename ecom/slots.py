@@ -40,7 +40,7 @@ from typing import Any, Awaitable, Callable, Hashable, Iterable, Mapping
 
 import jinja2
 from aiohttp import web
-from aiohttp_jinja2 import REQUEST_CONTEXT_KEY
+from aiohttp_jinja2 import REQUEST_CONTEXT_KEY, get_env
 from markupsafe import Markup
 
 log = logging.getLogger("ecom.slots")
@@ -124,7 +124,6 @@ async def _one(request: web.Request, env: jinja2.Environment, placed: Placed, va
 
 
 def _env(request: web.Request) -> jinja2.Environment:
-    from aiohttp_jinja2 import get_env
     return get_env(request.app)
 
 
