@@ -10,7 +10,7 @@ from datetime import datetime
 from ecom.testing import wait_until
 
 PLUGINS = ["users", "products", "inventory", "payments", "addresses", "shipping", "taxes", "vouchers", "orders",
-           "reviews"]
+           "dashboards", "reviews"]
 REGION = "eu-west"
 SHIP_TO = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "postal_code": "28013",
            "country": "ES", "phone": "+34911234567"}

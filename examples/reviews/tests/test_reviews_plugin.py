@@ -89,6 +89,8 @@ async def test_the_seller_of_the_product_and_admins_moderate(ecom_shop, ecom_use
     assert [r["id"] for r in mine["items"]] == [review["id"]]
     assert (await (await client.get("/api/v1/reviews", headers=other_seller.auth)).json())["items"] == []
 
+    dashboard = await (await client.get("/seller")).text()  # the seller.dashboard slot links the moderation page
+    assert 'aria-labelledby="reviews-heading"' in dashboard and 'href="/seller/reviews"' in dashboard
     moderation = await client.get("/seller/reviews")  # the seller's page, with their session
     assert moderation.status == 200 and "Flickers." in await moderation.text()
     token = await csrf_of(client, "/seller/reviews")
