@@ -334,3 +334,18 @@ def test_make_run_installs_only_what_running_needs(tmp_path):
     test = subprocess.run(["make", "-n", "test", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "pip install -q -e .\n" in run.stdout and "[dev]" not in run.stdout
     assert "pip install -q -e '.[dev]'" in test.stdout
+
+
+def test_run_py_under_a_python_without_the_packages_uses_the_venv_or_says_how(tmp_path):
+    """`python3 run.py ...` with a Python that lacks the shop's packages (here: -S, no site-packages)
+    continues in the project's .venv; a copy of run.py with no .venv beside it says in one line what to do
+    (exit 2) instead of an import traceback."""
+    helped = subprocess.run([sys.executable, "-S", str(ROOT / "run.py"), "new-plugin", "--help"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert helped.returncode == 0 and "usage: run.py new-plugin" in helped.stdout, helped.stderr
+    (tmp_path / "run.py").write_text((ROOT / "run.py").read_text())
+    alone = subprocess.run([sys.executable, "-S", str(tmp_path / "run.py")], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=60)
+    assert alone.returncode == 2 and alone.stdout == "", alone
+    assert alone.stderr.count("\n") == 1 and "lacks the shop's packages" in alone.stderr
+    assert "make install" in alone.stderr and "Traceback" not in alone.stderr
