@@ -17,7 +17,7 @@ PLUGINS = ["users", "addresses", "products", "inventory", "payments", "shipping"
 def integrations(html: str) -> tuple[set[str], str]:
     """The links and the heading of the dashboard's "Integrations" card."""
     start = html.index('id="integrations"')
-    card = html[start:html.index("</nav>", start)]
+    card = html[start:html.index("</section>", start)]
     heading = re.search(r'id="integrations-heading">([^<]+)<', card).group(1)
     return set(re.findall(r'href="(/[^"]*)"', card)), heading
 
