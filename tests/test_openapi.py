@@ -92,7 +92,7 @@ async def test_main_reads_and_creates_declare_their_response(aiohttp_client, mak
 
 
 async def test_document_is_valid_openapi(aiohttp_client, make_config):
-    validator = pytest.importorskip("openapi_spec_validator", reason="pip install -e '.[dev]'")
+    import openapi_spec_validator as validator  # a dev dependency (make test installs it)
     doc = await openapi_document(aiohttp_client, make_config)
     validator.validate(doc)  # OpenAPI 3.1, with every schema checked against the JSON Schema dialect
 

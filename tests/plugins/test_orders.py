@@ -125,7 +125,9 @@ async def test_cart_checkout_and_payment(aiohttp_client, make_config):
     resp = await checkout(client, token, from_cart=True)
     assert resp.status == 201, await resp.text()
     order = await resp.json()
-    assert order["status"] == "pending_payment" and order["id"].startswith("ord_") and order["total_cents"] == 2598
+    # the order as it is when the answer is read: with payments' delay 0 it may already be paid (history below)
+    assert order["status"] in ("pending_payment", "paid") and order["id"].startswith("ord_")
+    assert order["total_cents"] == 2598
     assert order["lines"] == [{"product_id": mug, "seller_id": order["lines"][0]["seller_id"], "name": "Blue mug",
                                "unit_price_cents": 1299, "quantity": 2, "line_total_cents": 2598}]
     assert order["card"] == {"brand": "visa", "last4": "4242"}
