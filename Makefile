@@ -6,6 +6,8 @@ DEPS := $(shell cat pyproject.toml examples/reviews/pyproject.toml | cksum | cut
 RUN_STAMP := $(VENV)/.installed-run-$(DEPS)
 DEV_STAMP := $(VENV)/.installed-dev-$(DEPS)
 
+# pytest sessions side by side (pytest-xdist, one test file per session at a time: a module's shop stays in one)
+TEST_WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 
@@ -40,7 +42,7 @@ $(CHROMIUM):
 	else echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; fi
 
 test: install-dev $(CHROMIUM)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # the multi-host test (tests/cluster, docs/operations.md "Several machines") runs Debian's PostgreSQL 15,
 # Mosquitto 2 and `ip netns`; as root we install what is missing, otherwise we say how
