@@ -11,6 +11,7 @@ from __future__ import annotations
 from ecom.plugin import Plugin, PluginContext
 from ecom.privacy import register_exporter
 from plugins.orders.events import ShipmentStatusChanged
+from plugins.products.events import ProductDeleted
 from plugins.users.events import UserDeleted
 
 from . import pages, routes
@@ -25,6 +26,7 @@ async def lifespan(ctx: PluginContext):
     ctx.provide(REVIEWS, service)
     ctx.events.subscribe(ShipmentStatusChanged, service.on_shipment)
     ctx.events.subscribe(UserDeleted, service.on_user_deleted)
+    ctx.events.subscribe(ProductDeleted, service.on_product_deleted)
     register_exporter(ctx.app, "reviews", service.export)
     yield
 

@@ -76,3 +76,8 @@ async def of_customer(db, customer_id: int) -> list[asyncpg.Record]:
 async def forget_customer(db, customer_id: int) -> None:
     await db.execute("DELETE FROM reviews WHERE customer_id = $1", customer_id)
     await db.execute("DELETE FROM purchases WHERE customer_id = $1", customer_id)
+
+
+async def forget_product(db, product_id: int) -> None:
+    await db.execute("DELETE FROM reviews WHERE product_id = $1", product_id)
+    await db.execute("DELETE FROM purchases WHERE product_id = $1", product_id)

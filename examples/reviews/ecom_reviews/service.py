@@ -103,3 +103,8 @@ class ReviewsService:
 
     async def on_user_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
         await db.forget_customer(conn, event.user_id)
+
+    async def on_product_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
+        """products' ProductDeleted: its reviews and purchases go (no page shows them any more, and a product
+        created later under a reused SKU is another product)."""
+        await db.forget_product(conn, event.product_id)

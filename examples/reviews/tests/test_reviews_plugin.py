@@ -108,6 +108,15 @@ async def test_the_seller_of_the_product_and_admins_moderate(ecom_shop, ecom_use
     hidden_only = await (await client.get("/api/v1/reviews?hidden=true", headers=admin.auth)).json()
     assert review["id"] not in [r["id"] for r in hidden_only["items"]]
 
+    # the seller deletes the product: products' ProductDeleted takes its reviews and purchases away
+    assert (await client.delete(f"/api/v1/products/{lamp}", headers=seller.auth)).status in (200, 204)
+    pool = client.app[POOLS]["reviews"]
+
+    async def left() -> tuple[int, int]:
+        return (await pool.fetchval("SELECT count(*) FROM reviews WHERE product_id = $1", lamp),
+                await pool.fetchval("SELECT count(*) FROM purchases WHERE product_id = $1", lamp))
+    await wait_until(left, lambda counts: counts == (0, 0), "the deleted product's reviews to go")
+
 
 async def test_a_broken_reviews_database_leaves_the_product_pages_working(ecom_shop, ecom_user, caplog):
     client = await shop(ecom_shop)
