@@ -760,7 +760,8 @@ def test_bad_config_is_one_line_naming_the_key(raw, key):
 
 async def test_a_100k_line_import_does_not_stall_the_event_loop(aiohttp_client, make_config):
     """Reading, checking and queueing 100,000 lines runs off the event loop: /healthz, asked every 50 ms
-    while the file is uploaded and parsed, answers within 0.5 s every time (the worst is printed)."""
+    while the file is uploaded and parsed, never waits as long as parsing the file takes (measured in the
+    same run; 0.3 s at least): a parse and match on the loop would hold it longer (the worst is printed)."""
     client = await aiohttp_client(create_app(app_config(make_config, {"sweep_interval_seconds": 60})))
     _, token, items = await catalog(client, 20)
     lines = ["sku,region,quantity"] + [
@@ -793,7 +794,15 @@ async def test_a_100k_line_import_does_not_stall_the_event_loop(aiohttp_client, 
     assert resp.status == 202 and queued["total"] == 100_000, queued
     assert queued["rejected"] == 100_000 - 60
     print(f"\n100k-line import queued in {took:.2f} s; slowest /healthz meanwhile {worst * 1000:.0f} ms")
-    assert worst < 0.5, f"/healthz took {worst:.2f} s while the import was parsed"
+    # a parse on the loop would hold one /healthz longer than the parse alone takes: measured here, in
+    # this run, on the same machine and load (a busy machine slows both alike), with 0.3 s as the floor
+    config = parse_section(InventoryConfig, {"regions": [EU, US, AP]}, "plugins.inventory")
+    parse_began = time.monotonic()
+    assert csvfile.parse(csvfile.decode(body, config.max_import_bytes), config.regions,
+                         config.max_import_lines).rejected is not None
+    parse = time.monotonic() - parse_began
+    print(f"parsing the file alone takes {parse:.2f} s here")
+    assert worst < max(0.3, parse), f"/healthz took {worst:.2f} s; parsing the file takes {parse:.2f} s"
 
 
 async def test_lines_of_old_imports_are_purged_by_the_sweep_and_the_job_stays(aiohttp_client, make_config):
