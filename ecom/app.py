@@ -246,10 +246,14 @@ def _plugin_context(plugin: Plugin):
         steps = plugin.lifespan(ctx)
         await steps.__anext__()  # start-up
         yield
-        try:
-            await steps.__anext__()  # shutdown
+        bound = app[CONFIG].server.shutdown_timeout
+        try:  # bounded: one plugin's stuck shutdown must not keep the process (and the others') from ending
+            await asyncio.wait_for(steps.__anext__(), bound)  # shutdown
         except StopAsyncIteration:
             pass
+        except asyncio.TimeoutError:
+            log.error("plugin %s did not finish its shutdown within %.0f s ([server] shutdown_timeout); "
+                      "going on without it", plugin.name, bound)
         else:
             raise RuntimeError(f"plugin {plugin.name}: lifespan must yield exactly once")
     lifespan.__qualname__ = f"lifespan[{plugin.name}]"

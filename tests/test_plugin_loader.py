@@ -65,6 +65,22 @@ async def test_lifespans_run_in_dependency_order_and_stop_in_reverse(aiohttp_cli
     assert STARTED == ["alpha", "beta", "beta-stopped", "alpha-stopped"]
 
 
+async def test_a_plugin_whose_shutdown_never_ends_does_not_hang_the_others(aiohttp_client, make_config, caplog):
+    """stuck_stop's shutdown awaits forever: after [server] shutdown_timeout the core logs one line naming it
+    and goes on, so alpha (started before it, stopped after it) still stops and the process can end."""
+    from tests.loaderplugins.alpha import STARTED
+    from tests.loaderplugins.stuck_stop import STOPPED
+    STARTED.clear(), STOPPED.clear()
+    settings = make_config(plugins={"enabled": ["alpha", "stuck_stop"], "paths": PATHS},
+                           server={"shutdown_timeout": 1.0})
+    client = await aiohttp_client(create_app(settings))
+    await client.close()
+    assert STOPPED == ["stuck_stop: shutdown began"] and STARTED[-1] == "alpha-stopped"
+    lines = [r.getMessage() for r in caplog.records if "did not finish its shutdown" in r.getMessage()]
+    assert lines == ["plugin stuck_stop did not finish its shutdown within 1 s ([server] shutdown_timeout); "
+                     "going on without it"]
+
+
 def test_plugin_outside_its_core_range_is_refused_with_one_line(make_config):
     with pytest.raises(PluginError) as err:
         load_plugins(config(make_config, ["future_core"]))
