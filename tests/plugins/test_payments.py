@@ -229,8 +229,11 @@ def test_a_token_opens_only_with_its_own_key():
     other_token, other_wrapped = sealed(vault, details)
     assert vault.open(token, wrapped).number == "4242424242424242"
     assert token.split(".")[1] != other_token.split(".")[1]
-    for bad, key in ((token[:-4] + "AAAA", wrapped), (token, other_wrapped), (other_token, wrapped),
-                     ("", wrapped), ("not a token", wrapped), ("é", wrapped), (token, wrapped[:-1] + b"x")):
+    middle = len(token) // 2 + 20  # inside the Fernet part: its ciphertext
+    tampered_token = token[:middle] + ("B" if token[middle] == "A" else "A") + token[middle + 1:]
+    tampered_key = wrapped[:-1] + bytes([wrapped[-1] ^ 1])  # always differs (a fixed b"x" did not, 1 in 256)
+    for bad, key in ((tampered_token, wrapped), (token, other_wrapped), (other_token, wrapped),
+                     ("", wrapped), ("not a token", wrapped), ("é", wrapped), (token, tampered_key)):
         with pytest.raises(TokenInvalid):
             vault.open(bad, key)
     with pytest.raises(TokenInvalid):
