@@ -30,7 +30,7 @@ def fit_connections(wanted: int, reserve: int, what: str) -> int:
     soft = raise_fd_limit()
     if soft is None:
         return wanted
-    cap = max(16, min(wanted, soft - reserve))
+    cap = min(wanted, max(16, soft - reserve))  # never more than asked; 16 at least under a tiny file limit
     if cap < wanted:
         log.warning("%s lowered from %d to %d to stay under the file limit (%d)", what, wanted, cap, soft)
     return cap
