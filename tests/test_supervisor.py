@@ -205,4 +205,4 @@ def test_sigkilled_supervisor_leaves_nothing_running(shop):
 
     def all_gone() -> bool:
         return not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
-    assert wait_until(all_gone, 5), [c.cmdline() for c in children if c.is_running()]
+    assert wait_until(all_gone, 30), [c.cmdline() for c in children if c.is_running()]
