@@ -79,10 +79,30 @@ def fuzz(document: dict, base_url: str, role: str, token: str | None) -> tuple[l
                                     feedback=FeedbackSources())
         ran += 1
         try:
-            test()
+            run_past_cpython_ast_race(test)
         except (Exception, BaseExceptionGroup) as err:  # one operation's failure must not hide the others'
             failures.append(f"[{role}] {operation.label}:\n{err}")
     return failures, ran, answers
+
+
+def run_past_cpython_ast_race(test, tries: int = 3) -> None:
+    """``test()``, run again when CPython 3.11's ``ast.parse`` raised its spurious "AST constructor recursion
+    depth mismatch" (python/cpython#106905: the ast module's depth counter is shared by all threads, and
+    hypothesis parses schemathesis' source in this worker thread to describe a filter while the shop's thread
+    runs). Seen once in CI with two test runs on the machine; it says nothing about the shop, so it is retried,
+    and any other failure is not."""
+    for attempt in range(tries):
+        try:
+            return test()
+        except (Exception, BaseExceptionGroup) as err:
+            if not _ast_race(err) or attempt == tries - 1:
+                raise
+
+
+def _ast_race(err: BaseException) -> bool:
+    if isinstance(err, BaseExceptionGroup):
+        return all(_ast_race(e) for e in err.exceptions)
+    return isinstance(err, SystemError) and "AST constructor recursion depth mismatch" in str(err)
 
 
 async def shop_with_data(client) -> tuple[dict[str, str | None], dict[str, dict[str, str]], dict]:
