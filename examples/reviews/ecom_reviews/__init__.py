@@ -3,7 +3,7 @@
 A third-party plugin, installed as its own distribution (``pip install -e examples/reviews``) and found
 only through its ``ecom.plugins`` entry point. It owns its database (``ecom_reviews``), learns who received
 what from orders' ``ShipmentStatusChanged`` events (status ``delivered``, with the shipment's customer and
-lines), and never reads another plugin's tables. The product's seller and admins hide or show reviews.
+lines; ``refunded`` takes it back: purchases.py), and never reads another plugin's tables. The product's seller and admins hide or show reviews.
 The average shows on the product page (slot ``product.details``) and on catalog cards (``product.card``).
 """
 from __future__ import annotations

@@ -19,14 +19,16 @@ class Review:
     author: str
     rating: int
     text: str
-    hidden: bool
+    hidden: bool              # by a moderator
+    verified: bool            # its author still has a delivery of the product that was not refunded
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def from_row(cls, row) -> "Review":
         return cls(row["id"], row["product_id"], row["seller_id"], row["customer_id"], row["author"],
-                   row["rating"], row["body"], row["hidden"], row["created_at"], row["updated_at"])
+                   row["rating"], row["body"], row["hidden"], row["verified"], row["created_at"],
+                   row["updated_at"])
 
     def public(self) -> dict[str, Any]:
         """What anyone may read: no customer id (the author's name as they signed it is enough)."""

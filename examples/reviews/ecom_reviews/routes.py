@@ -22,8 +22,11 @@ PUBLIC = {"type": "object", "required": ["id", "product_id", "author", "rating",
                          "rating": {"type": "integer", "minimum": 1, "maximum": 5},
                          "text": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
                          "updated_at": {"type": "string", "format": "date-time"}}}
-MODERATED = {**PUBLIC, "required": [*PUBLIC["required"], "hidden"],
-             "properties": {**PUBLIC["properties"], "hidden": {"type": "boolean"}}}
+MODERATED = {**PUBLIC, "required": [*PUBLIC["required"], "hidden", "verified"],
+             "properties": {**PUBLIC["properties"], "hidden": {"type": "boolean", "description": "Hidden by a moderator."},
+                            "verified": {"type": "boolean", "description": (
+                                "Its author still has a delivery of the product that was not refunded; "
+                                "false: kept, but not shown nor counted in the average.")}}}
 SUMMARY = {"type": "object", "required": ["count", "average"], "properties": {
     "count": {"type": "integer", "description": "Visible reviews."},
     "average": {"type": ["number", "null"], "description": "Average stars, one decimal; null with no reviews."}}}
@@ -46,7 +49,7 @@ def _int_query(request: web.Request, name: str, default: int) -> int:
 
 
 def moderated_json(review: Review) -> dict:
-    return {**review.public(), "hidden": review.hidden}
+    return {**review.public(), "hidden": review.hidden, "verified": review.verified}
 
 
 @routes.get(PRODUCT_REVIEWS)

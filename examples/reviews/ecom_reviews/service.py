@@ -9,7 +9,7 @@ import asyncpg
 from ecom.errors import Forbidden, NotFound
 from ecom.i18n import _
 
-from . import db
+from . import db, purchases
 from .config import ReviewsConfig
 from .model import Review, Summary, checked
 
@@ -34,21 +34,18 @@ class ReviewsService:
     # --- learning who received what (orders' events) ---
 
     async def on_shipment(self, conn: asyncpg.Connection, event: Any) -> None:
-        """A delivered shipment makes its customer a verified buyer of its products. Runs once per event,
-        in the transaction that records it in our inbox. Guests' orders (no customer id) teach nothing:
-        only an account can write a review."""
-        if event.status != "delivered" or getattr(event, "customer_id", None) is None:
-            return
-        products = [line["product_id"] for line in getattr(event, "lines", None) or ()]
-        if products:
-            await db.record_purchases(conn, event.customer_id, event.seller_id, event.order_id, products)
+        """A delivered shipment makes its customer a verified buyer of its products; a refunded one takes
+        that back (purchases.py). Runs once per event, in the transaction that records it in our inbox.
+        Guests' orders (no customer id) teach nothing: only an account can write a review."""
+        await purchases.apply_shipment(conn, event)
 
-    async def verified_purchase(self, customer_id: int, product_id: int) -> int:
-        """The product's seller id when ``customer_id`` received it, else Forbidden."""
-        row = await db.purchase(self.pool, customer_id, product_id)
-        if row is None:
+    async def verified_purchase(self, customer_id: int, product_id: int, conn=None) -> int:
+        """The product's seller id when ``customer_id`` received it (and that delivery was not refunded),
+        else Forbidden."""
+        seller_id = await purchases.verified_seller(conn or self.pool, customer_id, product_id)
+        if seller_id is None:
             raise Forbidden(_("Only customers who received this product can review it."))
-        return row["seller_id"]
+        return seller_id
 
     # --- writing ---
 
@@ -59,10 +56,12 @@ class ReviewsService:
     async def submit(self, viewer: "Identity", product_id: int, rating: Any, text: Any) -> tuple[Review, bool]:
         """Write or edit the viewer's review of the product; (review, created). Forbidden unless they received
         it; ValidationFailed for a bad rating or text."""
-        seller_id = await self.verified_purchase(viewer.user_id, product_id)
-        rating, text = checked(rating, text, self.config.max_text)
-        row, created = await db.upsert(self.pool, viewer.user_id, product_id, seller_id,
-                                       (viewer.name or "").strip()[:100] or _("A customer"), rating, text)
+        author = (viewer.name or "").strip()[:100] or _("A customer")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await purchases.lock_buyer(conn, viewer.user_id)  # a refund being recorded waits, or is seen
+            seller_id = await self.verified_purchase(viewer.user_id, product_id, conn)
+            rating, text = checked(rating, text, self.config.max_text)
+            row, created = await db.upsert(conn, viewer.user_id, product_id, seller_id, author, rating, text)
         return Review.from_row(row), created
 
     # --- reading (public: the same for every viewer) ---
@@ -90,16 +89,27 @@ class ReviewsService:
 
     async def for_moderation(self, actor: "Identity", hidden: bool | None = None, limit: int = 50,
                              offset: int = 0) -> list[Review]:
+        """Reviews to moderate, newest first: a seller's products' reviews, or every review for an admin."""
+        return await self._moderated(actor, hidden, max(1, min(limit, PAGE_LIMIT)), max(0, offset))
+
+    async def moderation_page(self, actor: "Identity", hidden: bool | None, page: int) -> tuple[list[Review], bool]:
+        """Page ``page`` (1, 2, ...) of for_moderation, ``[plugins.reviews] moderation_page`` reviews a page,
+        and whether an older page follows: offset pages, like the shop's other list pages."""
+        size = self.config.moderation_page
+        found = await self._moderated(actor, hidden, size + 1, (max(1, page) - 1) * size)
+        return found[:size], len(found) > size
+
+    async def _moderated(self, actor: "Identity", hidden: bool | None, limit: int, offset: int) -> list[Review]:
         if not actor.has_role("seller"):
             raise Forbidden(_("Only sellers and admins moderate reviews."))
-        rows = await db.for_moderation(self.pool, None if actor.is_admin else actor.user_id, hidden,
-                                       max(1, min(limit, PAGE_LIMIT)), max(0, offset))
+        rows = await db.for_moderation(self.pool, None if actor.is_admin else actor.user_id, hidden, limit, offset)
         return [Review.from_row(r) for r in rows]
 
     # --- personal data ---
 
     async def export(self, user_id: int) -> list[dict[str, Any]]:
-        return [{**Review.from_row(r).public(), "hidden": r["hidden"]} for r in await db.of_customer(self.pool, user_id)]
+        return [{**Review.from_row(r).public(), "hidden": r["hidden"], "verified": r["verified"]}
+                for r in await db.of_customer(self.pool, user_id)]
 
     async def on_user_deleted(self, conn: asyncpg.Connection, event: Any) -> None:
         await db.forget_customer(conn, event.user_id)

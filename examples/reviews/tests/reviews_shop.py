@@ -1,5 +1,5 @@
 """What the reviews tests do in the real shop, through its public HTTP API only (as any third-party
-plugin's tests would): a seller's product in stock, a customer's paid order, its shipment moved to
+plugin's tests would): a seller's product in stock, a customer's paid order, its shipments moved to
 delivered."""
 from __future__ import annotations
 
@@ -40,21 +40,48 @@ async def order_status(client, token: str, order_id: str) -> str:
     return (await resp.json())["status"] if resp.status == 200 else f"HTTP {resp.status}"
 
 
-async def delivered(client, customer_token: str, seller_token: str, product_id: int) -> str:
-    """A real order of one ``product_id``: checkout, payment through the broker, then the seller moves its
-    one shipment to fulfilled, shipped and delivered. Returns the order id."""
+async def checkout(client, customer_token: str, product_ids: list[int]) -> str:
+    """A real order of one unit of each product, paid through the broker. Returns the order id."""
     resp = await client.post("/api/v1/orders", headers=bearer(customer_token), json={
-        "items": [{"product_id": product_id, "quantity": 1}], "ship_to": SHIP_TO, "payment": CARD})
+        "items": [{"product_id": pid, "quantity": 1} for pid in product_ids], "ship_to": SHIP_TO, "payment": CARD})
     assert resp.status == 201, await resp.text()
     order_id = (await resp.json())["id"]
     await wait_until(lambda: order_status(client, customer_token, order_id), lambda s: s == "paid",
                      f"order {order_id} to be paid")
+    return order_id
+
+
+async def shipment_of(client, token: str, order_id: str, seller_id: int) -> int:
+    """The number of the order's shipment that ``seller_id`` ships (one per seller)."""
+    resp = await client.get(f"/api/v1/orders/{order_id}", headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    found = [s["no"] for s in (await resp.json())["shipments"] if s["seller_id"] == seller_id]
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def deliver(client, seller_token: str, order_id: str, shipment_no: int = 1) -> None:
+    """The seller moves the shipment to fulfilled, shipped and delivered."""
     for step in ({"status": "fulfilled"}, {"status": "shipped", "carrier": "DHL", "tracking_number": "JD0142"},
                  {"status": "delivered"}):
-        resp = await client.post(f"/api/v1/orders/{order_id}/shipments/1/status", json=step,
+        resp = await client.post(f"/api/v1/orders/{order_id}/shipments/{shipment_no}/status", json=step,
                                  headers=bearer(seller_token))
         assert resp.status == 200, await resp.text()
+
+
+async def delivered(client, customer_token: str, seller_token: str, product_id: int) -> str:
+    """A real order of one ``product_id``: checkout, payment through the broker, then the seller moves its
+    one shipment to fulfilled, shipped and delivered. Returns the order id."""
+    order_id = await checkout(client, customer_token, [product_id])
+    await deliver(client, seller_token, order_id)
     return order_id
+
+
+async def public(client, product_id: int) -> dict:
+    """The product's public reviews: {summary: {count, average}, items}."""
+    resp = await client.get(f"/api/v1/products/{product_id}/reviews")
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
 
 
 async def post_review(client, token: str, product_id: int, **body):
