@@ -1,9 +1,10 @@
 """Dashboards: the seller's overview at ``/seller`` (sales chart, products, low stock, imports, orders to
 fulfil, stock movements; an admin sees the whole marketplace) and the admin's at ``/admin`` (users and
-roles, orders and payments per status, charts of both per day, system health).
+roles, orders and payments per status, charts of both per day, system health with every plugin database's
+circuit breaker over all the workers: circuits.py).
 
 Owns no data and no database: it reads the other plugins' services (read-only query methods) and the
-core's health snapshot. Charts are server-side SVG (ecom.charts), so the pages need no script.
+core's health snapshot and circuit metrics. Charts are server-side SVG (ecom.charts), so the pages need no script.
 Provides ``DASHBOARDS`` (keys.py).
 """
 from __future__ import annotations

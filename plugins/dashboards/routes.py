@@ -1,6 +1,8 @@
 """HTTP <-> DashboardsService: ``/seller`` (sellers; admins see the marketplace) and ``/admin`` (admins)."""
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from aiohttp_jinja2 import render_template
 
@@ -9,6 +11,7 @@ from ecom.health import HEALTH
 from ecom.i18n import N_
 from ecom.slots import fill
 
+from .circuits import read_metrics, shop_circuits
 from .keys import DASHBOARDS
 from .service import DashboardsService, health_summary
 
@@ -48,7 +51,11 @@ async def seller_dashboard(request: web.Request) -> web.Response:
 async def admin_dashboard(request: web.Request) -> web.Response:
     board = await _dashboards(request).admin()
     health = request.app.get(HEALTH)
-    snapshot = health_summary(await health.snapshot()) if health is not None else None
+    snapshot = None
+    if health is not None:
+        raw = await health.snapshot()
+        circuits = shop_circuits(raw.get("circuits", {}), await asyncio.to_thread(read_metrics))  # files
+        snapshot = health_summary(raw, circuits)
     await fill(request, "admin.selling")  # the other plugins' links and cards
     await fill(request, "admin.dashboard")
     return _render("dashboards/admin.html", request, {"board": board, "health": snapshot,

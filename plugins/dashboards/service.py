@@ -19,6 +19,8 @@ from markupsafe import Markup
 from ecom.charts import bar_chart, line_chart
 from ecom.i18n import N_, _, current, current_locale, current_time_zone, money, ngettext, number
 
+from .circuits import Circuit
+
 if TYPE_CHECKING:
     from ecom.gateway.auth import Identity
 
@@ -133,19 +135,23 @@ def payments_chart(summary: list[Any], days: int, today: date | None = None) -> 
                      stacked=False)
 
 
-def health_summary(snapshot: dict) -> dict:
+def health_summary(snapshot: dict, circuits: list[Circuit] | None = None) -> dict:
     """The core's health snapshot with an overall verdict: broker connected, events flowing (the
-    liveness probe went round), every database answering, every worker heard from recently; plus the
-    dead letters (events never applied) of every plugin, newest first."""
+    liveness probe went round), every database answering, every worker heard from recently, every
+    circuit closed (``circuits``: each plugin database's breaker over all the workers, circuits.py);
+    plus the dead letters (events never applied) of every plugin, newest first."""
     databases = snapshot.get("databases", {})
     workers = snapshot.get("workers", [])
     flowing = snapshot.get("events", {}).get("flowing", False)
+    circuits = circuits or []
     ok = (snapshot.get("broker", {}).get("connected", False) and flowing and all(d["ok"] for d in databases.values())
-          and bool(workers) and all(w["alive"] for w in workers))
+          and bool(workers) and all(w["alive"] for w in workers) and all(c.closed for c in circuits))
     dead = {name: db["dead_letters"] for name, db in databases.items() if db.get("dead_letters")}
     newest = sorted(((name, row) for name, d in dead.items() for row in d["newest"]),
                     key=lambda item: item[1]["received_at"], reverse=True)[:5]
     return {**snapshot, "ok": ok, "events_flowing": flowing, "workers_alive": sum(1 for w in workers if w["alive"]),
+            "breakers": circuits, "breakers_not_closed": [c for c in circuits if not c.closed],
+            "breakers_refused": sum(c.refused for c in circuits),
             "dead_letter_counts": {name: d["count"] for name, d in dead.items()},
             "dead_letters_newest": [dict(row, plugin=name) for name, row in newest]}
 
