@@ -10,7 +10,7 @@ from ecom.errors import ValidationFailed
 from ecom.gateway import identity, login_required, roles_required
 from ecom.gateway.flash import flash
 from ecom.i18n import N_, _
-from ecom.inputs import form_data, form_field
+from ecom.inputs import form_data, form_field, local_path, query_int
 from plugins.products.keys import PRODUCTS
 
 from .routes import reviews
@@ -18,6 +18,8 @@ from .routes import reviews
 routes = web.RouteTableDef()
 FORM = r"/products/{id:[0-9]{1,18}}/review"
 NO_STORE = {"Cache-Control": "no-store"}
+MODERATION_PAGES = ("/seller/reviews", "/admin/reviews")
+FILTERS = {"shown": False, "hidden": True}  # ?status= on the moderation pages -> the ``hidden`` wanted
 TEXT = {"created": N_("Thank you: your review is published."), "updated": N_("Your review is updated."),
         "hidden": N_("The review is hidden."), "shown": N_("The review is shown again.")}
 
@@ -59,13 +61,18 @@ async def review_post(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/products/{product_id}")
 
 
-async def _moderation(request: web.Request, back: str) -> web.Response:
-    hidden = {"hidden": True, "shown": False}.get(request.query.get("show", ""))
-    items = await reviews(request).for_moderation(identity(request), hidden, limit=100)
+async def _moderation(request: web.Request) -> web.Response:
+    """One page of the reviews to moderate (``?status=shown|hidden``, ``?page=2``: the shop's list look,
+    templates/lists.html)."""
+    status = request.query.get("status", "")
+    status = status if status in FILTERS else ""
+    page = query_int(request, "page", 1, minimum=1, maximum=10**5)
+    items, has_next = await reviews(request).moderation_page(identity(request), FILTERS.get(status), page)
     names = {p.id: p.name for p in (await request.app[PRODUCTS].get_many({r.product_id for r in items},
                                                                        include_deleted=True)).values()}
     response = render_template("reviews/moderation.html", request, {
-        "items": items, "names": names, "show": request.query.get("show", ""), "back": back})
+        "items": items, "names": names, "status": status, "page": page, "has_next": has_next,
+        "back": request.path_qs})  # a hide/show button comes back to this very page
     response.headers.update(NO_STORE)
     return response
 
@@ -73,13 +80,13 @@ async def _moderation(request: web.Request, back: str) -> web.Response:
 @routes.get("/seller/reviews")
 @roles_required("seller")
 async def seller_moderation(request: web.Request) -> web.Response:
-    return await _moderation(request, "/seller/reviews")
+    return await _moderation(request)
 
 
 @routes.get("/admin/reviews")
 @roles_required("admin")
 async def admin_moderation(request: web.Request) -> web.Response:
-    return await _moderation(request, "/admin/reviews")
+    return await _moderation(request)
 
 
 @routes.post(r"/reviews/{id:[0-9]{1,18}}/visibility")
@@ -89,5 +96,5 @@ async def moderate(request: web.Request) -> web.Response:
     hidden = form_field(form, "hidden") == "1"
     await reviews(request).set_hidden(identity(request), int(request.match_info["id"]), hidden)
     await flash(request, _(TEXT["hidden" if hidden else "shown"]), "success")
-    back = form_field(form, "back")
-    raise web.HTTPSeeOther(back if back in ("/seller/reviews", "/admin/reviews") else "/seller/reviews")
+    back = local_path(form_field(form, "back"), MODERATION_PAGES[0])  # the page (and filter) it was on
+    raise web.HTTPSeeOther(back if back.split("?", 1)[0] in MODERATION_PAGES else MODERATION_PAGES[0])
