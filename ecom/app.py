@@ -11,7 +11,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from . import db, resilience, slots, tracing
+from . import db, links, resilience, slots, tracing
 from .tracing import web as tracing_pages
 from .broker import new_client_id
 from .config import Config
@@ -27,6 +27,7 @@ from .gateway.flash import flash_context
 from .gateway.pages import page_context_middleware
 from .plugin import SHOP_SECRET, LoadedPlugins, Plugin, PluginContext, check_routes, load_plugins
 from .secret import load_secret
+from .stopping import Late, cancel_all, within
 from . import i18n
 from .i18n.web import choose_language, switch_language
 
@@ -96,7 +97,7 @@ def create_app(config: Config, *, loaded: LoadedPlugins | None = None, secret: b
     _add_core_routes(app, loaded)
     tracing_pages.install(app, config, loaded)  # admin trace pages; trace ids for access lines (ecom/tracing/web.py)
     bus = EventBus(config.broker, client_id=default_client_id(config), secret=secret,
-                   command_timeout=config.database.command_timeout)
+                   command_timeout=config.database.command_timeout, shutdown_timeout=config.server.shutdown_timeout)
     app[EVENT_BUS] = bus
     app[BROKER_WAIT] = broker_wait
     app[EVENTS_LIVE] = events
@@ -133,8 +134,13 @@ def _lifecycle(stages: list):
 
 
 async def _stop_tracing(app: web.Application) -> None:
-    """Export what is still queued (in a thread: the exporter may wait on a collector)."""
-    await asyncio.to_thread(tracing.disable)
+    """Export what is still queued (in a thread: the exporter may wait on a collector), for at most
+    [server] shutdown_timeout: a collector that accepts and never answers must not keep the app up."""
+    try:
+        await within(asyncio.to_thread(tracing.disable), app[CONFIG].server.shutdown_timeout, "tracing",
+                     "exporting its last spans")
+    except Late:
+        pass
 
 
 async def _set_closing(app: web.Application) -> None:
@@ -156,6 +162,7 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
     app.middlewares.append(page_context_middleware(processors))  # not on /api/ nor files: ecom/gateway/pages.py
     i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names
+    links.install(app, env, loaded.plugins)  # {{ page_url("orders.order", id=...) }}: ecom/links.py
     slots.install(app, env, loaded.plugins, processors)  # {{ slot("navbar") }} and the pages' slots
 
 
@@ -222,15 +229,18 @@ async def _infrastructure(app: web.Application):
             await app[EVENT_BUS].connect(wait=app[BROKER_WAIT])
         yield
     finally:
-        await app[EVENT_BUS].close()
-        await asyncio.gather(*(_close_pool(pool) for pool in pools.values()), return_exceptions=True)
+        await app[EVENT_BUS].close()  # bounded inside (ecom/stopping.py)
+        bound = config.server.shutdown_timeout
+        await asyncio.gather(*(_close_pool(name, pool, bound) for name, pool in pools.items()), return_exceptions=True)
 
 
-async def _close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
-    """Close gracefully; if connections are stuck (e.g. the server went away first), drop them."""
+async def _close_pool(name: str, pool: asyncpg.Pool, bound: float) -> None:
+    """Close gracefully; if that does not end within ``bound`` (asyncpg's close waits for every borrowed
+    connection to come back, and says goodbye to each: forever with a frozen server or a task that keeps
+    its connection), drop the connections instead."""
     try:
-        await asyncio.wait_for(pool.close(), timeout)
-    except (asyncio.TimeoutError, OSError, asyncpg.PostgresError):
+        await within(pool.close(), bound, f"the database pool of {name}", "closing (its connections are dropped)")
+    except (Late, OSError, asyncpg.PostgresError):
         pool.terminate()
 
 
@@ -248,12 +258,9 @@ def _plugin_context(plugin: Plugin):
         yield
         bound = app[CONFIG].server.shutdown_timeout
         try:  # bounded: one plugin's stuck shutdown must not keep the process (and the others') from ending
-            await asyncio.wait_for(steps.__anext__(), bound)  # shutdown
-        except StopAsyncIteration:
+            await within(steps.__anext__(), bound, f"plugin {plugin.name}")  # shutdown; logs one line if late
+        except (StopAsyncIteration, Late):
             pass
-        except asyncio.TimeoutError:
-            log.error("plugin %s did not finish its shutdown within %.0f s ([server] shutdown_timeout); "
-                      "going on without it", plugin.name, bound)
         else:
             raise RuntimeError(f"plugin {plugin.name}: lifespan must yield exactly once")
     lifespan.__qualname__ = f"lifespan[{plugin.name}]"
@@ -264,11 +271,10 @@ async def _start_events(app: web.Application):
     bus, config = app[EVENT_BUS], app[CONFIG]
     health = app[HEALTH] = Health(config.server.name or f"{config.server.host}:{config.server.port}", bus, app[POOLS])
     await bus.start()  # subscriptions and outbox relays, once every plugin has registered its handlers
-    beats = asyncio.get_running_loop().create_task(health.run())
+    beats = asyncio.get_running_loop().create_task(health.run(), name="liveness probe")
     yield
-    beats.cancel()
-    await asyncio.gather(beats, return_exceptions=True)
-    await bus.stop()
+    await cancel_all([beats], config.server.shutdown_timeout, "the liveness probe")
+    await bus.stop()  # bounded inside
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -59,7 +59,7 @@ async def admin_orders(request: web.Request) -> web.Response:
     return await _list_page(request, "orders/admin_orders.html", "admin")
 
 
-@routes.get(f"/orders/{ORDER}")
+@routes.get(f"/orders/{ORDER}", name="orders.order")  # a public page name: ecom/links.py
 async def order_page(request: web.Request) -> web.Response:
     if "key" in request.query:  # a guest's signed link (guest_pages.py)
         return await guest_pages.order_page(request)

@@ -30,7 +30,7 @@ def _whole(text: str):
     return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else text
 
 
-@routes.post("/cart/items")
+@routes.post("/cart/items", name="orders.cart_items")  # public names: ecom/links.py
 async def add_to_cart(request: web.Request) -> web.Response:
     """From the product page: product_id, quantity. Guests too (their cart lives in the session)."""
     form = await form_data(request)
@@ -47,7 +47,7 @@ async def add_to_cart(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/cart")
 
 
-@routes.get("/cart")
+@routes.get("/cart", name="orders.cart")
 async def cart_page(request: web.Request) -> web.Response:
     """The cart, with an estimate of shipping and taxes to ``?country=`` when asked."""
     _customer, items = await current_cart(request)
