@@ -43,15 +43,28 @@ class EventProbe:
         if pool is not None:
             async with pool.acquire() as conn, conn.transaction():
                 return await PluginEvents(app[EVENT_BUS], owner, pool).emit(conn, obj)
-        bus = app[EVENT_BUS]
+        await self._publish_signed(app[EVENT_BUS], owner, env)
+        return env.id
+
+    async def _publish_signed(self, bus, owner: str, env, timeout: float = 15.0) -> None:
+        """Publish ``env`` signed as ``owner`` on the app's own broker connection, as the owner's relay
+        would. A connection lost on the way is retried until ``timeout``: publishing the same event twice
+        is safe (consumers dedupe by its id), a test failing on a busy machine's reconnect is not."""
+        import aiomqtt
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while (mqtt := bus.live_client()) is None:
+        deadline = loop.time() + timeout
+        wire = bus.sign(owner, env.to_json())
+        while True:
+            mqtt = bus.live_client()
+            if mqtt is not None:
+                try:
+                    await mqtt.publish(env.type, wire, qos=1, timeout=bus.MQTT_TIMEOUT)
+                    return
+                except (aiomqtt.MqttError, asyncio.TimeoutError):
+                    pass
             if loop.time() > deadline:
                 raise AssertionError("the app's event bus is not connected to the broker")
             await asyncio.sleep(self.POLL_SECONDS)
-        await mqtt.publish(env.type, bus.sign(owner, env.to_json()), qos=1, timeout=bus.MQTT_TIMEOUT)
-        return env.id
 
     async def wait_for(self, client, cls: type[E], predicate: Callable[[E], bool] | None = None,
                        timeout: float = 15.0) -> E:
