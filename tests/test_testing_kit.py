@@ -1,7 +1,9 @@
 """ecom.testing from a plugin author's side: a third-party project (its own folder, its own plugin, a
 conftest with ``pytest_plugins = ["ecom.testing"]``) runs its tests against the real core with the kit's
 fixtures. One pytest subprocess (its own embedded PostgreSQL and broker, as in the author's project)
-runs a test that must pass and one whose assertion is wrong and must fail."""
+runs a test that must pass and one whose assertion is wrong and must fail. A project without the
+pytest-asyncio settings the kit needs (it cannot set them itself: ecom/testing/loops.py says why) gets one
+line naming them, before any server starts."""
 from __future__ import annotations
 
 import os
@@ -11,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from ecom.events import REGISTRY
+from ecom.testing.loops import HELP
 
 PLUGIN = '''
 """greeter: a third-party plugin. Greets the logged-in user; says farewell when an account is deleted."""
@@ -112,3 +115,39 @@ def test_a_third_party_project_passes_and_fails_with_the_kit(tmp_path):
     assert "FAILED tests/test_greeter.py::test_a_wrong_expectation_fails" in out, out
     assert "DELIBERATELY WRONG" in out, out
     assert "ecom/greeter/farewell" not in REGISTRY  # the project ran in its own process, not in ours
+
+
+BARE_TESTS = '''
+async def test_a_shop(ecom_shop):
+    client = await ecom_shop(plugins=["users"])
+    assert (await client.get("/healthz")).status == 200
+
+
+def test_without_servers():  # a test that uses none of the servers is left alone
+    assert 1 + 1 == 2
+'''
+
+
+def test_a_project_without_the_asyncio_settings_gets_one_line_naming_them(tmp_path):
+    """A project with an ini file that sets nothing, ecom found only through the ``pytest11`` entry point:
+    its async test that uses ``ecom_shop`` fails at setup, before any fixture (servers included) is set up,
+    with the kit's one line and the reason (only the setup hook adds one): not with pytest's "async def
+    functions are not natively supported" (strict mode), nor later inside ``ecom_shop`` (with only
+    ``asyncio_mode=auto`` the test would run in a function-scoped loop). Its sync test passes."""
+    project = tmp_path / "bare-project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pytest.ini").write_text("[pytest]\n")  # the rootdir, and no setting at all
+    (project / "tests" / "test_bare.py").write_text(textwrap.dedent(BARE_TESTS).lstrip())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    for extra, reason in (([], "pytest-asyncio does not run it"),
+                          (["-o", "asyncio_mode=auto"], "it runs in a function-scoped event loop"),
+                          (["-o", "asyncio_mode=auto", "-o", "asyncio_default_test_loop_scope=session"],
+                           "aiohttp_client (ecom_shop's server) runs in its own fixture's event loop")):
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout=90",
+                                 "--basetemp", str(tmp_path / f"basetemp{len(extra)}"), *extra, "tests"],
+                                cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        out = result.stdout + result.stderr
+        assert result.returncode == 1, out
+        assert "1 passed, 1 error" in out, out
+        assert f"{HELP} ({reason}" in out, out
+        assert "not natively supported" not in out, out

@@ -15,10 +15,14 @@ A project whose ecom is installed gets the fixtures through the ``pytest11`` ent
 ``asyncio_mode = "auto"`` and both ``asyncio_default_*_loop_scope = "session"``: the servers are shared
 by the session, so its tests run in the session's event loop. docs/plugins.md, "Testing a plugin".
 
+Its one hook (``loops.py``) fails, at setup and with one line naming those settings, a test that uses the
+servers but would run in another event loop: pytest gives a plugin no public way to set them for you.
+
 Importing this module starts nothing: every server is started by the first test that asks for it.
 """
 from .accounts import PASSWORD, User, create_account, log_in
 from .events import EventProbe
+from .loops import pytest_runtest_setup  # noqa: F401 - the kit's hook (pytest reads it here)
 from .fixtures import (ecom_broker, ecom_config, ecom_db_prefix, ecom_events, ecom_pg, ecom_root, ecom_shop,
                        ecom_user)
 from .ports import free_port, free_ports

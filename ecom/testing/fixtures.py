@@ -10,12 +10,9 @@ import pytest_asyncio
 
 from .accounts import ROLES, User, create_account, log_in
 from .events import EventProbe
+from .loops import HELP
 from .servers import start_broker, start_postgres, stop_postgres
 from .settings import new_prefix, shop_config
-
-_LOOP_HELP = ("ecom.testing: this test runs in another event loop than the session's broker; set in your "
-              "pytest configuration: asyncio_mode = \"auto\", asyncio_default_fixture_loop_scope = \"session\", "
-              "asyncio_default_test_loop_scope = \"session\"")
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +65,7 @@ def ecom_shop(aiohttp_client, ecom_config, ecom_broker):
     event bus connected) served over real HTTP; closed at the end of the test."""
     async def start(plugins: Iterable[str] | dict | None = None, **config: Any):
         if asyncio.get_running_loop() is not getattr(ecom_broker, "loop", None):
-            pytest.fail(_LOOP_HELP, pytrace=False)
+            pytest.fail(HELP, pytrace=False)  # loops.py fails such a test at setup; this is the backstop
         from ..app import EVENT_BUS, create_app
         client = await aiohttp_client(create_app(ecom_config(plugins, **config)))
         assert client.app[EVENT_BUS].connected, "the shop's event bus did not connect to the test broker"
