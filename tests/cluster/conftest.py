@@ -1,4 +1,5 @@
-"""The multi-host shop of tests/cluster: built once per module, torn down even when a test fails.
+"""The multi-host shop of tests/cluster: built once per session, torn down even when a test fails;
+what a run killed outright left is removed first (leftovers.py).
 
 Not part of plain ``pytest tests/``: it needs root (network namespaces, PostgreSQL as ``postgres``) and the
 Debian packages `make test-cluster` installs, and takes a minute or more. `make test-cluster` (run by
@@ -20,12 +21,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.cluster import leftovers
 from tests.cluster.hosts import Network
 from tests.cluster.parts import MOSQUITTO, PG_BIN, Mosquitto, PostgresCluster, wait_port
 from tests.conftest import free_port
@@ -69,9 +70,10 @@ class Shop:
     """Every part of the deployment, started in order and stopped in reverse by close()."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="ecom-cluster-"))
+        # locked for as long as this process lives: a later run tells a killed one by it (leftovers.py)
+        tag, self.root, self._lock = leftovers.new_run_dir()
         os.chmod(self.root, 0o755)  # PostgreSQL and Mosquitto run as their own users
-        self.net = Network()
+        self.net = Network(tag)
         self.secret = secrets.token_urlsafe(32)
         self.clusters: dict[str, PostgresCluster] = {}
         self.broker: Mosquitto | None = None
@@ -190,13 +192,21 @@ class Shop:
         self.net.remove()
         if os.environ.get("ECOM_CLUSTER_KEEP") != "1":  # =1 keeps the logs and data dirs to read after a run
             shutil.rmtree(self.root, ignore_errors=True)
+        else:   # without a lock file, no later run takes the kept dir for a killed run's leftovers
+            (self.root / leftovers.LOCK).unlink(missing_ok=True)
+        os.close(self._lock)
 
 
-@pytest.fixture(scope="module")
-def shop():
+@pytest.fixture(scope="session")
+def shop(pytestconfig):
+    """One deployment for every test of tests/cluster (starting one takes 10-20 s)."""
     problems = missing_requirements()
     if problems:
         pytest.fail("the cluster test cannot run here: " + "; ".join(problems), pytrace=False)
+    cleaned = leftovers.clean()
+    if cleaned:  # past pytest's capture (it holds fd 2 too): CI's log shows it even when every test passes
+        with pytestconfig.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            print(cleaned, file=sys.stderr, flush=True)
     deployment = Shop()
     try:
         deployment.start()

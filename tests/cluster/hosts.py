@@ -4,15 +4,25 @@ Why namespaces and not 127.0.0.x: a worker in its own namespace reaches PostgreS
 over a network link, so cutting that link (``ip link set ... down``) cuts the host off for real: its
 open TCP connections stall exactly as a pulled cable would, which no loopback trick reproduces.
 
-Everything is named with a per-run tag (two CI runs on one machine must not meet) and every step is
-undone by :meth:`Network.remove`, which tolerates half-built states (it runs when a test fails).
-Addresses come from 10.213.<n>.0/24, only ever on this run's own bridge inside this machine.
+Everything is named ``ecomc<tag>...`` with the run's tag (two CI runs on one machine must not meet) and
+every step is undone by :meth:`Network.remove`, which tolerates half-built states (it runs when a test
+fails). A run killed outright never gets there: the common prefix lets the next run find what it left
+(tests/cluster/leftovers.py). Addresses come from 10.213.<n>.0/24, only ever on this run's own bridge
+inside this machine.
 """
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import uuid
+
+PREFIX = "ecomc"   # every namespace and link of a run: ecomc<tag>br, ecomc<tag>o11, ecomc<tag>-app1 ...
+NAME = re.compile(PREFIX + r"([0-9a-f]{5})")   # .match(name) -> the run's tag
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex[:5]
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -24,9 +34,9 @@ def _subnet_in_use(prefix: str) -> bool:
 
 
 class Network:
-    def __init__(self) -> None:
-        self.tag = uuid.uuid4().hex[:5]
-        self.bridge = f"ecb{self.tag}"
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.bridge = f"{PREFIX}{tag}br"   # interface names: 15 characters at most
         for _ in range(50):
             self.prefix = f"10.213.{random.randrange(1, 250)}."
             if not _subnet_in_use(self.prefix):
@@ -40,9 +50,10 @@ class Network:
         ip("link", "set", self.bridge, "up")
 
     def add_host(self, name: str) -> str:
-        """A namespace ``ecom-<tag>-<name>`` joined to the bridge by a veth pair; returns its address."""
+        """A namespace ``ecomc<tag>-<name>`` joined to the bridge by a veth pair; returns its address."""
         number = 11 + len(self.hosts)
-        ns, outside, inside = f"ecom-{self.tag}-{name}", f"ev{self.tag}{number}", f"ei{self.tag}{number}"
+        ns, outside, inside = (f"{PREFIX}{self.tag}-{name}", f"{PREFIX}{self.tag}o{number}",
+                               f"{PREFIX}{self.tag}i{number}")
         self.hosts[name] = {"ns": ns, "link": outside, "address": f"{self.prefix}{number}"}
         ip("netns", "add", ns)
         ip("link", "add", outside, "type", "veth", "peer", "name", inside)
