@@ -7,6 +7,7 @@ Each part lives in a temporary folder of its own and is stopped by ``stop()`` ev
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -78,22 +79,34 @@ class PostgresCluster:
 
 
 class Mosquitto:
-    """Mosquitto 2: no anonymous clients, one user per worker, ACLs for ecom/# only, persistent sessions."""
+    """Mosquitto 2: no anonymous clients, one user per worker, ACLs for ecom/# only, persistent sessions.
+
+    Plus one user the workers never get, ``prober``: reads everything, writes only under ``acl-probe/``
+    (outside ecom/, so it can never forge a shop event). MQTT 3.1.1 drops a refused PUBLISH without a
+    word, and Mosquitto 2.0's acl_file grants every SUBSCRIBE and filters at delivery instead, so "refused"
+    can only be shown by what arrives: the prober sees that a worker's publish outside ecom/ went nowhere,
+    and publishes outside ecom/ what a worker must not receive (test_broker_acl.py). The workers' rules
+    are the ones an operator writes, unchanged."""
+
+    PROBER, PROBE_TOPICS = "prober", "acl-probe"
 
     def __init__(self, root: Path, listen: str, port: int, users: dict[str, str]):
         self.dir, self.listen, self.port, self.users = root / "mosquitto", listen, port, users
+        self.prober_password = secrets.token_hex(12)
         self.proc: subprocess.Popen | None = None
 
     def configure(self) -> None:
         self.dir.mkdir()
         (self.dir / "data").mkdir()
         passwd = self.dir / "passwd"
-        for i, (user, password) in enumerate(self.users.items()):
+        accounts = {**self.users, self.PROBER: self.prober_password}
+        for i, (user, password) in enumerate(accounts.items()):
             subprocess.run([MOSQUITTO_PASSWD, *(["-c"] if i == 0 else []), "-b", str(passwd), user, password],
                            check=True, capture_output=True, timeout=30)
         # the same rules as ecom's own broker (ecom/broker/acl.py): app users publish and subscribe under
         # ecom/ and nothing else; Mosquitto judges a $share/<group>/<filter> subscription by its filter
-        (self.dir / "acl").write_text("".join(f"user {user}\ntopic readwrite ecom/#\n\n" for user in self.users))
+        (self.dir / "acl").write_text("".join(f"user {user}\ntopic readwrite ecom/#\n\n" for user in self.users)
+                                      + f"user {self.PROBER}\ntopic read #\ntopic write {self.PROBE_TOPICS}/#\n")
         (self.dir / "mosquitto.conf").write_text(
             f"per_listener_settings false\nallow_anonymous false\npassword_file {passwd}\n"
             f"acl_file {self.dir / 'acl'}\nlistener {self.port} {self.listen}\n"
