@@ -328,8 +328,9 @@ async def test_seller_pages_create_edit_with_image_and_delete(client):
     assert product.price_cents == 3000 and product.image_url.endswith(".png")
 
     page = await (await client.get(f"/products/{row['id']}")).text()
-    assert f'src="{product.image_url}"' in page and "€30.00" in page and "Add to cart" in page
-    assert 'action="/cart/items"' in page and 'name="product_id"' in page and "csrf_token" in page
+    assert f'src="{product.image_url}"' in page and "€30.00" in page
+    # no orders plugin in this shop: no add-to-cart form that would post nowhere (with orders: test_orders.py)
+    assert "Add to cart" not in page and "/cart/items" not in page and "Log in to buy" not in page
 
     page = await (await client.get(f"/seller/products/{row['id']}/delete")).text()
     assert "Delete “Linen Apron XL”?" in page and 'method="post"' in page
