@@ -20,6 +20,7 @@ import asyncpg
 
 from . import tracing
 from .aio import wait_event
+from .stopping import stop_if_cancelled
 
 if TYPE_CHECKING:
     from .events import EventBus
@@ -90,15 +91,30 @@ class Relay:
                     self.bus.quiet.warning(f"relay:{plugin}", "outbox relay of %s: %s: %s; retrying in %.1fs",
                                            plugin, type(err).__name__, err, backoff)
                     timeout, backoff = backoff, min(backoff * 2, self.bus.MAX_BACKOFF)
+                stop_if_cancelled()  # a cancelled batch whose ROLLBACK failed must not keep the relay going
                 # a NOTIFY, a reconnect, a lost listener, or the poll interval (covers anything missed)
                 await wait_event(wake, timeout)
         finally:
             if listener is not None:
-                if not listener_lost.is_set():
+                await self._let_go(pool, listener, on_notify, on_listener_closed, lost=listener_lost.is_set())
+
+    async def _let_go(self, pool: asyncpg.Pool, listener: Any, on_notify: Callable, on_closed: Callable,
+                      lost: bool) -> None:
+        """UNLISTEN and hand the LISTEN connection back, within half of ``[server] shutdown_timeout``
+        (the bus waits for this task at most the whole of it). On a frozen backend the UNLISTEN (and the
+        release's reset) would wait for the command timeout, or forever: the connection is closed instead."""
+        try:
+            async with asyncio.timeout(self.bus.shutdown_timeout / 2):
+                if not lost:
                     with contextlib.suppress(Exception):
-                        listener.remove_termination_listener(on_listener_closed)
+                        listener.remove_termination_listener(on_closed)
                         await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
                 await pool.release(listener)
+        except Exception as err:  # noqa: BLE001 - a timeout or a broken connection: closing it is enough
+            log.warning("outbox relay of %s: its LISTEN connection did not let go (%s); closed", self.plugin,
+                        type(err).__name__)
+            with contextlib.suppress(Exception):  # already handed back (and detached) if the reset was late
+                listener.terminate()
 
     @staticmethod
     async def _listen(pool: asyncpg.Pool, on_notify: Callable, on_closed: Callable) -> Any:
@@ -141,6 +157,7 @@ async def housekeeping(plugin: str, pool: asyncpg.Pool, outbox_keep: timedelta, 
             await purge_dead_letters(pool, inbox_keep)
         except Exception as err:  # noqa: BLE001 - next round will try again
             log.warning("event housekeeping of %s failed: %s", plugin, err)
+        stop_if_cancelled()
         await asyncio.sleep(every)
 
 

@@ -24,6 +24,7 @@ from .mail.process import start_sink, stop_sink
 from .pgwatch import postgres_exit
 from .plugin import LoadedPlugins
 from .secret import load_secret
+from .stopping import Late, within
 
 log = logging.getLogger("ecom.server")
 
@@ -78,9 +79,9 @@ async def serve(config: Config, loaded: LoadedPlugins, *, embedded_broker: bool,
             await drain(runner, draining)
     finally:
         try:  # stop accepting, let in-flight requests finish, then plugin shutdowns; never hang forever
-            await asyncio.wait_for(runner.cleanup(), config.server.shutdown_timeout + 10)
-        except asyncio.TimeoutError:
-            log.error("shutdown took too long; exiting anyway")
+            await within(runner.cleanup(), config.server.shutdown_timeout + 10, "the app", "its shutdown")
+        except Late:  # logged; wait_for would have waited for the late cleanup to unwind (ecom/stopping.py)
+            pass
         if broker is not None:
             stop.set()
             await asyncio.gather(watcher, return_exceptions=True)

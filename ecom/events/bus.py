@@ -23,6 +23,7 @@ from ..aio import wait_event
 from ..broker import client_password
 from ..config import BrokerConfig
 from ..outbox import Relay, housekeeping
+from ..stopping import cancel_all, stop_if_cancelled
 from .catchup import CatchUp, settle_time
 from .deadletter import QuietLog
 from .dispatch import Dispatcher
@@ -58,8 +59,10 @@ class EventBus:
     STABLE_SECONDS = 2.0        # a broker connection that lasted less does not reset the backoff
     MQTT_TIMEOUT = 5.0          # CONNECT / SUBSCRIBE / PUBLISH answers: a frozen broker is noticed
 
-    def __init__(self, config: BrokerConfig, *, client_id: str, secret: bytes, command_timeout: float = 30.0):
+    def __init__(self, config: BrokerConfig, *, client_id: str, secret: bytes, command_timeout: float = 30.0,
+                 shutdown_timeout: float = 10.0):
         self.config, self.client_id, self.secret = config, client_id, secret
+        self.shutdown_timeout = shutdown_timeout  # [server] shutdown_timeout: how long stop() and close() wait
         self.signer = Signer(secret)
         self.quiet = QuietLog(log)
         self.dispatcher = Dispatcher(self.signer, self.quiet)
@@ -160,7 +163,8 @@ class EventBus:
     async def connect(self, wait: float = 5.0) -> None:
         """Start the reconnecting client; wait a little for the first connection (readiness tells the rest)."""
         if self._conn_task is None:
-            self._conn_task = asyncio.get_running_loop().create_task(self._connection_loop())
+            self._conn_task = asyncio.get_running_loop().create_task(self._connection_loop(),
+                                                                     name="MQTT connection")
         if not await wait_event(self._connected, wait):
             log.warning("MQTT broker not reachable yet; events wait in the outbox until it is")
 
@@ -179,34 +183,35 @@ class EventBus:
         for plugin, pool in self._pools.items():
             relay = Relay(plugin, pool, self)
             self._relays.append(relay)
-            self._tasks.append(loop.create_task(relay.run()))
+            self._tasks.append(loop.create_task(relay.run(), name=f"outbox relay of {plugin}"))
             self._tasks.append(loop.create_task(housekeeping(plugin, pool, self.OUTBOX_KEEP, self.INBOX_KEEP,
-                                                             self.HOUSEKEEPING_SECONDS)))
-        self._tasks.append(loop.create_task(self.catch_up.run()))
+                                                             self.HOUSEKEEPING_SECONDS),
+                                                name=f"event housekeeping of {plugin}"))
+        self._tasks.append(loop.create_task(self.catch_up.run(), name="event catch-up"))
 
     def live_client(self) -> aiomqtt.Client | None:
         """The MQTT client while connected, else None (relays publish only then)."""
         return self._client if self.connected else None
 
     async def stop(self) -> None:
-        """Stop the relays and catch-up (the connection keeps dispatching until close())."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        """Stop the relays and catch-up (the connection keeps dispatching until close()). Bounded by
+        ``shutdown_timeout``: a task unwinding on a frozen database (a relay's UNLISTEN, catch-up's
+        unlock) is named in one log line and left behind; the pool's close then drops its connection."""
+        tasks, self._tasks = self._tasks, []
         self._relays.clear()
+        await cancel_all(tasks, self.shutdown_timeout, "the event bus (relays, catch-up)")
 
     async def close(self) -> None:
+        """stop(), then end the deliveries in flight and the broker connection (aiomqtt's DISCONNECT
+        waits for the broker at most MQTT_TIMEOUT); bounded like stop()."""
         await self.stop()
         tasks = [*self._side_tasks, *([self._conn_task] if self._conn_task else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._side_tasks.clear()
         self._conn_task = None
+        await cancel_all(tasks, self.shutdown_timeout, "the event bus (deliveries, broker connection)")
+        self._side_tasks.clear()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        task = asyncio.get_running_loop().create_task(coro, name=getattr(coro, "__qualname__", "event task"))
         self._side_tasks.add(task)  # a strong reference until it is done
         task.add_done_callback(self._side_task_done)
 
@@ -260,6 +265,7 @@ class EventBus:
                 return
             except (aiomqtt.MqttError, asyncio.TimeoutError) as err:
                 self.report_outage("MQTT subscription failed (%s); retrying in %.1fs", err, delay)
+            stop_if_cancelled()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.MAX_BACKOFF)
 
@@ -320,6 +326,7 @@ class EventBus:
             finally:
                 self._client = None
                 self._connected.clear()
+            stop_if_cancelled()  # close() cancelled us and aiomqtt's exit raised MqttError instead
             if connected_at is not None and loop.time() - connected_at >= self.STABLE_SECONDS:
                 backoff = 0.1  # a connection that is dropped at once (a client id taken over?) backs off
             await asyncio.sleep(backoff)

@@ -34,6 +34,7 @@ import asyncpg
 
 from ..aio import wait_event
 from ..db import mark_session_state
+from ..stopping import stop_if_cancelled
 from .envelope import Envelope
 from .registry import owner_of
 
@@ -77,6 +78,7 @@ class CatchUp:
                 await self.round()
             except Exception as err:  # noqa: BLE001 - the next round tries again
                 self.bus.quiet.warning("catch-up", "event catch-up round failed: %s: %s", type(err).__name__, err)
+            stop_if_cancelled()
             await wait_event(self._wake, self.EVERY)
 
     async def round(self) -> int:

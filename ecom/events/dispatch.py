@@ -32,6 +32,7 @@ from .. import tracing
 from ..metrics import EVENTS
 from . import deadletter
 from ..db import OUTAGES
+from ..stopping import stop_if_cancelled
 from .deadletter import FAILED, REJECTED, UNTRUSTED, EventRejected, QuietLog
 from .envelope import Envelope, current_envelope
 from .registry import EventError, owner_of
@@ -182,6 +183,7 @@ class Dispatcher:
                               failures, sub.consumer, err)
                     return await self._dead(sub, env, payload, FAILED, f"{type(err).__name__}: {err}")
                 delay = self.BACKOFF * 2 ** (failures - 1)
+            stop_if_cancelled()  # shutdown: the event stays in the producer's outbox for catch-up
             await asyncio.sleep(min(delay, self.MAX_BACKOFF))
 
     async def _dead(self, sub: "_Subscription", env: Envelope, payload: bytes | str, kind: str, reason: str) -> str:
