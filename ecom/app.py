@@ -11,7 +11,7 @@ import asyncpg
 import jinja2
 from aiohttp import web
 
-from . import db, resilience, slots, tracing
+from . import db, links, resilience, slots, tracing
 from .tracing import web as tracing_pages
 from .broker import new_client_id
 from .config import Config
@@ -162,6 +162,7 @@ def _setup_templates(app: web.Application, config: Config, loaded: LoadedPlugins
     app.middlewares.append(page_context_middleware(processors))  # not on /api/ nor files: ecom/gateway/pages.py
     i18n.install_jinja(env)
     env.globals["shop_plugins"] = loaded.names
+    links.install(app, env, loaded.plugins)  # {{ page_url("orders.order", id=...) }}: ecom/links.py
     slots.install(app, env, loaded.plugins, processors)  # {{ slot("navbar") }} and the pages' slots
 
 
