@@ -75,9 +75,11 @@ class Session:
     async def __aenter__(self) -> "Session":
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None and exc_type is not None and not issubclass(exc_type, Exception):
+            client.close()  # cancelled (shutdown): a QUIT to a server that stopped answering waits [mail] timeout
+        elif client is not None:
             try:
                 await client.quit()
             except _ERRORS:  # every mail sent was already accepted: a rude goodbye loses nothing

@@ -57,6 +57,13 @@ async def mark_sent_many(pool: asyncpg.Pool, message_ids: list[int], token: uuid
     return {r["id"] for r in rows}
 
 
+async def release(pool: asyncpg.Pool, message_ids: list[int], token: uuid.UUID) -> None:
+    """Hand back claimed messages that were not tried (a relay stopping mid-batch): due again at once
+    for any relay, and the claim's attempt is not counted."""
+    await pool.execute("UPDATE messages SET lease_token = NULL, lease_until = NULL, attempts = attempts - 1"
+                       " WHERE id = ANY($1::bigint[]) AND lease_token = $2", message_ids, token)
+
+
 async def mark_retry(pool: asyncpg.Pool, message_id: int, token: uuid.UUID, delay: float, error: str) -> None:
     await pool.execute(
         "UPDATE messages SET next_attempt_at = now() + make_interval(secs => $3), lease_token = NULL,"

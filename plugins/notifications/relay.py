@@ -22,6 +22,7 @@ from email.utils import formatdate
 import asyncpg
 
 from ecom.aio import wait_either
+from ecom.stopping import stop_if_cancelled
 from ecom.mail.sender import SendError, Session, SmtpTarget
 
 from . import db
@@ -55,16 +56,21 @@ class Relay:
         self.wake = asyncio.Event()
         self.sent = 0
 
-    async def run_once(self) -> int:
+    async def run_once(self, stopping: asyncio.Event | None = None) -> int:
         """Claim and try one batch over one SMTP connection; the number of messages tried. A message is
         marked sent only after the server accepted it: the accepted ones are marked together (one
-        UPDATE) before a failure is recorded and at the end of the batch."""
+        UPDATE) before a failure is recorded and at the end of the batch. Once ``stopping`` is set the
+        batch ends after the mail in hand (a batch against a server that never answers takes ``[mail]
+        timeout`` per mail) and the untried ones are handed back, uncounted, for any relay to send."""
         rows = await db.claim(self.pool, self.token, BATCH, self.lease_seconds)
         if not rows:
             return 0
         accepted: list[int] = []
         async with Session(self.target, self.timeout) as smtp:
-            for row in rows:
+            for i, row in enumerate(rows):
+                if stopping is not None and stopping.is_set():
+                    await db.release(self.pool, [r["id"] for r in rows[i:]], self.token)
+                    break
                 try:
                     await smtp.send(build(row, self.sender))
                 except SendError as err:
@@ -99,9 +105,10 @@ class Relay:
         while not stopping.is_set():
             self.wake.clear()
             try:
-                busy = await self.run_once()
+                busy = await self.run_once(stopping)
             except Exception:  # noqa: BLE001 - the relay outlives one bad round; the next poll retries
                 log.exception("mail relay round failed")
                 busy = 0
+            stop_if_cancelled()
             if busy < BATCH:
                 await wait_either(self.wake, stopping, self.poll_seconds)
