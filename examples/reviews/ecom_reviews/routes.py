@@ -57,10 +57,9 @@ def moderated_json(review: Review) -> dict:
 async def api_list(request: web.Request) -> web.Response:
     """A product's visible reviews, newest first, and their count and average (public)."""
     service, product_id = reviews(request), int(request.match_info["id"])
-    items = await service.visible(product_id, _int_query(request, "limit", 20), _int_query(request, "offset", 0))
-    summary = (await service.summaries([product_id])).get(product_id)
-    return web.json_response({"summary": summary.as_dict() if summary else {"count": 0, "average": None},
-                              "items": [r.public() for r in items]})
+    items, summary = await service.listing(product_id, _int_query(request, "limit", 20),
+                                           _int_query(request, "offset", 0))
+    return web.json_response({"summary": summary.as_dict(), "items": [r.public() for r in items]})
 
 
 @routes.post(PRODUCT_REVIEWS)

@@ -70,6 +70,15 @@ class ReviewsService:
         rows = await db.visible(self.pool, product_id, max(1, min(limit, PAGE_LIMIT)), max(0, offset))
         return [Review.from_row(r) for r in rows]
 
+    async def listing(self, product_id: int, limit: int = 20, offset: int = 0) -> tuple[list[Review], Summary]:
+        """A product's visible reviews and their summary, read from one snapshot: two separate reads could
+        straddle a delivery or a refund being applied and answer "count 1" with no review listed."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await db.visible(conn, product_id, max(1, min(limit, PAGE_LIMIT)), max(0, offset))
+            found = await db.summaries(conn, [product_id])
+        summary = Summary(found[0]["count"], round(found[0]["average"], 1)) if found else Summary()
+        return [Review.from_row(r) for r in rows], summary
+
     async def summaries(self, product_ids: Iterable[int]) -> dict[int, Summary]:
         """product id -> Summary for each of ``product_ids`` (an empty one when it has no visible review)."""
         wanted = sorted({i for i in product_ids if isinstance(i, int) and 0 < i <= MAX_ID})

@@ -15,12 +15,11 @@ from .keys import REVIEWS
 
 
 async def product_details(request: web.Request, product: dict) -> dict:
-    """The product's summary and newest visible reviews: two small queries."""
+    """The product's summary and newest visible reviews: two small queries on one snapshot (they agree)."""
     service = request.app[REVIEWS]
-    summary = (await service.summaries([product["id"]]))[product["id"]]
-    latest = await service.visible(product["id"], service.config.shown_on_product) \
-        if summary.count and service.config.shown_on_product else []
-    return {"product_id": product["id"], "summary": summary, "latest": latest}
+    shown = service.config.shown_on_product
+    latest, summary = await service.listing(product["id"], max(1, shown))
+    return {"product_id": product["id"], "summary": summary, "latest": latest if shown else []}
 
 
 async def product_cards(request: web.Request, items: list[dict]) -> dict:
