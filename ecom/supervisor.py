@@ -3,7 +3,8 @@
 Workers and nginx are children with a parent-death signal: a SIGKILLed supervisor takes them along.
 A worker that dies, or stops answering its /healthz (a stuck event loop, SIGSTOP), is replaced with
 back-off (nginx routes around it meanwhile). SIGHUP (or `run.py reload`) restarts the workers one at a
-time, each back in the pool before the next goes; a stopping worker drains (ecom.server). PostgreSQL
+time, each back in the pool before the next goes (a SIGHUP during that round asks for one more round
+after it); a stopping worker drains (ecom.server). PostgreSQL
 (ecom.pgwatch), the broker, the mail sink and nginx are restarted when they die. Whatever dies too often
 (ecom.restarts: 5 times in 2 minutes) ends the supervisor with one line and exit status 1, for systemd.
 SIGINT/SIGTERM: nginx stops accepting, workers drain and stop, then the broker, then PostgreSQL.
@@ -76,6 +77,7 @@ class Supervisor:
         self.failure: str | None = None  # the one line we gave up with
         self.stopping = asyncio.Event()
         self.reloading: asyncio.Task | None = None
+        self.reload_again = False  # a reload asked for while one runs: another full round follows it
         self._monitors: list[asyncio.Task] = []
         self.metrics_dir = config.data_dir / "metrics"  # prometheus multiprocess files of this run
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
@@ -199,16 +201,28 @@ class Supervisor:
                     last_ok, failures = time.monotonic(), 0
 
     async def rolling_restart(self) -> None:
+        """Rounds of one-worker-at-a-time restarts, one more for each reload asked for during a round: the
+        workers it had already restarted run the code as it was when the round began, so a second
+        deploy during a reload gets a round of its own (asking several times during one round asks once)."""
+        while True:
+            self.reload_again = False
+            if not await self._one_round():
+                return
+            if not self.reload_again:
+                return
+
+    async def _one_round(self) -> bool:
         log.info("rolling restart of %d workers", len(self.workers))
         for worker in self.workers:
             if self.stopping.is_set():
-                return
+                return False
             await self._stop_worker(worker)
             await self._spawn(worker)
             if not await self._back_in_pool(worker):
                 log.error("%s did not become ready after reload; stopping the rolling restart", worker.name)
-                return
+                return False
         log.info("rolling restart done")
+        return True
 
     # ------------------------------------------------------------------ the whole
     def _give_up(self, line: str) -> None:
@@ -227,7 +241,8 @@ class Supervisor:
         if self.reloading is None or self.reloading.done():
             self.reloading = asyncio.get_running_loop().create_task(self.rolling_restart())
         else:
-            log.info("a rolling restart is already under way")
+            self.reload_again = True
+            log.info("a rolling restart is under way; another round follows it")
 
     async def run(self, started: float) -> int:
         code = await self._run(started)

@@ -6,14 +6,16 @@ import collections
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import aiohttp
 import psutil
 import pytest
 
-from tests.supervised import (checkout, product_in_stock, register, rolling_reload, running, started_processes,
-                              worker_pids, worker_ready)
+from tests.supervised import (ROOT, checkout, product_in_stock, register, rolling_reload, running,
+                              started_processes, worker_pids, worker_ready)
 from tests.test_cli import wait_until
 
 INSTANCES = 3
@@ -161,6 +163,35 @@ async def test_a_reload_whose_new_worker_fails_to_start_still_replaces_every_wor
     assert set(worker_pids(shop).values()).isdisjoint(before.values())
     async with aiohttp.ClientSession() as session:
         await worker_ready(session, port, time.monotonic() + 60)
+
+
+@pytest.mark.timeout(300)
+async def test_a_reload_asked_for_during_one_gets_a_round_of_its_own(shop):
+    """Two deploys in quick succession: the second `run.py reload` comes while the first round is under way
+    (worker-1 already restarted, on the first deploy's code). It used to be dropped ("already under way");
+    now another whole round follows, so every worker is restarted twice: three pids seen for each."""
+    seen = {name: {pid} for name, pid in worker_pids(shop).items()}
+    assert len(seen) == INSTANCES, seen
+
+    def reload() -> None:
+        result = subprocess.run([sys.executable, str(ROOT / "run.py"), "reload", "--config", str(shop["config"])],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+    def look() -> dict[str, set[int]]:
+        for name, pid in worker_pids(shop).items():
+            seen.setdefault(name, set()).add(pid)
+        return seen
+    await asyncio.to_thread(reload)
+    first_of_worker_1 = next(iter(seen["worker-1"]))
+    assert await asyncio.to_thread(wait_until, lambda: len(look()["worker-1"]) >= 2, 120), seen
+    assert next(iter(seen["worker-3"])) in worker_pids(shop).values(), "the first round ended too soon to test"
+    await asyncio.to_thread(reload)  # the second deploy, mid-round
+    assert await asyncio.to_thread(wait_until, lambda: all(len(p) >= 3 for p in look().values()), 240), \
+        (seen, shop["log"].read_text()[-3000:])
+    assert first_of_worker_1 not in worker_pids(shop).values()
+    async with aiohttp.ClientSession() as session:
+        await every_worker_ready(session, shop)
 
 
 async def test_nginx_rate_limits_rapid_bad_logins(shop):
