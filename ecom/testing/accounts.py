@@ -5,13 +5,16 @@ promoted with the same call as ``run.py create-admin``.
 """
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
 PASSWORD = "correct horse battery"
 ROLES = ("customer", "seller", "admin")
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+BUSY_DEADLINE = 60.0  # seconds a call may keep answering 503 before the account is given up
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,32 @@ async def create_account(client, role: str = "customer") -> User:
     from plugins.users.admin import create_admin  # the users plugin's own promotion (run.py create-admin)
     from ..app import POOLS  # here, not at the top: a pytest run that uses no fixture of ours imports no app
     email = f"u{uuid.uuid4().hex[:12]}@example.com"
-    resp = await client.post("/api/v1/users", json={"email": email, "name": "Tester", "password": PASSWORD,
-                                                    "is_seller": role == "seller"})
+    resp = await _patiently(client.post, "/api/v1/users", json={"email": email, "name": "Tester",
+                                                                "password": PASSWORD, "is_seller": role == "seller"})
     assert resp.status == 202, await resp.text()  # sign-up answers alike for new and known emails: no id
     if role == "admin":
         await create_admin(client.app[POOLS]["users"], email, PASSWORD, time_cost=1, memory_kib=8)
-    resp = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    resp = await _patiently(client.post, "/api/v1/auth/token", json={"email": email, "password": PASSWORD})
     assert resp.status == 200, await resp.text()
     token = (await resp.json())["token"]
-    resp = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    resp = await _patiently(client.get, "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200, await resp.text()
     return User((await resp.json())["id"], email, PASSWORD, token, role)
+
+
+async def _patiently(call, *args, **kwargs):
+    """``call(*args, **kwargs)``, made again after its Retry-After while the shop answers 503 (briefly out of
+    database connections: many accounts made at once on a busy machine), as a real client does. Making an
+    account is a test's setup, not what it tests: a test about overload calls the API itself. Sign-up and
+    log-in are safe to repeat (sign-up answers alike for a known email)."""
+    deadline = time.monotonic() + BUSY_DEADLINE
+    while True:
+        resp = await call(*args, **kwargs)
+        if resp.status != 503 or time.monotonic() > deadline:
+            return resp
+        wait = resp.headers.get("Retry-After", "1")
+        resp.release()
+        await asyncio.sleep(min(5.0, float(wait)) if wait.isdigit() else 1.0)
 
 
 async def log_in(client, user: User) -> None:
