@@ -4,8 +4,10 @@ Checked: ``page_url`` answers the path of a page the orders plugin names, and ``
 name, for a missing, extra or pattern-refused part, and in a shop without orders; templates get the same
 as the ``page_url`` global; a plugin naming a route outside its own prefix stops start-up. Over real
 HTTP: with orders, the payments and invoices lists and the admin trace page link to the order, and the
-product page posts to the cart; without orders, the same pages answer 200 with the order number but no
-link, and a logged-in shopper gets no add-to-cart form that would post nowhere."""
+product page posts to the cart, the layout links the cart (navbar, small-screen button, footer) and an
+unknown order's 404 page links to the shopper's orders; without orders, the same pages answer 200 with the
+order number but no link, a logged-in shopper gets no add-to-cart form that would post nowhere, the
+layout has no cart link (guest or logged in) and /orders/... is a plain 404 with no link to orders."""
 from __future__ import annotations
 
 import json
@@ -27,6 +29,9 @@ from tests.plugins.test_orders import EU, PLUGINS, bearer, checkout, product, us
 from tests.plugins.test_payments import processed, publish, request_for
 
 ORDER = "ord_" + "a1" * 12  # the shape of orders' public numbers: ord_[a-z0-9]{20,40}
+# the layout's three cart links (templates/base.html): the small-screen button, the navbar's, the footer's
+CART_LINKS = ('me-2" href="/cart">', '<a class="nav-link" href="/cart">', '<li class="list-inline-item"><a href="/cart">')
+YOUR_ORDERS = 'class="btn btn-outline-primary" href="/orders">'  # the error page's button to the orders list
 
 
 def shop_config(make_config, tmp_path, enabled, **plugins):
@@ -55,7 +60,7 @@ def order_link(order_id: str) -> str:
 async def test_page_url_names_a_page_or_answers_none(make_config):
     app = create_app(make_config(plugins={"enabled": PLUGINS}), events=False)
     assert page_url(app, "orders.order", id=ORDER) == f"/orders/{ORDER}"
-    assert page_url(app, "orders.cart") == "/cart"
+    assert page_url(app, "orders.cart") == "/cart" and page_url(app, "orders.orders") == "/orders"
     assert page_url(app, "orders.cart_items") == "/cart/items"
     assert page_url(app, "orders.nope", id=ORDER) is None and page_url(app, "wishlist.wish", wish_id=1) is None
     assert page_url(app, "orders.order") is None  # a part missing
@@ -70,6 +75,7 @@ async def test_page_url_names_a_page_or_answers_none(make_config):
 
     alone = create_app(make_config(plugins={"enabled": ["users", "products", "payments"]}), events=False)
     assert page_url(alone, "orders.order", id=ORDER) is None and page_url(alone, "orders.cart_items") is None
+    assert page_url(alone, "orders.cart") is None and page_url(alone, "orders.orders") is None
     assert aiohttp_jinja2.get_env(alone).from_string('{{ page_url("orders.order", id=o) is none }}').render(
         o=ORDER) == "True"
 
@@ -108,6 +114,12 @@ async def test_with_orders_the_lists_and_the_trace_page_link_to_the_order(aiohtt
 
     page = await (await client.get(f"/products/{mug}")).text()  # a guest: the session cart
     assert 'action="/cart/items"' in page and "Log in to buy" not in page
+    for link in CART_LINKS:  # the layout links the cart in the navbar (both sizes) and the footer
+        assert link in page, (link, page[-3000:])
+
+    resp = await client.get(f"/orders/{ORDER}", headers={**bearer(token), "Accept": "text/html"})
+    page = await resp.text()  # an order that is not the shopper's: the error page points to their orders
+    assert resp.status == 404 and YOUR_ORDERS in page and "There is no such order in your account" in page, page
 
 
 async def test_without_orders_the_pages_show_the_number_without_a_link(aiohttp_client, make_config, tmp_path):
@@ -133,7 +145,14 @@ async def test_without_orders_the_pages_show_the_number_without_a_link(aiohttp_c
     resp = await client.get(f"/products/{mug}")
     page = await resp.text()
     assert resp.status == 200 and "Log in to buy" in page and "/cart/items" not in page  # a guest may log in
+    assert 'href="/products"' in page and 'href="/cart"' not in page  # the layout is there, with no cart link
     resp = await client.get(f"/products/{mug}", headers=bearer(token))
     page = await resp.text()
     assert resp.status == 200 and "</html>" in page
     assert "/cart/items" not in page and "Log in to buy" not in page  # no form that would post nowhere
+    assert 'href="/account"' in page and 'href="/cart"' not in page  # a logged-in shopper: no cart link either
+
+    resp = await client.get(f"/orders/{ORDER}", headers={**bearer(token), "Accept": "text/html"})
+    page = await resp.text()  # nobody serves /orders/...: a plain 404, no talk of orders nor a link to them
+    assert resp.status == 404 and "The link may be old or mistyped." in page, page
+    assert 'href="/orders' not in page and "no such order" not in page

@@ -41,7 +41,7 @@ async def _list_page(request: web.Request, template: str, view: str) -> web.Resp
         "statuses": STATUSES, "labels": LABELS}))
 
 
-@routes.get("/orders")
+@routes.get("/orders", name="orders.orders")  # a public page name: ecom/links.py
 @login_required
 async def my_orders(request: web.Request) -> web.Response:
     return await _list_page(request, "orders/orders.html", "customer")
