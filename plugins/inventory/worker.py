@@ -11,6 +11,7 @@ import logging
 
 from ecom.aio import wait_event
 from ecom.logs import LoopLog
+from ecom.stopping import stop_if_cancelled
 
 from .imports import ImportService
 from .service import InventoryService
@@ -39,6 +40,7 @@ async def sweep_reservations(service: InventoryService, interval: float, imports
             raise
         except Exception as err:  # noqa: BLE001 - a dead sweeper would leave stock held forever
             quiet.failed(err)
+            stop_if_cancelled()  # a shutdown's cancellation turned into another error ends the sweeper too
         await _pause(None, interval)
 
 
@@ -55,6 +57,7 @@ async def process_imports(imports: ImportService, interval: float) -> None:
             raise
         except Exception as err:  # noqa: BLE001 - the job stays pending; the next tick resumes it
             quiet.failed(err)
+            stop_if_cancelled()  # the job stays pending for the next start
         await _pause(imports.wake, interval)
 
 

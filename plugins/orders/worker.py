@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 from ecom.logs import LoopLog
+from ecom.stopping import stop_if_cancelled
 
 from .service import OrdersService
 
@@ -30,6 +31,7 @@ async def sweep(service: OrdersService, interval: float) -> None:
             raise
         except Exception as err:  # noqa: BLE001 - a dead sweep would leave unpaid orders holding stock forever
             quiet.failed(err)
+            stop_if_cancelled()  # a shutdown's cancellation turned into another error ends the sweep too
         await asyncio.sleep(interval)
 
 

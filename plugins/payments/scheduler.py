@@ -16,6 +16,7 @@ import asyncpg
 
 from ecom.aio import wait_event
 from ecom.logs import LoopLog
+from ecom.stopping import stop_if_cancelled
 
 from .db import DUE_CHANNEL
 from .service import PaymentsService
@@ -93,6 +94,7 @@ class Scheduler:
                 except Exception as err:  # noqa: BLE001 - a dead scheduler would strand every payment
                     quiet.failed(err)
                     timeout, backoff = backoff, min(backoff * 2, self.MAX_BACKOFF)
+                    stop_if_cancelled()  # stop() cancelled us and a failing ROLLBACK raised another error
                 await wait_event(self._wake, timeout)
         finally:
             if self._listener is not None:

@@ -25,6 +25,7 @@ import asyncpg
 
 from ecom.aio import wait_either
 from ecom.i18n import N_
+from ecom.stopping import stop_if_cancelled
 
 from . import db, signing
 from .config import WebhooksConfig
@@ -113,6 +114,7 @@ class Relay:
                 busy = await self.run_once()
             except Exception:  # noqa: BLE001 - the relay outlives one bad round; the next poll retries
                 log.exception("webhook relay round failed")
+                stop_if_cancelled()  # a cancellation turned into another error (ecom/stopping.py) ends the loop
                 busy = 0
             if busy < BATCH:
                 await wait_either(self.wake, stopping, self.config.poll_seconds)

@@ -21,6 +21,8 @@ import time
 
 import asyncpg
 
+from ecom.stopping import stop_if_cancelled
+
 log = logging.getLogger("ecom.webhooks")
 
 _WANTED = "SELECT DISTINCT unnest(event_types) FROM endpoints WHERE enabled"
@@ -64,6 +66,7 @@ class WantedTypes:
                 await self.refresh()
             except Exception as err:  # noqa: BLE001 - this loop must outlive any failure (else: all wanted)
                 log.debug("webhooks: wanted event types not refreshed: %r", err)
+                stop_if_cancelled()  # a cancellation turned into another error (ecom/stopping.py) ends the loop
             try:
                 await asyncio.wait_for(stopping.wait(), self.REFRESH_SECONDS)
             except asyncio.TimeoutError:
