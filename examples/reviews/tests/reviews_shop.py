@@ -17,6 +17,12 @@ SHIP_TO = {"name": "Ana García", "line1": "Calle Mayor 1", "city": "Madrid", "p
 CARD = {"method": "card", "card_number": "4242 4242 4242 4242", "exp_month": 12,
         "exp_year": datetime.now().year + 3, "cvc": "123"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PAID_AT_ONCE = {"payments": {"delay_seconds": 0}}  # the tests wait for deliveries, not a payment timer
+
+
+async def shop(ecom_shop, **sections):
+    """A shop with the reviews plugin and everything a delivery needs, payments at once."""
+    return await ecom_shop({"enabled": PLUGINS, **PAID_AT_ONCE, **sections})
 
 
 def bearer(token: str) -> dict[str, str]:

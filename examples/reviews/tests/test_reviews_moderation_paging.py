@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from reviews_shop import PLUGINS, checkout, csrf_of, deliver, post_review, product, review_allowed
+from reviews_shop import checkout, shop, csrf_of, deliver, post_review, product, review_allowed
 
-SETTINGS = {"payments": {"delay_seconds": 0}, "reviews": {"moderation_page": 2}}
 ROW = re.compile(r'<tr id="review-(\d+)">')
 
 
@@ -19,7 +18,7 @@ async def page_ids(client, path: str) -> tuple[list[int], str]:
 
 
 async def test_the_moderation_page_shows_older_reviews_on_page_two_and_none_twice(ecom_shop, ecom_user):
-    client = await ecom_shop({"enabled": PLUGINS, **SETTINGS})
+    client = await shop(ecom_shop, reviews={"moderation_page": 2})
     buyer = await ecom_user(client, "customer", login=False)
     seller = await ecom_user(client, "seller")  # the client's session is the seller's
     bowls = [await product(client, seller.token, name=f"Paging bowl {n}") for n in range(3)]

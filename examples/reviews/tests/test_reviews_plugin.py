@@ -12,14 +12,9 @@ from ecom.app import POOLS
 from ecom.i18n.tools import check_catalogs, package_at, unmarked
 from ecom.testing import log_in, wait_until
 
-from reviews_shop import PLUGINS, csrf_of, delivered, post_review, product, public, review_allowed
+from reviews_shop import csrf_of, delivered, post_review, product, public, review_allowed, shop
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ecom_reviews"
-SETTINGS = {"payments": {"delay_seconds": 0}}  # paid at once: the test waits for the delivery, not a timer
-
-
-async def shop(ecom_shop):
-    return await ecom_shop({"enabled": PLUGINS, **SETTINGS})
 
 
 async def test_a_verified_buyer_reviews_once_and_the_stars_show_through_the_slots(ecom_shop, ecom_user):

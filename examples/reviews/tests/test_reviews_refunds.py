@@ -12,14 +12,8 @@ from ecom.app import POOLS
 from ecom.testing import log_in, wait_until
 from plugins.orders.events import ShipmentStatusChanged
 
-from reviews_shop import (PLUGINS, bearer, checkout, deliver, delivered, post_review, product, public,
-                          review_allowed, shipment_of)
-
-SETTINGS = {"payments": {"delay_seconds": 0}}  # paid at once: the tests wait for deliveries, not a timer
-
-
-async def shop(ecom_shop):
-    return await ecom_shop({"enabled": PLUGINS, **SETTINGS})
+from reviews_shop import (bearer, checkout, deliver, post_review, product, public, review_allowed, shipment_of,
+                          shop)
 
 
 async def test_a_refunded_shipment_revokes_only_its_products_and_its_review_stops_counting(ecom_shop, ecom_user):
