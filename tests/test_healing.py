@@ -196,10 +196,16 @@ def test_something_that_keeps_dying_ends_the_supervisor_with_one_line(tmp_path):
         first.kill()
         assert wait_until(lambda: any("nginx" in p.name() and p.pid != first.pid
                                       for p in psutil.Process(proc.pid).children()), 30)
-        _nginx_master(proc.pid).kill()
+        _nginx_master(proc.pid).kill()  # at once: maybe before it even listens, its workers already forked
         assert proc.wait(60) == 1
         last = shop["log"].read_text().strip().splitlines()[-1]
         assert last.startswith("ecom: nginx died 2 times") and "giving up" in last, last
+        port = int(shop["url"].rsplit(":", 1)[1])  # and no orphaned nginx worker still holds the public port
+
+        def port_free() -> bool:
+            return not any(c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                           for c in psutil.net_connections("tcp"))
+        assert wait_until(port_free, 15), [c for c in psutil.net_connections("tcp") if c.laddr.port == port]
 
 
 def test_one_process_shop_exits_non_zero_when_its_postgres_dies(tmp_path):
