@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import datetime
 
 from ecom.app import POOLS
@@ -28,10 +29,19 @@ CARD = {"card_number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": datet
 
 async def place(client, token: str, items: list[tuple[int, int]], **extra) -> str:
     """An order of ``items`` [(product id, quantity)] placed through the real checkout API, shipped to
-    Spain (one shipment per seller, stock reserved per shipment); returns its id."""
-    resp = await client.post("/api/v1/orders", headers=bearer(token), json={
-        "items": [{"product_id": p, "quantity": q} for p, q in items], "ship_to": SHIP_TO,
-        "payment": {"method": "card", **CARD}, **extra})
+    Spain (one shipment per seller, stock reserved per shipment); returns its id. A 503 (no database
+    connection in time: many checkouts at once on a busy machine) is retried after its Retry-After with the
+    same Idempotency-Key, as a real client does, for up to 60 s: never a second order."""
+    headers = {**bearer(token), "Idempotency-Key": f"place-{uuid.uuid4().hex}"}
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        resp = await client.post("/api/v1/orders", headers=headers, json={
+            "items": [{"product_id": p, "quantity": q} for p, q in items], "ship_to": SHIP_TO,
+            "payment": {"method": "card", **CARD}, **extra})
+        if resp.status != 503 or asyncio.get_running_loop().time() > deadline:
+            break
+        wait = resp.headers.get("Retry-After", "1")
+        await asyncio.sleep(min(5.0, float(wait)) if wait.isdigit() else 1.0)
     assert resp.status == 201, await resp.text()
     return (await resp.json())["id"]
 
