@@ -19,6 +19,7 @@ from typing import Iterator
 import aiohttp
 import psutil
 
+from ecom.testing import patiently
 from tests.helpers import ROOT, write_config
 from tests.test_cli import wait_until
 
@@ -111,29 +112,13 @@ async def worker_ready(session: aiohttp.ClientSession, port: int, deadline: floa
 async def register(session: aiohttp.ClientSession, url: str, *, seller: bool = False) -> str:
     """A new user's bearer token (asked of a worker directly: nginx rate-limits registration per client)."""
     email = f"u{uuid.uuid4().hex[:12]}@example.com"
-    status, _ = await _patient_post(session, url + "/api/v1/users", {"email": email, "name": "Load",
-                                                                     "password": PASSWORD, "is_seller": seller})
-    assert status == 202, status
-    status, body = await _patient_post(session, url + "/api/v1/auth/token", {"email": email, "password": PASSWORD})
-    assert status == 200, (status, body)
-    return body["token"]
-
-
-async def _patient_post(session: aiohttp.ClientSession, url: str, body: dict) -> tuple[int, dict]:
-    """POST, made again after Retry-After while the worker answers 503 (forty sign-ups at once on a busy
-    machine can wait longer than a request's database connection allows), for up to 60 s: setup, as a
-    real client would do it. Sign-up and log-in are safe to repeat."""
-    deadline = time.monotonic() + 60
-    while True:
-        async with session.post(url, json=body) as resp:
-            status, wait = resp.status, resp.headers.get("Retry-After", "1")
-            try:
-                answer = await resp.json(content_type=None)
-            except ValueError:  # not JSON (an empty body, a proxy's page): the status says enough
-                answer = {}
-        if status != 503 or time.monotonic() > deadline:
-            return status, answer
-        await asyncio.sleep(min(5.0, float(wait)) if wait.isdigit() else 1.0)
+    async with await patiently(session.post, url + "/api/v1/users", json={
+            "email": email, "name": "Load", "password": PASSWORD, "is_seller": seller}) as resp:
+        assert resp.status == 202, await resp.text()
+    async with await patiently(session.post, url + "/api/v1/auth/token",
+                               json={"email": email, "password": PASSWORD}) as resp:
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["token"]
 
 
 async def product_in_stock(session: aiohttp.ClientSession, shop: dict, name: str, stock: int) -> int:

@@ -20,7 +20,7 @@ servers but would run in another event loop: pytest gives a plugin no public way
 
 Importing this module starts nothing: every server is started by the first test that asks for it.
 """
-from .accounts import PASSWORD, User, create_account, log_in
+from .accounts import PASSWORD, User, create_account, log_in, patiently
 from .events import EventProbe
 from .loops import pytest_runtest_setup  # noqa: F401 - the kit's hook (pytest reads it here)
 from .fixtures import (ecom_broker, ecom_config, ecom_db_prefix, ecom_events, ecom_pg, ecom_root, ecom_shop,
@@ -30,6 +30,6 @@ from .servers import TEST_SECRET_KEY
 from .settings import BUILTIN_PLUGINS
 from .waiting import DEADLINE, wait_until
 
-__all__ = ["PASSWORD", "User", "create_account", "log_in", "EventProbe", "ecom_broker", "ecom_config",
+__all__ = ["PASSWORD", "User", "create_account", "log_in", "patiently", "EventProbe", "ecom_broker", "ecom_config",
            "ecom_db_prefix", "ecom_events", "ecom_pg", "ecom_root", "ecom_shop", "ecom_user", "free_port",
            "free_ports", "TEST_SECRET_KEY", "BUILTIN_PLUGINS", "DEADLINE", "wait_until"]

@@ -39,24 +39,25 @@ async def create_account(client, role: str = "customer") -> User:
     from plugins.users.admin import create_admin  # the users plugin's own promotion (run.py create-admin)
     from ..app import POOLS  # here, not at the top: a pytest run that uses no fixture of ours imports no app
     email = f"u{uuid.uuid4().hex[:12]}@example.com"
-    resp = await _patiently(client.post, "/api/v1/users", json={"email": email, "name": "Tester",
+    resp = await patiently(client.post, "/api/v1/users", json={"email": email, "name": "Tester",
                                                                 "password": PASSWORD, "is_seller": role == "seller"})
     assert resp.status == 202, await resp.text()  # sign-up answers alike for new and known emails: no id
     if role == "admin":
         await create_admin(client.app[POOLS]["users"], email, PASSWORD, time_cost=1, memory_kib=8)
-    resp = await _patiently(client.post, "/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    resp = await patiently(client.post, "/api/v1/auth/token", json={"email": email, "password": PASSWORD})
     assert resp.status == 200, await resp.text()
     token = (await resp.json())["token"]
-    resp = await _patiently(client.get, "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    resp = await patiently(client.get, "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200, await resp.text()
     return User((await resp.json())["id"], email, PASSWORD, token, role)
 
 
-async def _patiently(call, *args, **kwargs):
-    """``call(*args, **kwargs)``, made again after its Retry-After while the shop answers 503 (briefly out of
-    database connections: many accounts made at once on a busy machine), as a real client does. Making an
-    account is a test's setup, not what it tests: a test about overload calls the API itself. Sign-up and
-    log-in are safe to repeat (sign-up answers alike for a known email)."""
+async def patiently(call, *args, **kwargs):
+    """``await call(*args, **kwargs)`` (a TestClient's or ClientSession's request), made again after its
+    Retry-After while the shop answers 503 (briefly out of database connections: many accounts or
+    checkouts at once on a busy machine), as a real client does, for up to BUSY_DEADLINE seconds. For a
+    test's setup, not what it tests (a test about overload calls the API itself), and only for calls safe
+    to repeat: sign-up and log-in, or a checkout with an Idempotency-Key."""
     deadline = time.monotonic() + BUSY_DEADLINE
     while True:
         resp = await call(*args, **kwargs)

@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime
 
 from ecom.app import POOLS
+from ecom.testing import patiently
 from plugins.orders.shipments import derived
 from tests.helpers import start, wait_until
 from tests.plugins.test_orders import (EU, bearer, get_order, orders_config, product, read_event, stock, user,
@@ -33,15 +34,9 @@ async def place(client, token: str, items: list[tuple[int, int]], **extra) -> st
     connection in time: many checkouts at once on a busy machine) is retried after its Retry-After with the
     same Idempotency-Key, as a real client does, for up to 60 s: never a second order."""
     headers = {**bearer(token), "Idempotency-Key": f"place-{uuid.uuid4().hex}"}
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        resp = await client.post("/api/v1/orders", headers=headers, json={
-            "items": [{"product_id": p, "quantity": q} for p, q in items], "ship_to": SHIP_TO,
-            "payment": {"method": "card", **CARD}, **extra})
-        if resp.status != 503 or asyncio.get_running_loop().time() > deadline:
-            break
-        wait = resp.headers.get("Retry-After", "1")
-        await asyncio.sleep(min(5.0, float(wait)) if wait.isdigit() else 1.0)
+    resp = await patiently(client.post, "/api/v1/orders", headers=headers, json={
+        "items": [{"product_id": p, "quantity": q} for p, q in items], "ship_to": SHIP_TO,
+        "payment": {"method": "card", **CARD}, **extra})
     assert resp.status == 201, await resp.text()
     return (await resp.json())["id"]
 
